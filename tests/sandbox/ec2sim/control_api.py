@@ -1,0 +1,326 @@
+"""The control API under `/_sim/`: JSON in and out, no auth, for tests and benchmarks.
+
+A task spec (POST /_sim/tasks, and the template of POST /_sim/bulk):
+    ami_id, bucket: strings (required; bulk generates ami_id)
+    duration_seconds: 0 -> 100 percent linearly over this long (default: the
+        create duration, 60 s); "progress" without "duration_seconds" pins
+        the progress instead
+    fail_at_percent, failure_reason: fail on reaching this percentage
+    started_seconds_ago (default 0) or start_time (Unix seconds)
+    state: InProgress | Completed | Failed, forced over the script
+    object_key: default "<ami_id>.bin"; register: also register the AMI (default true)
+Bulk adds count, first_id (AMI number to start at), spread_seconds (start times
+spread back over this long, newest first) and fail_every (every Nth task fails
+at 0 percent with "Access Denied for bucket <bucket>").
+Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from tests.sandbox.ec2sim import model, protocol, state
+
+
+class BadRequestError(Exception):
+    """A control request the simulator cannot act on (answered with HTTP 400)."""
+
+
+def _num(body: dict[str, Any], key: str, default: float | None = None) -> float | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequestError(f"{key} must be a number")
+    return float(value)
+
+
+def _int(body: dict[str, Any], key: str) -> int | None:
+    value = _num(body, key)
+    return None if value is None else int(value)
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    ids = body.get("ami_ids")
+    if not isinstance(ids, list) or not all(isinstance(a, str) for a in ids):
+        raise BadRequestError("ami_ids must be a list of strings")
+    return ids
+
+
+def _state_value(value: Any) -> str | None:
+    if value is not None and value not in model.STATES:
+        raise BadRequestError(f"state must be one of {', '.join(model.STATES)} or null")
+    return value if value is None else str(value)
+
+
+def clock_json(clock: model.SimClock) -> dict[str, Any]:
+    """The clock as the control API shows it."""
+    now = clock.now()
+    return {
+        "now": now,
+        "now_iso": protocol.timestamp(now),
+        "frozen": clock.frozen,
+        "offset_seconds": clock.offset,
+    }
+
+
+def task_from_spec(sim: state.SimState, spec: dict[str, Any], now: float) -> model.StoreTask:
+    """Build a task from its control-API spec (see the module docstring)."""
+    ami_id, bucket = spec.get("ami_id"), spec.get("bucket")
+    if not isinstance(ami_id, str) or not isinstance(bucket, str):
+        raise BadRequestError("a task needs ami_id and bucket strings")
+    start = _num(spec, "start_time")
+    if start is None:
+        start = now - (_num(spec, "started_seconds_ago", 0.0) or 0.0)
+    fixed = "progress" in spec and "duration_seconds" not in spec
+    task = model.StoreTask(
+        ami_id=ami_id,
+        bucket=bucket,
+        start_time=start,
+        duration=None if fixed else _num(spec, "duration_seconds", sim.model.create_duration),
+        progress=_int(spec, "progress") or 0,
+        fail_at=_int(spec, "fail_at_percent"),
+        failure_reason=str(spec.get("failure_reason", "")),
+        forced_state=_state_value(spec.get("state")),
+    )
+    if spec.get("object_key"):
+        task.object_key = str(spec["object_key"])
+    return task
+
+
+async def reset(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/reset: a fresh simulator (clock, AMIs, tasks, throttling, faults, calls)."""
+    sim.reset()
+    return {"ok": True}
+
+
+async def get_state(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET /_sim/state: counts and settings at a glance."""
+    return {
+        "clock": clock_json(sim.model.clock),
+        "amis": sum(sim.model.amis.values()),
+        "tasks": len(sim.model.tasks),
+        "create_duration_seconds": sim.model.create_duration,
+        "throttle": sim.throttler.to_json(),
+        "faults": [f.to_json() for f in sim.faults.faults],
+        "calls": len(sim.calls.calls),
+    }
+
+
+async def register_amis(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/amis {"ami_ids": [...]}."""
+    ids = _ids(body)
+    sim.model.register(ids)
+    return {"registered": len(ids)}
+
+
+async def deregister_amis(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/amis/deregister {"ami_ids": [...]}."""
+    ids = _ids(body)
+    sim.model.deregister(ids)
+    return {"deregistered": len(ids)}
+
+
+async def create_tasks(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/tasks: one task spec, or {"tasks": [spec, ...]}."""
+    specs = body.get("tasks", [body])
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise BadRequestError("tasks must be a list of objects")
+    now = sim.model.clock.now()
+    tasks = [task_from_spec(sim, spec, now) for spec in specs]
+    for spec, task in zip(specs, tasks, strict=True):
+        if spec.get("register", True):
+            sim.model.register([task.ami_id])
+        sim.model.put(task)
+    return {"tasks": [model.view(t, now).to_json() for t in tasks]}
+
+
+async def list_tasks(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET /_sim/tasks: every stored task, newest first, with `visible`."""
+    now = sim.model.clock.now()
+    ordered = sorted(sim.model.tasks.values(), key=lambda t: t.key)
+    return {
+        "tasks": [
+            {**model.view(t, now).to_json(), "visible": sim.model.visible(t, now)} for t in ordered
+        ]
+    }
+
+
+def _task(sim: state.SimState, request: web.Request) -> model.StoreTask:
+    task = sim.model.tasks.get(request.match_info["ami_id"])
+    if task is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no such task"}), content_type="application/json"
+        )
+    return task
+
+
+async def get_task(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET /_sim/tasks/{ami_id}: one task as EC2 would report it now."""
+    return model.view(_task(sim, request), sim.model.clock.now()).to_json()
+
+
+async def update_task(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/tasks/{ami_id}: change progress, state, reason, bucket, start."""
+    task = _task(sim, request)
+    now = sim.model.clock.now()
+    if "progress" in body:
+        # Pin the progress where the test puts it; the script no longer moves it.
+        task.duration, task.progress, task.fail_at = None, _int(body, "progress") or 0, None
+    if "duration_seconds" in body:
+        task.duration = _num(body, "duration_seconds")
+    if "state" in body:
+        task.forced_state = _state_value(body["state"])
+    if "failure_reason" in body:
+        task.failure_reason = str(body["failure_reason"])
+    if "fail_at_percent" in body:
+        task.fail_at = _int(body, "fail_at_percent")
+    if "bucket" in body:
+        task.bucket = str(body["bucket"])
+    if "started_seconds_ago" in body:
+        sim.model.reindex(task, now - (_num(body, "started_seconds_ago") or 0.0))
+    return model.view(task, now).to_json()
+
+
+async def bulk(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/bulk: `count` generated AMIs, each with a task from the same spec."""
+    count = _int(body, "count") or 0
+    if not 0 < count <= 1_000_000:
+        raise BadRequestError("count must be between 1 and 1000000")
+    first = _int(body, "first_id")
+    if first is None:
+        first = len(sim.model.amis) + 1
+    spread = _num(body, "spread_seconds", 0.0) or 0.0
+    fail_every = _int(body, "fail_every") or 0
+    template = {k: v for k, v in body.items() if k not in ("count", "first_id", "spread_seconds")}
+    template.setdefault("bucket", "amistore-bench")
+    now = sim.model.clock.now()
+    ago = _num(body, "started_seconds_ago", 0.0) or 0.0
+    ids = [f"ami-{first + i:017x}" for i in range(count)]
+    tasks = []
+    for i, ami_id in enumerate(ids):
+        spec = {**template, "ami_id": ami_id, "started_seconds_ago": ago + spread * i / count}
+        if fail_every and (i + 1) % fail_every == 0:
+            spec.setdefault("fail_at_percent", 0)
+            spec.setdefault("failure_reason", f"Access Denied for bucket {template['bucket']}")
+        tasks.append(task_from_spec(sim, spec, now))
+    sim.model.register(ids)
+    sim.model.put_many(tasks)
+    return {"count": count, "first_ami_id": ids[0], "last_ami_id": ids[-1], "ami_ids": ids}
+
+
+async def clock(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET or POST /_sim/clock: freeze, set and/or advance the simulated clock."""
+    c = sim.model.clock
+    if "freeze" in body:
+        c.freeze(bool(body["freeze"]))
+    if "set" in body:
+        c.set(_num(body, "set") or 0.0)
+    if "advance_seconds" in body:
+        c.advance(_num(body, "advance_seconds") or 0.0)
+    return clock_json(c)
+
+
+async def throttle(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET or POST /_sim/throttle: per-action buckets and the on/off switch."""
+    if body.get("reset"):
+        sim.throttler.reset()
+    if "enabled" in body:
+        sim.throttler.enabled = bool(body["enabled"])
+    for action, limits in dict(body.get("actions", {})).items():
+        try:
+            sim.throttler.configure(action, float(limits["burst"]), float(limits["rate"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadRequestError(
+                f"throttle for {action}: need numeric burst >= 1, rate >= 0"
+            ) from exc
+    return sim.throttler.to_json()
+
+
+async def faults(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET, POST or DELETE /_sim/faults: list, inject or clear faults."""
+    if request.method == "POST":
+        try:
+            fault = sim.faults.inject(
+                kind=str(body.get("kind")),
+                action=body.get("action"),
+                count=_int(body, "count"),
+                delay_seconds=_num(body, "delay_seconds", 0.0) or 0.0,
+                message=body.get("message"),
+            )
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from exc
+        return fault.to_json()
+    if request.method == "DELETE":
+        return {"cleared": sim.faults.clear(request.query.get("action"))}
+    return {"faults": [f.to_json() for f in sim.faults.faults]}
+
+
+async def calls(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET or DELETE /_sim/calls: read (optionally ?action=) or clear the call log."""
+    if request.method == "DELETE":
+        return {"cleared": sim.calls.clear()}
+    action = request.query.get("action")
+    return {"calls": [c.to_json() for c in sim.calls.calls if action in (None, c.action)]}
+
+
+async def config(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET or POST /_sim/config: the duration of tasks CreateStoreImageTask starts."""
+    if "create_duration_seconds" in body:
+        sim.model.create_duration = _num(body, "create_duration_seconds") or 0.0
+    return {"create_duration_seconds": sim.model.create_duration}
+
+
+ROUTES: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = [
+    ("POST", "/_sim/reset", reset),
+    ("GET", "/_sim/state", get_state),
+    ("POST", "/_sim/amis", register_amis),
+    ("POST", "/_sim/amis/deregister", deregister_amis),
+    ("POST", "/_sim/tasks", create_tasks),
+    ("GET", "/_sim/tasks", list_tasks),
+    ("GET", "/_sim/tasks/{ami_id}", get_task),
+    ("POST", "/_sim/tasks/{ami_id}", update_task),
+    ("POST", "/_sim/bulk", bulk),
+    ("GET", "/_sim/clock", clock),
+    ("POST", "/_sim/clock", clock),
+    ("GET", "/_sim/throttle", throttle),
+    ("POST", "/_sim/throttle", throttle),
+    ("GET", "/_sim/faults", faults),
+    ("POST", "/_sim/faults", faults),
+    ("DELETE", "/_sim/faults", faults),
+    ("GET", "/_sim/calls", calls),
+    ("DELETE", "/_sim/calls", calls),
+    ("GET", "/_sim/config", config),
+    ("POST", "/_sim/config", config),
+]
+
+
+def _wrap(
+    handler: Callable[..., Awaitable[Any]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def route(request: web.Request) -> web.Response:
+        body: Any = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                return web.json_response({"error": "body is not JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            result = await handler(request.app[state.STATE_KEY], body, request)
+        except BadRequestError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(result)
+
+    return route
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the control API on `app`."""
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, _wrap(handler))

@@ -1,0 +1,114 @@
+"""The aiohttp application: the EC2 Query endpoint at `/` and the control API under `/_sim/`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from aiohttp import web
+
+from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, state
+
+log = logging.getLogger(__name__)
+
+SIGV4_PREFIX = "AWS4-HMAC-SHA256 Credential="
+
+
+def _drop(request: web.Request) -> None:
+    """Close the socket without an answer, so the client sees a broken connection."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def handle_ec2(request: web.Request) -> web.StreamResponse:
+    """Serve one EC2 Query-protocol call."""
+    sim = request.app[state.STATE_KEY]
+    # A call still in flight across a reset belongs to the log it started in.
+    calls = sim.calls
+    form: dict[str, str] = dict(request.query)
+    if request.method == "POST":
+        form.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    req = protocol.parse(form)
+    request_id = str(uuid.uuid4())
+    status, code = 200, None
+    try:
+        # Signatures are not verified; only their presence, as a missing one is a real bug.
+        if not request.headers.get("Authorization", "").startswith(SIGV4_PREFIX):
+            raise errors.for_code("AuthFailure", req.action)
+        delay, fault = sim.faults.take(req.action)
+        if delay:
+            await asyncio.sleep(delay)
+        if fault is not None and fault.kind == "drop":
+            calls.add(sim.model.clock.now(), req.action, req.to_log(), 0, "ConnectionDropped")
+            _drop(request)
+            raise web.HTTPServiceUnavailable()  # never reaches the client: the socket is gone
+        if fault is not None:
+            raise errors.for_code(fault.kind, req.action, fault.message)
+        handler = actions.HANDLERS.get(req.action)
+        if handler is None:
+            raise errors.Ec2Error(
+                "InvalidAction", f"The action {req.action} is not valid for this web service."
+            )
+        if not sim.throttler.allow(req.action):
+            raise errors.for_code("RequestLimitExceeded", req.action)
+        body = handler(sim.model, req, request_id)
+    except errors.Ec2Error as exc:
+        status, code = exc.status, exc.code
+        body = protocol.render_error(request_id, exc)
+    calls.add(sim.model.clock.now(), req.action, req.to_log(), status, code)
+    return web.Response(
+        text=body,
+        status=status,
+        content_type=protocol.CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+def make_app(sim: state.SimState) -> web.Application:
+    """The application serving `sim`."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[state.STATE_KEY] = sim
+    control_api.add_routes(app)
+    app.router.add_route("POST", "/", handle_ec2)
+    app.router.add_route("GET", "/", handle_ec2)
+    return app
+
+
+class Ec2SimServer:
+    """The simulator on a loopback port; `state` (and `model`) are open to in-process tests."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, throttle: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.state = state.SimState(throttle_enabled=throttle)
+        self.app = make_app(self.state)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def model(self) -> model.SimModel:
+        """The current model (a new one after a reset)."""
+        return self.state.model
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL for AWS_ENDPOINT_URL_EC2 and the control client."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen; with port 0 the OS picks a free port, then `port` holds it."""
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("ec2sim listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

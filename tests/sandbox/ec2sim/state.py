@@ -1,0 +1,82 @@
+"""Everything one simulator instance holds: model, throttling, faults and the call log."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+from aiohttp import web
+
+from tests.sandbox.ec2sim import faults, model, throttle
+
+
+@dataclasses.dataclass
+class CallRecord:
+    """One EC2 call as the log keeps it; the Authorization header is never kept."""
+
+    seq: int
+    time: float
+    sim_time: float
+    action: str
+    params: dict[str, object]
+    status: int
+    error_code: str | None
+
+    def to_json(self) -> dict[str, object]:
+        """The control API's JSON shape of a call."""
+        return dataclasses.asdict(self)
+
+
+class CallLog:
+    """Every EC2 call in order; bounded so a long benchmark cannot exhaust memory."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.calls: list[CallRecord] = []
+        self._seq = itertools.count(1)
+
+    def add(
+        self,
+        sim_time: float,
+        action: str,
+        params: dict[str, object],
+        status: int,
+        error_code: str | None,
+    ) -> CallRecord:
+        """Record a finished call."""
+        record = CallRecord(
+            next(self._seq), time.time(), sim_time, action, params, status, error_code
+        )
+        self.calls.append(record)
+        if len(self.calls) > self.limit:
+            del self.calls[: len(self.calls) - self.limit]
+        return record
+
+    def clear(self) -> int:
+        """Forget every call; returns how many there were."""
+        count = len(self.calls)
+        self.calls = []
+        return count
+
+
+class SimState:
+    """The mutable state behind one simulator; `reset()` restores a fresh one."""
+
+    def __init__(self, throttle_enabled: bool = True) -> None:
+        self._throttle_default = throttle_enabled
+        self.model = model.SimModel()
+        self.throttler = throttle.Throttler(throttle_enabled)
+        self.faults = faults.FaultSet()
+        self.calls = CallLog()
+
+    def reset(self) -> None:
+        """Forget AMIs, tasks, faults and calls; clock, throttling back to their start."""
+        self.model = model.SimModel()
+        self.throttler = throttle.Throttler(self._throttle_default)
+        self.faults = faults.FaultSet()
+        self.calls = CallLog()
+
+
+STATE_KEY = web.AppKey("ec2sim_state", SimState)
+"""Where the aiohttp application keeps its SimState."""
