@@ -1,0 +1,203 @@
+"""Bring the whole test sandbox up and down: the Kubernetes API emulator and the EC2 simulator.
+
+Both run as their own processes on free loopback ports. ``Sandbox.up()`` waits
+until each has written its ready file, writes a kubeconfig and returns the
+environment a client needs (``KUBECONFIG``, ``AWS_ENDPOINT_URL_EC2``, fake AWS
+credentials and a region).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from tests.sandbox.kubeapi import kubeconfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+# Fake credentials: the simulator checks that requests are SigV4-signed, never the secret.
+FAKE_ACCESS_KEY = "AKIASANDBOX000000000"
+FAKE_SECRET_KEY = "sandbox-secret-not-a-real-key"
+
+
+@dataclasses.dataclass
+class Sandbox:
+    """A running sandbox: where it lives and how to reach it."""
+
+    directory: pathlib.Path
+    kube_url: str
+    ec2_url: str
+    pids: dict[str, int]
+    external_kubeconfig: pathlib.Path | None = None
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        """The kubeconfig the real kubectl, kopf and the kubernetes client use."""
+        return self.external_kubeconfig or self.directory / "kubeconfig"
+
+    @property
+    def emulated(self) -> bool:
+        """True when Kubernetes is the emulator (False: a real cluster was given)."""
+        return self.external_kubeconfig is None
+
+    def env(self) -> dict[str, str]:
+        """The environment variables a client of the sandbox needs."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "AWS_ENDPOINT_URL_EC2": self.ec2_url,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AMISTORE_SANDBOX_KUBEAPI": self.kube_url,
+            "AMISTORE_SANDBOX_EC2": self.ec2_url,
+        }
+
+    @classmethod
+    def up(
+        cls,
+        directory: pathlib.Path,
+        *,
+        throttle: bool = True,
+        timeout: float = 30,
+        external_kubeconfig: pathlib.Path | None = None,
+    ) -> Sandbox:
+        """Start the servers, write the kubeconfig and the state file, and return the sandbox.
+
+        With ``external_kubeconfig`` (a real cluster), only the EC2 simulator starts.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        logs = directory / "logs"
+        logs.mkdir(exist_ok=True)
+        kube_ready = directory / "kubeapi.ready"
+        ec2_ready = directory / "ec2sim.ready"
+        for ready in (kube_ready, ec2_ready):
+            ready.unlink(missing_ok=True)
+        pids: dict[str, int] = {}
+        ec2_args = ["tests.sandbox.ec2sim", "--ready-file", str(ec2_ready)]
+        if not throttle:
+            ec2_args.append("--no-throttle")
+        ec2 = _spawn(ec2_args, logs / "ec2sim.log")
+        pids["ec2sim"] = ec2.pid
+        kube_url = ""
+        try:
+            if external_kubeconfig is None:
+                kube = _spawn(
+                    # No token: kubectl sends credentials only over HTTPS.
+                    ["tests.sandbox.kubeapi", "--ready-file", str(kube_ready)],
+                    logs / "kubeapi.log",
+                )
+                pids["kubeapi"] = kube.pid
+                kube_url = _wait_ready(kube_ready, kube, timeout)
+            ec2_url = _wait_ready(ec2_ready, ec2, timeout)
+        except Exception:
+            _stop_pids(pids)
+            raise
+        sandbox = cls(directory, kube_url, ec2_url, pids, external_kubeconfig)
+        if external_kubeconfig is None:
+            kubeconfig.write_kubeconfig(sandbox.kubeconfig, kube_url, None)
+        (directory / "state.json").write_text(
+            json.dumps(
+                {
+                    "kube_url": kube_url,
+                    "ec2_url": ec2_url,
+                    "pids": pids,
+                    "external_kubeconfig": str(external_kubeconfig or ""),
+                }
+            )
+        )
+        (directory / "env").write_text(
+            "".join(f"export {key}={value}\n" for key, value in sandbox.env().items())
+        )
+        return sandbox
+
+    @classmethod
+    def load(cls, directory: pathlib.Path) -> Sandbox:
+        """The sandbox a previous ``up`` left in ``directory``."""
+        state = json.loads((directory / "state.json").read_text())
+        external = state.get("external_kubeconfig") or None
+        return cls(
+            directory,
+            state["kube_url"],
+            state["ec2_url"],
+            dict(state["pids"]),
+            pathlib.Path(external) if external else None,
+        )
+
+    def down(self) -> None:
+        """Stop both servers (SIGTERM, then SIGKILL after 10 s)."""
+        _stop_pids(self.pids)
+        (self.directory / "state.json").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def running(
+    directory: pathlib.Path,
+    *,
+    throttle: bool = True,
+    external_kubeconfig: pathlib.Path | None = None,
+) -> Iterator[Sandbox]:
+    """A sandbox for the duration of a ``with`` block."""
+    sandbox = Sandbox.up(directory, throttle=throttle, external_kubeconfig=external_kubeconfig)
+    try:
+        yield sandbox
+    finally:
+        sandbox.down()
+
+
+def _spawn(module_args: list[str], log: pathlib.Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args, "--host", "127.0.0.1", "--port", "0"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _wait_ready(ready: pathlib.Path, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists():
+            return str(json.loads(ready.read_text())["url"])
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before ready")
+        time.sleep(0.05)
+    raise TimeoutError(f"{process.args!r} not ready within {timeout}s")
+
+
+def _stop_pids(pids: dict[str, int]) -> None:
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for pid in pids.values():
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        # Not our child (a `down` from another shell): fall back to a signal probe.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return waited == 0
