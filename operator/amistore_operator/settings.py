@@ -1,0 +1,274 @@
+"""The operator's settings: CLI flags over ``AMISTORE_*`` variables over defaults.
+
+Built and validated once at start; everything else receives a ``Settings``
+and never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn, TypeVar
+
+import amistore_operator
+from amistore_operator import spec
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """A bad flag or variable; the message is one line naming it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the operator is told at start."""
+
+    namespaces: tuple[str, ...] = ()
+    """
+    Namespaces to watch (``--namespace``, repeatable; ``AMISTORE_NAMESPACE``,
+    comma separated). Empty: all namespaces (``--all-namespaces``, also the default).
+    """
+
+    metrics_port: int = 8000
+    """Port of the Prometheus endpoint ``GET /metrics`` (``--metrics-port``)."""
+
+    liveness_port: int = 8080
+    """Port of the liveness endpoint ``GET /healthz`` (``--liveness-port``)."""
+
+    poll_interval: float = 60.0
+    """Seconds between polls of a resource without ``spec.pollIntervalSeconds``."""
+
+    region: str = ""
+    """AWS region of resources without ``spec.region`` (``--region``, ``AWS_REGION``...)."""
+
+    log_format: str = "text"
+    """``text`` for people, ``json`` for log pipelines (``--log-format``)."""
+
+    log_level: str = "info"
+    """One of debug, info, warning, error (``--log-level``)."""
+
+    ec2_rate: float = 0.5
+    """DescribeStoreImageTasks calls per second per region (AWS's refill rate: 0.5)."""
+
+    ec2_burst: int = 50
+    """DescribeStoreImageTasks calls the operator may make at once per region (AWS: 50)."""
+
+    @property
+    def all_namespaces(self) -> bool:
+        """True when the operator watches every namespace."""
+        return not self.namespaces
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser; every flag defaults to None so the environment can fill it."""
+    parser = _Parser(
+        prog="amistore-operator",
+        allow_abbrev=False,
+        description="Kubernetes operator that tracks EC2 AMI store tasks (AMIs exported to S3). "
+        "Every flag can also be set as the AMISTORE_* environment variable shown; "
+        "a flag wins over its variable.",
+    )
+    add = parser.add_argument
+    add("--version", action="version", version=f"%(prog)s {amistore_operator.__version__}")
+    add(
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help="watch this namespace; repeatable (AMISTORE_NAMESPACE: comma separated). "
+        "Without --namespace the operator watches all namespaces.",
+    )
+    add(
+        "--all-namespaces",
+        action="store_true",
+        default=None,
+        help="watch all namespaces, the default (AMISTORE_ALL_NAMESPACES=true)",
+    )
+    add(
+        "--metrics-port",
+        metavar="PORT",
+        help="Prometheus /metrics port (AMISTORE_METRICS_PORT; 8000)",
+    )
+    add("--liveness-port", metavar="PORT", help="/healthz port (AMISTORE_LIVENESS_PORT; 8080)")
+    add(
+        "--poll-interval",
+        metavar="SECONDS",
+        help="default seconds between polls, at least 1 (AMISTORE_POLL_INTERVAL; 60)",
+    )
+    add(
+        "--region",
+        help="default AWS region (AMISTORE_REGION, else AWS_REGION, else AWS_DEFAULT_REGION)",
+    )
+    add("--log-format", metavar="text|json", help="log format (AMISTORE_LOG_FORMAT; text)")
+    add(
+        "--log-level",
+        metavar="LEVEL",
+        help="debug, info, warning or error (AMISTORE_LOG_LEVEL; info)",
+    )
+    add(
+        "--ec2-rate",
+        metavar="PER_SECOND",
+        help="DescribeStoreImageTasks calls per second per region; lower it to leave room "
+        "for other tools in the account (AMISTORE_EC2_RATE; 0.5, AWS's refill rate)",
+    )
+    add(
+        "--ec2-burst",
+        metavar="CALLS",
+        help="DescribeStoreImageTasks burst per region (AMISTORE_EC2_BURST; 50, AWS's bucket)",
+    )
+    return parser
+
+
+def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Build and validate the settings; raises SettingsError with one line."""
+    args = build_parser().parse_args(list(argv))
+    defaults = Settings()
+
+    def pick(flag: str, env: str, parse: Callable[[str, str], T], default: T) -> T:
+        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if value is not None:
+            return parse(flag, value)
+        if env in environ:
+            return parse(env, environ[env])
+        return default
+
+    metrics_port = pick("--metrics-port", "AMISTORE_METRICS_PORT", _port, defaults.metrics_port)
+    liveness_port = pick("--liveness-port", "AMISTORE_LIVENESS_PORT", _port, defaults.liveness_port)
+    if metrics_port == liveness_port:
+        raise SettingsError(
+            f"--liveness-port: must differ from --metrics-port (both are {metrics_port})"
+        )
+    return Settings(
+        namespaces=_namespaces(args, environ),
+        metrics_port=metrics_port,
+        liveness_port=liveness_port,
+        poll_interval=pick(
+            "--poll-interval", "AMISTORE_POLL_INTERVAL", _interval, defaults.poll_interval
+        ),
+        region=_region(args.region, environ),
+        log_format=pick(
+            "--log-format", "AMISTORE_LOG_FORMAT", _choice(LOG_FORMATS), defaults.log_format
+        ),
+        log_level=pick(
+            "--log-level", "AMISTORE_LOG_LEVEL", _choice(LOG_LEVELS), defaults.log_level
+        ),
+        ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", _rate, defaults.ec2_rate),
+        ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", _burst, defaults.ec2_burst),
+    )
+
+
+def _namespaces(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, ...]:
+    if args.namespace and args.all_namespaces:
+        raise SettingsError("--all-namespaces: cannot be combined with --namespace")
+    if args.all_namespaces:
+        return ()
+    if args.namespace:
+        return _namespace_list("--namespace", args.namespace)
+    every = _boolean("AMISTORE_ALL_NAMESPACES", environ.get("AMISTORE_ALL_NAMESPACES", ""))
+    listed = [n.strip() for n in environ.get("AMISTORE_NAMESPACE", "").split(",") if n.strip()]
+    if every and listed:
+        raise SettingsError(
+            "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
+        )
+    return _namespace_list("AMISTORE_NAMESPACE", listed)
+
+
+def _namespace_list(source: str, names: Sequence[str]) -> tuple[str, ...]:
+    for name in names:
+        if not _NAMESPACE_PATTERN.fullmatch(name):
+            raise SettingsError(f'{source}: "{name}" is not a valid namespace name')
+    return tuple(dict.fromkeys(names))  # drop repeats, keep the order
+
+
+def _region(flag: str | None, environ: Mapping[str, str]) -> str:
+    candidates = [("--region", flag)] + [
+        (name, environ.get(name))
+        for name in ("AMISTORE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    ]
+    for source, value in candidates:
+        if value:
+            if not spec.is_valid_region(value):
+                raise SettingsError(
+                    f'{source}: "{value}" is not an AWS region name (such as eu-west-1)'
+                )
+            return value
+    raise SettingsError("no AWS region: set --region, AMISTORE_REGION or AWS_REGION")
+
+
+def _port(source: str, text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise SettingsError(f'{source}: must be a port number from 1 to 65535, got "{text}"')
+    return port
+
+
+def _float(source: str, text: str, requirement: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f'{source}: must be a number {requirement}, got "{text}"') from None
+    if not math.isfinite(value):
+        raise SettingsError(f'{source}: must be a number {requirement}, got "{text}"')
+    return value
+
+
+def _interval(source: str, text: str) -> float:
+    value = _float(source, text, ">= 1")
+    if value < 1:
+        raise SettingsError(f'{source}: must be a number >= 1, got "{text}"')
+    return value
+
+
+def _rate(source: str, text: str) -> float:
+    value = _float(source, text, "> 0")
+    if value <= 0:
+        raise SettingsError(f'{source}: must be a number > 0, got "{text}"')
+    return value
+
+
+def _burst(source: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f'{source}: must be a whole number >= 1, got "{text}"')
+    return value
+
+
+def _choice(options: Sequence[str]) -> Callable[[str, str], str]:
+    def parse(source: str, text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise SettingsError(f'{source}: must be one of {", ".join(options)}, got "{text}"')
+        return value
+
+    return parse
+
+
+def _boolean(source: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f'{source}: must be true or false, got "{text}"')
