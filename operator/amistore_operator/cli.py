@@ -1,0 +1,98 @@
+"""The ``amistore-operator`` command: settings, logging, servers, then kopf."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from amistore_operator import aws, handlers, logs, metrics, poller, service, settings, webserver
+
+logger = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A problem the user can fix, reported as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the operator until SIGTERM/SIGINT; exit 0 then, 2 on bad settings, 1 on start faults."""
+    try:
+        config = settings.load(sys.argv[1:] if argv is None else argv, os.environ)
+    except settings.SettingsError as exc:
+        print(f"amistore-operator: error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(log_format=config.log_format, log_level=config.log_level)
+    try:
+        run(config)
+    except StartupError as exc:
+        print(f"amistore-operator: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(config: settings.Settings) -> None:
+    """Start the metrics server and kopf with our handlers; return when kopf stops."""
+    _check_port_free(config.liveness_port, "--liveness-port")
+    registry, collector, operator_metrics = metrics.build_registry()
+    try:
+        metrics_server = webserver.serve_metrics(registry, port=config.metrics_port)
+    except OSError as exc:
+        raise StartupError(
+            f"--metrics-port {config.metrics_port}: cannot listen ({exc.strerror or exc})"
+        ) from None
+
+    def client_for(region: str) -> aws.StoreTaskClient:
+        # Every HTTP attempt, botocore's retries included, is paid from the region's budget.
+        return aws.make_client(
+            region, metrics=operator_metrics, on_attempt=hub.attempt_hook(region)
+        )
+
+    hub = poller.PollerHub(
+        client_factory=client_for,
+        rate=config.ec2_rate,
+        burst=config.ec2_burst,
+        metrics=operator_metrics,
+    )
+    svc = service.AmiStoreService(
+        hub=hub,
+        collector=collector,
+        default_region=config.region,
+        default_interval=config.poll_interval,
+    )
+    kopf_registry = kopf.OperatorRegistry()
+    handlers.register(kopf_registry, svc)
+    logger.info(
+        "Starting: %s, region %s, poll interval %ss, EC2 budget %s/s burst %s, metrics :%s",
+        "all namespaces" if config.all_namespaces else "namespaces " + ",".join(config.namespaces),
+        config.region,
+        config.poll_interval,
+        config.ec2_rate,
+        config.ec2_burst,
+        config.metrics_port,
+    )
+    try:
+        kopf.run(
+            registry=kopf_registry,
+            standalone=True,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+        )
+    finally:
+        metrics_server.shutdown()
+    logger.info("Stopped.")
+
+
+def _check_port_free(port: int, flag: str) -> None:
+    # kopf binds the liveness port deep inside its start-up; find out first, with one line.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            raise StartupError(f"{flag} {port}: cannot listen ({exc.strerror or exc})") from None
