@@ -1,0 +1,179 @@
+"""Driving the real things in end-to-end tests: kubectl, the operator process, bounded waits."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from tests.sandbox import tools
+
+T = TypeVar("T")
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+) -> T:
+    """Call ``probe`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Kubectl:
+    """The real kubectl against the sandbox (or a real cluster)."""
+
+    kubeconfig: pathlib.Path
+    namespace: str = "default"
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl with our kubeconfig and namespace; raise with its stderr on failure."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        result = subprocess.run(
+            [tools.kubectl_path(), "--namespace", self.namespace, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+        return result
+
+    def apply(self, manifest: str) -> str:
+        """``kubectl apply -f -`` and return its output."""
+        return self.run("apply", "-f", "-", stdin=manifest).stdout
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        """One object as JSON."""
+        return dict(json.loads(self.run("get", kind, name, "-o", "json").stdout))
+
+    def status(self, name: str) -> dict[str, Any]:
+        """An AmiStore's status (empty before the first write)."""
+        return dict(self.get("amistore", name).get("status") or {})
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Events about the named object."""
+        out = self.run(
+            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+        ).stdout
+        return list(json.loads(out)["items"])
+
+
+def amistore(name: str, **spec: Any) -> str:
+    """An AmiStore manifest as JSON (which is YAML)."""
+    return json.dumps(
+        {
+            "apiVersion": "amistore.io/v1alpha1",
+            "kind": "AmiStore",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+class OperatorProcess:
+    """The real ``amistore-operator`` command in its own process."""
+
+    def __init__(self, env: dict[str, str], args: Sequence[str], log_path: pathlib.Path) -> None:
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "amistore_operator",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--liveness-port",
+                str(self.liveness_port),
+                *args,
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+
+    def logs(self) -> str:
+        """Everything it has printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        """The text of GET /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until /healthz answers 200 (kopf is up and watching)."""
+
+        def healthy() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"operator exited early:\n{self.logs()[-3000:]}")
+            url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_until(healthy, timeout=timeout, what="the operator's /healthz")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        """Signal it and return its exit code (fails if it takes longer than ``timeout``)."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"operator did not exit within {timeout}s") from None
+        self._log.close()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL, as a node failure would."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait()
+        self._log.close()

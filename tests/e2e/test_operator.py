@@ -1,0 +1,395 @@
+"""The real amistore-operator, real kubectl and real boto3 against the sandbox (or a cluster)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client import parser
+
+from tests.e2e import harness
+from tests.e2e.conftest import OperatorFactory
+from tests.sandbox import cluster
+from tests.sandbox.ec2sim import control
+
+pytestmark = pytest.mark.e2e
+
+AMI_A = "ami-0a1b2c3d4e5f60718"
+AMI_B = "ami-0b1b2c3d4e5f60718"
+AMI_C = "ami-0c1b2c3d4e5f60718"
+BUCKET = "acme-ami-archive"
+WAIT = 30.0
+
+
+def samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample of one metric in an exposition text."""
+    found = []
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == metric:
+                found.append((dict(sample.labels), sample.value))
+    return found
+
+
+def state_of(kubectl: harness.Kubectl, name: str) -> str | None:
+    """The resource's aggregate state, None before the first status write."""
+    return kubectl.status(name).get("state")
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    """One condition of a status, or {}."""
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
+
+
+def test_export_progresses_and_completes(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, duration_seconds=12)
+    operator = start_operator()
+    kubectl.apply(harness.amistore("golden", imageIds=[AMI_A], bucket=BUCKET))
+
+    first = harness.wait_until(
+        lambda: kubectl.status("golden") if state_of(kubectl, "golden") == "InProgress" else None,
+        timeout=WAIT,
+        what="state InProgress",
+    )
+    progress = first["progressPercentage"]
+    harness.wait_until(
+        lambda: kubectl.status("golden").get("progressPercentage", 0) > progress,
+        timeout=WAIT,
+        what="rising progress",
+    )
+    waited = kubectl.run(
+        "wait", "--for=condition=Complete", "amistore/golden", "--timeout=40s", timeout=60
+    )
+    assert "condition met" in waited.stdout
+
+    final = kubectl.status("golden")
+    assert final["state"] == "Completed"
+    assert final["progressPercentage"] == 100
+    assert (final["tasksTotal"], final["tasksCompleted"]) == (1, 1)
+    task = final["tasks"][0]
+    assert task["amiId"] == AMI_A
+    assert task["bucket"] == BUCKET
+    assert task["s3ObjectKey"].startswith(AMI_A)
+    assert condition(final, "Synced")["status"] == "True"
+    reasons = [e["reason"] for e in kubectl.events("golden")]
+    assert reasons.count("StoreCompleted") == 1
+    metrics = operator.metrics()
+    assert (
+        {
+            "namespace": kubectl.namespace,
+            "name": "golden",
+            "ami_id": AMI_A,
+            "region": "eu-west-1",
+            "state": "Completed",
+        },
+        1.0,
+    ) in samples(metrics, "amistore_task_state")
+
+
+def test_failure_shows_reason_and_warning_event(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    reason = "Access Denied for bucket acme-locked-bucket"
+    ec2.create_task(AMI_B, "acme-locked-bucket", progress=35, state="Failed", failure_reason=reason)
+    operator = start_operator()
+    kubectl.apply(harness.amistore("broken", imageIds=[AMI_B]))
+
+    harness.wait_until(
+        lambda: state_of(kubectl, "broken") == "Failed", timeout=WAIT, what="state Failed"
+    )
+    status = kubectl.status("broken")
+    assert status["tasks"][0]["failureReason"] == reason
+    failed = condition(status, "Failed")
+    assert failed["status"] == "True"
+    assert AMI_B in failed["message"]
+    assert condition(status, "Complete")["status"] == "False"
+    warnings = harness.wait_until(
+        lambda: [
+            e
+            for e in kubectl.events("broken")
+            if e["type"] == "Warning" and e["reason"] == "StoreFailed"
+        ],
+        timeout=WAIT,
+        what="a StoreFailed Warning event",
+    )
+    assert len(warnings) == 1
+    assert reason in warnings[0]["message"]
+    assert (
+        {
+            "namespace": kubectl.namespace,
+            "name": "broken",
+            "ami_id": AMI_B,
+            "region": "eu-west-1",
+            "reason": reason,
+        },
+        1.0,
+    ) in samples(operator.metrics(), "amistore_task_failure_info")
+
+
+def test_ami_without_task_is_pending_then_starts(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.register_amis([AMI_C])
+    start_operator()
+    kubectl.apply(harness.amistore("later", imageIds=[AMI_C]))
+    harness.wait_until(
+        lambda: state_of(kubectl, "later") == "Pending", timeout=WAIT, what="state Pending"
+    )
+    status = kubectl.status("later")
+    assert status["tasks"] == [
+        {**status["tasks"][0], "amiId": AMI_C, "state": "Pending", "progressPercentage": 0}
+    ]
+    assert status["tasksPending"] == 1
+
+    ec2.create_task(AMI_C, BUCKET, duration_seconds=600)
+    harness.wait_until(
+        lambda: state_of(kubectl, "later") == "InProgress", timeout=WAIT, what="InProgress"
+    )
+    assert "StoreStarted" in [e["reason"] for e in kubectl.events("later")]
+
+
+def test_spec_edit_is_acted_on_within_seconds_and_series_follow(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    ec2.create_task(AMI_B, BUCKET, duration_seconds=600)
+    operator = start_operator()
+    kubectl.apply(harness.amistore("edited", imageIds=[AMI_A], pollIntervalSeconds=3600))
+    harness.wait_until(
+        lambda: state_of(kubectl, "edited") == "Completed", timeout=WAIT, what="Completed"
+    )
+
+    started = time.monotonic()
+    kubectl.apply(harness.amistore("edited", imageIds=[AMI_B], pollIntervalSeconds=3600))
+    harness.wait_until(
+        lambda: [t["amiId"] for t in kubectl.status("edited").get("tasks", [])] == [AMI_B],
+        timeout=15,
+        what="the new AMI replacing the old one in status",
+    )
+    # The interval is an hour: only the spec change can explain a poll this soon.
+    assert time.monotonic() - started < 15
+    status = kubectl.status("edited")
+    assert status["state"] == "InProgress"
+    assert (
+        status["observedGeneration"] == kubectl.get("amistore", "edited")["metadata"]["generation"]
+    )
+    series = harness.wait_until(
+        lambda: (
+            {
+                labels["ami_id"]
+                for labels, _ in samples(operator.metrics(), "amistore_task_progress_percent")
+                if labels["name"] == "edited"
+            }
+            == {AMI_B}
+        ),
+        timeout=WAIT,
+        what="the removed AMI's series to vanish",
+    )
+    assert series
+
+
+def test_invalid_resources_are_rejected_by_kubectl_apply(kubectl: harness.Kubectl) -> None:
+    bad_id = kubectl.run(
+        "apply", "-f", "-", stdin=harness.amistore("bad", imageIds=["ami-12"]), check=False
+    )
+    assert bad_id.returncode != 0
+    assert "imageIds" in bad_id.stderr
+    assert "should match" in bad_id.stderr
+
+    both = kubectl.run(
+        "apply",
+        "-f",
+        "-",
+        stdin=harness.amistore("bad", imageIds=[AMI_A], taskStates=["Failed"]),
+        check=False,
+    )
+    assert both.returncode != 0
+    assert "taskStates can only be used without imageIds" in both.stderr
+
+    too_fast = kubectl.run(
+        "apply", "-f", "-", stdin=harness.amistore("bad", pollIntervalSeconds=1), check=False
+    )
+    assert too_fast.returncode != 0
+    assert "pollIntervalSeconds" in too_fast.stderr
+    assert kubectl.run("get", "amistore", "bad", check=False).returncode != 0
+
+
+def test_deletion_removes_series_and_releases_the_resource(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, duration_seconds=600)
+    operator = start_operator()
+    kubectl.apply(harness.amistore("doomed", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: any(
+            labels["name"] == "doomed"
+            for labels, _ in samples(operator.metrics(), "amistore_task_state")
+        ),
+        timeout=WAIT,
+        what="the resource's series",
+    )
+    kubectl.run("delete", "amistore", "doomed", "--timeout=20s", timeout=30)
+    assert kubectl.run("get", "amistore", "doomed", check=False).returncode != 0
+    text = operator.metrics()
+    assert not [
+        labels for labels, _ in samples(text, "amistore_task_state") if labels["name"] == "doomed"
+    ]
+    assert not [
+        labels
+        for labels, _ in samples(text, "amistore_resource_synced")
+        if labels["name"] == "doomed"
+    ]
+
+
+def test_printer_columns(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    ec2.create_task(AMI_B, BUCKET, progress=40, state="Failed", failure_reason="Disk error")
+    start_operator()
+    kubectl.apply(
+        harness.amistore("columns", imageIds=[AMI_A, AMI_B], bucket=BUCKET, region="eu-west-1")
+    )
+    harness.wait_until(
+        lambda: state_of(kubectl, "columns") == "Failed", timeout=WAIT, what="Failed"
+    )
+    narrow = kubectl.run("get", "amistores").stdout.splitlines()
+    assert narrow[0].split() == ["NAME", "STATE", "PROGRESS", "COMPLETED", "FAILED", "TOTAL", "AGE"]
+    row = narrow[1].split()
+    assert row[:6] == ["columns", "Failed", "70", "1", "1", "2"]  # (100 + 40) / 2
+    wide = kubectl.run("get", "ams", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == [
+        "NAME",
+        "STATE",
+        "PROGRESS",
+        "COMPLETED",
+        "FAILED",
+        "TOTAL",
+        "AGE",
+        "REGION",
+        "BUCKET",
+        "SYNCED",
+        "LAST",
+        "POLL",
+    ]
+    wide_row = wide[1].split()
+    assert wide_row[7:10] == ["eu-west-1", BUCKET, "True"]
+    # Ages, not timestamps: kubectl renders `date` columns like "5s".
+    assert wide_row[6][-1] in "smhd"
+    assert wide_row[10][-1] in "smhd"
+    by_category = kubectl.run("get", "aws").stdout
+    assert "columns" in by_category
+
+
+def test_restart_loses_and_regresses_nothing(
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    sandbox: cluster.Sandbox,
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    ec2.create_task(AMI_B, BUCKET, duration_seconds=600)
+    first = start_operator()
+    kubectl.apply(harness.amistore("durable", imageIds=[AMI_A, AMI_B]))
+    harness.wait_until(
+        lambda: state_of(kubectl, "durable") == "InProgress", timeout=WAIT, what="InProgress"
+    )
+    first.kill()
+    before = kubectl.status("durable")
+    # AWS forgets the completed task (its 31 days passed) while the operator is down.
+    ec2.update_task(AMI_A, started_seconds_ago=40 * 86400)
+    second = start_operator()
+    harness.wait_until(
+        lambda: any(
+            labels["name"] == "durable"
+            for labels, _ in samples(second.metrics(), "amistore_task_state")
+        ),
+        timeout=WAIT,
+        what="the restarted operator to poll",
+    )
+    after = kubectl.status("durable")
+    tasks = {t["amiId"]: t for t in after["tasks"]}
+    assert tasks[AMI_A]["state"] == "Completed"
+    assert (
+        tasks[AMI_A]["lastTransitionTime"]
+        == next(t for t in before["tasks"] if t["amiId"] == AMI_A)["lastTransitionTime"]
+    )
+    assert (
+        tasks[AMI_B]["progressPercentage"]
+        >= next(t for t in before["tasks"] if t["amiId"] == AMI_B)["progressPercentage"]
+    )
+    assert (
+        condition(after, "Synced")["lastTransitionTime"]
+        == condition(before, "Synced")["lastTransitionTime"]
+    )
+    assert [e["reason"] for e in kubectl.events("durable")].count("StoreCompleted") <= 1
+
+
+def test_unchanged_resources_are_never_written(
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    emulated: cluster.Sandbox,
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    start_operator()
+    kubectl.apply(harness.amistore("quiet", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: state_of(kubectl, "quiet") == "Completed", timeout=WAIT, what="Completed"
+    )
+    log_url = f"{emulated.kube_url}/_sandbox/requests"
+    urllib.request.urlopen(urllib.request.Request(log_url, method="DELETE"), timeout=5).close()
+    ec2.clear_calls()
+    # The quiet period being measured: the operator keeps polling EC2 (each Completed task is
+    # re-checked every 5 to 10 intervals; resources' timers tick every interval) and must not
+    # write. Wait until it provably polled again, not for a fixed time.
+    harness.wait_until(
+        lambda: len(ec2.calls("DescribeStoreImageTasks")) >= 1,
+        timeout=30,
+        what="the operator to poll EC2 again",
+    )
+    with urllib.request.urlopen(log_url, timeout=5) as response:
+        requests: list[dict[str, Any]] = json.loads(response.read())
+    writes = [
+        r
+        for r in requests
+        if r["method"] in {"PATCH", "PUT", "POST"} and "/amistores/" in r["path"]
+    ]
+    assert writes == []
+
+
+def test_bad_flag_is_one_clear_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amistore_operator", "--poll-interval", "soon"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--poll-interval" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_exits_cleanly_within_ten_seconds(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, duration_seconds=600)
+    operator = start_operator()
+    kubectl.apply(harness.amistore("busy", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: state_of(kubectl, "busy") == "InProgress", timeout=WAIT, what="InProgress"
+    )
+    started = time.monotonic()
+    assert operator.stop(signal.SIGTERM, timeout=10) == 0
+    assert time.monotonic() - started < 10
