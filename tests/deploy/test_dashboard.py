@@ -1,0 +1,113 @@
+"""The Grafana dashboard: current schema, and every query returns data from a real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.deploy import prometheus, tools
+
+DASHBOARD = tools.DEPLOY / "grafana" / "amistore-dashboard.json"
+METRICS = {
+    "amistore_task_progress_percent", "amistore_task_state", "amistore_task_failure_info",
+    "amistore_task_start_time_seconds", "amistore_task_info", "amistore_resource_synced",
+    "amistore_ec2_requests_total", "amistore_ec2_request_duration_seconds_bucket",
+    "amistore_poll_last_success_timestamp_seconds", "amistore_poll_effective_interval_seconds",
+    "amistore_ec2_budget_tokens",
+}  # fmt: skip
+# What Grafana would put in: All for the multi-value variables, short windows for a 1 s scrape.
+SUBSTITUTIONS = {
+    "$namespace": ".*",
+    "$region": ".*",
+    "$__rate_interval": "10s",
+    "$__range": "1m",
+}
+
+
+def dashboard() -> dict[str, Any]:
+    """The dashboard JSON."""
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def targets() -> list[tuple[str, str]]:
+    """(panel title + refId, expr) of every query in the dashboard."""
+    return [
+        (f"{panel['title']}/{target['refId']}", target["expr"])
+        for panel in dashboard()["panels"]
+        for target in panel["targets"]
+    ]
+
+
+def substitute(expr: str) -> str:
+    """The query as Grafana would send it with the default variable values."""
+    for variable in sorted(SUBSTITUTIONS, key=len, reverse=True):
+        expr = expr.replace(variable, SUBSTITUTIONS[variable])
+    assert "$" not in expr, expr
+    return expr
+
+
+def test_dashboard_has_current_grafana_structure() -> None:
+    board = dashboard()
+    assert board["schemaVersion"] >= 39
+    assert board["uid"]
+    assert board["title"]
+    panels = board["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    for panel in panels:
+        assert set(panel["gridPos"]) == {"h", "w", "x", "y"}
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"]
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert len(set(ref_ids)) == len(ref_ids)
+        assert all(target["expr"] for target in panel["targets"])
+    variables = {var["name"]: var for var in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "region"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["definition"].startswith("label_values(")
+        assert variables[name]["query"]["query"] == variables[name]["definition"]
+
+
+def test_panels_cover_the_brief() -> None:
+    titles = {panel["title"] for panel in dashboard()["panels"]}
+    assert {
+        "Tasks by state", "Progress per task", "Failed tasks and reasons",
+        "Time since last successful poll", "EC2 calls by outcome",
+        "Effective poll interval vs EC2 budget",
+    } <= titles  # fmt: skip
+
+
+@pytest.mark.parametrize(("where", "expr"), targets())
+def test_queries_use_only_operator_metrics(where: str, expr: str) -> None:
+    used = set(re.findall(r"\bamistore_\w+", expr))
+    assert used, where
+    assert used <= METRICS, where
+
+
+def test_every_query_returns_data(prometheus_server: prometheus.PrometheusServer) -> None:
+    # rate() needs two scrapes in its window: wait for them once, then every query must answer.
+    prometheus_server.wait_for("count_over_time(amistore_ec2_requests_total[10s]) > 2")
+    empty = [where for where, expr in targets() if not prometheus_server.query(substitute(expr))]
+    assert not empty, f"queries without data: {empty}"
+
+
+def test_failure_table_lists_reasons(prometheus_server: prometheus.PrometheusServer) -> None:
+    expr = next(expr for where, expr in targets() if where.startswith("Failed tasks"))
+    samples = prometheus_server.wait_for(substitute(expr))
+    assert all(sample["metric"]["reason"] for sample in samples)
+
+
+def test_variables_have_values(prometheus_server: prometheus.PrometheusServer) -> None:
+    for variable in dashboard()["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        match = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["definition"])
+        assert match, variable["definition"]
+        prometheus_server.wait_for(match[1])
+        assert prometheus_server.label_values(match[2], match[1]), variable["name"]
