@@ -81,12 +81,11 @@ def test_sixty_resources_share_calls_and_unchanged_ones_are_not_written(
     for step in range(1, MEASURED_INTERVALS + 1):
         for number, task in enumerate(busy):
             ec2.update_task(task, progress=(10 + step + number) % 99)
-        deadline = start + step * INTERVAL
-        harness.wait_until(
-            lambda: bool(ec2.clock()["now"] >= deadline),
-            timeout=INTERVAL * 3,
-            what=f"interval {step}",
-        )
+
+        def reached(deadline: float = start + step * INTERVAL) -> bool:
+            return bool(ec2.clock()["now"] >= deadline)
+
+        harness.wait_until(reached, timeout=INTERVAL * 3, what=f"interval {step}")
     elapsed = ec2.clock()["now"] - start
     intervals = elapsed / INTERVAL
 
