@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.deploy import fake_metrics, prometheus, tools
+from tests.deploy import prometheus, tools
+from tests.e2e import harness
+from tests.sandbox import cluster
+from tests.sandbox.ec2sim import control
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +32,58 @@ def overlay_objects(render_tree: Path) -> list[dict[str, Any]]:
     return tools.kustomize(render_tree, "deploy/overlays/namespaced")
 
 
+# Live AmiStores for the dashboard: a task in each state, and one AMI AWS rejects.
+LIVE_TASKS: dict[str, dict[str, Any]] = {
+    "ami-0d000000000000001": {"duration_seconds": 3600},
+    "ami-0d000000000000002": {"progress": 100, "state": "Completed"},
+    "ami-0d000000000000003": {
+        "progress": 35,
+        "state": "Failed",
+        "failure_reason": "Access Denied for bucket dash-bucket",
+    },
+}
+PENDING_AMI = "ami-0d000000000000004"
+DEREGISTERED_AMI = "ami-0d000000000000005"
+
+
 @pytest.fixture(scope="session")
-def operator_metrics_url() -> Iterator[str]:
-    """URL of an operator metrics endpoint (for now a stand-in serving realistic samples)."""
-    server = fake_metrics.MetricsServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """/metrics of the real operator in the sandbox, tracking live AmiStores in every state."""
+    workdir = tmp_path_factory.mktemp("dashboard-sandbox")
+    with cluster.running(workdir / "sandbox") as sandbox:
+        kubectl = harness.Kubectl(sandbox.kubeconfig)
+        kubectl.run("apply", "-k", str(tools.REPO / "crds"))
+        kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
+        ec2 = control.Ec2SimControl(sandbox.ec2_url)
+        ec2.create_tasks(
+            [{"ami_id": ami, "bucket": "dash-bucket", **spec} for ami, spec in LIVE_TASKS.items()]
+        )
+        ec2.register_amis([PENDING_AMI, DEREGISTERED_AMI])
+        ec2.deregister_amis([DEREGISTERED_AMI])
+        operator = harness.OperatorProcess(
+            sandbox.env(), ["--all-namespaces", "--poll-interval", "2"], workdir / "operator.log"
+        )
+        try:
+            operator.wait_ready()
+            kubectl.apply(
+                "\n---\n".join(
+                    [
+                        harness.amistore("exports", imageIds=[*LIVE_TASKS, PENDING_AMI]),
+                        harness.amistore("gone", imageIds=[DEREGISTERED_AMI]),
+                    ]
+                )
+            )
+            harness.wait_until(
+                lambda: (
+                    "amistore_resource_synced{" in operator.metrics()
+                    and 'state="Failed"} 1.0' in operator.metrics()
+                ),
+                timeout=60,
+                what="the operator to publish the live AmiStores",
+            )
+            yield f"http://127.0.0.1:{operator.metrics_port}/metrics"
+        finally:
+            operator.stop()
 
 
 @pytest.fixture(scope="session")
