@@ -49,7 +49,10 @@ def run(config: settings.Settings) -> None:
     def client_for(region: str) -> aws.StoreTaskClient:
         # Every HTTP attempt, botocore's retries included, is paid from the region's budget.
         return aws.make_client(
-            region, metrics=operator_metrics, on_attempt=hub.attempt_hook(region)
+            region,
+            metrics=operator_metrics,
+            on_attempt=hub.attempt_hook(region),
+            read_timeout=config.ec2_read_timeout,
         )
 
     hub = poller.PollerHub(
@@ -65,7 +68,7 @@ def run(config: settings.Settings) -> None:
         default_interval=config.poll_interval,
     )
     kopf_registry = kopf.OperatorRegistry()
-    handlers.register(kopf_registry, svc)
+    handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
     logger.info(
         "Starting: %s, region %s, poll interval %ss, EC2 budget %s/s burst %s, metrics :%s",
         "all namespaces" if config.all_namespaces else "namespaces " + ",".join(config.namespaces),

@@ -27,8 +27,15 @@ TICK_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
-def register(registry: kopf.OperatorRegistry, svc: service.AmiStoreService) -> None:
-    """Register every handler of the operator on ``registry``."""
+def register(
+    registry: kopf.OperatorRegistry, svc: service.AmiStoreService, *, cluster_wide: bool
+) -> None:
+    """Register every handler of the operator on ``registry``.
+
+    With named namespaces (not ``cluster_wide``) kopf does not watch CRDs and namespaces,
+    so the operator needs no cluster-scoped permission at all (the namespaced install); it
+    then serves the AmiStore CRD as found at start.
+    """
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -47,6 +54,7 @@ def register(registry: kopf.OperatorRegistry, svc: service.AmiStoreService) -> N
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 30
+        settings.scanning.disabled = not cluster_wide
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=TICK_SECONDS, id="poll")
     async def poll(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, **kwargs: Any) -> None:

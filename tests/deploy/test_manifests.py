@@ -21,9 +21,9 @@ NAMESPACED_RULES = [
     {
         "apiGroups": ["amistore.io"],
         "resources": ["amistores"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["list", "watch", "patch"],
     },
-    {"apiGroups": ["amistore.io"], "resources": ["amistores/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": ["amistore.io"], "resources": ["amistores/status"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 CRD_RULE = {

@@ -73,10 +73,13 @@ def start_operator(
     """Start the real operator for the test's namespace; every one started is stopped after."""
     started: list[harness.OperatorProcess] = []
 
-    def start(*extra: str, env: dict[str, str] | None = None) -> harness.OperatorProcess:
+    def start(
+        *extra: str, env: dict[str, str] | None = None, namespaced: bool = True
+    ) -> harness.OperatorProcess:
+        scope = ["--namespace", namespace] if namespaced else []
         process = harness.OperatorProcess(
             {**sandbox.env(), **(env or {})},
-            ["--namespace", namespace, "--poll-interval", str(POLL_INTERVAL), *extra],
+            [*scope, "--poll-interval", str(POLL_INTERVAL), *extra],
             tmp_path / f"operator-{len(started)}.log",
         )
         started.append(process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,7 @@ class KubeApiServer:
         self.bookmark_interval = bookmark_interval
         self.cluster = objects.Cluster(history_size)
         self.requests = requestlog.RequestLog()
+        self.write_faults: list[WriteFault] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -101,6 +103,11 @@ class KubeApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         status = 500
+        # A watch streams for minutes: log it when it starts, or tests reading the log
+        # while it is open would never see it.
+        watching = request.query.get("watch") in {"true", "1"}
+        if watching:
+            self._record(request, 200)
         try:
             if (
                 self.token
@@ -117,15 +124,18 @@ class KubeApiServer:
             status = response.status
             return response
         finally:
-            if not request.path.startswith("/_sandbox/requests"):
-                self.requests.record(
-                    request.method,
-                    request.path,
-                    request.query_string,
-                    request.headers.get("Content-Type", ""),
-                    status,
-                    request.headers.get("User-Agent", ""),
-                )
+            if not watching and not request.path.startswith("/_sandbox/requests"):
+                self._record(request, status)
+
+    def _record(self, request: web.Request, status: int) -> None:
+        self.requests.record(
+            request.method,
+            request.path,
+            request.query_string,
+            request.headers.get("Content-Type", ""),
+            status,
+            request.headers.get("User-Agent", ""),
+        )
 
     # ----- routing -----
 
@@ -133,6 +143,7 @@ class KubeApiServer:
         path = request.path.rstrip("/") or "/"
         if path.startswith("/_sandbox/"):
             return await self._control(request, path)
+        self._take_write_fault(request.method, path)
         static = self._static(path)
         if static is not None:
             return static
@@ -157,6 +168,17 @@ class KubeApiServer:
                 404,
             )
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _take_write_fault(self, method: str, path: str) -> None:
+        """Fail this write if an injected write fault matches its path (and use it up)."""
+        if method not in _WRITE_METHODS:
+            return
+        for fault in self.write_faults:
+            if fault.path in path:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.write_faults.remove(fault)
+                raise fault.error(path)
 
     def _static(self, path: str) -> web.Response | None:
         registry = self.cluster.registry
@@ -341,6 +363,15 @@ class KubeApiServer:
                 if isinstance(stream, watch.Stream):
                     stream.bookmark(store.rv)
             return _json({"resourceVersion": str(store.rv)})
+        if action == ("POST", "/_sandbox/fail-writes"):
+            fault = WriteFault.from_json(await _body(request))
+            self.write_faults.append(fault)
+            return _json(fault.to_json())
+        if action == ("GET", "/_sandbox/fail-writes"):
+            return _json({"faults": [f.to_json() for f in self.write_faults]})
+        if action == ("DELETE", "/_sandbox/fail-writes"):
+            cleared, self.write_faults = len(self.write_faults), []
+            return _json({"cleared": cleared})
         if action == ("GET", "/_sandbox/state"):
             watches = [
                 {"group": w.type_key[0], "resource": w.type_key[1], "namespace": w.namespace}
@@ -354,6 +385,48 @@ class KubeApiServer:
                 }
             )
         raise errors.ApiError(404, "NotFound", f"no control endpoint {request.method} {path}")
+
+
+@dataclasses.dataclass
+class WriteFault:
+    """Answer the next ``remaining`` writes whose path contains ``path`` with ``code``."""
+
+    path: str
+    remaining: int
+    code: int
+
+    @classmethod
+    def from_json(cls, body: Obj) -> WriteFault:
+        """Parse ``{"path": "...", "count": N, "code": 409|422}`` (a 400 when malformed)."""
+        path, count, code = body.get("path"), body.get("count", 1), body.get("code", 409)
+        if not isinstance(path, str) or not path:
+            raise errors.bad_request("fail-writes: path must be a non-empty string")
+        if not isinstance(count, int) or count < 1:
+            raise errors.bad_request("fail-writes: count must be a whole number >= 1")
+        if code not in _WRITE_FAULTS:
+            raise errors.bad_request(f"fail-writes: code must be one of {sorted(_WRITE_FAULTS)}")
+        return cls(path, count, int(code))
+
+    def to_json(self) -> Obj:
+        """The control endpoint's JSON shape."""
+        return {"path": self.path, "remaining": self.remaining, "code": self.code}
+
+    def error(self, path: str) -> errors.ApiError:
+        """The apiserver's own answer for this code."""
+        name = path.rsplit("/status", 1)[0].rsplit("/", 1)[-1]
+        if self.code == 409:
+            return errors.conflict("resource", name)
+        return errors.invalid(
+            "resource",
+            "",
+            name,
+            [{"reason": "FieldValueInvalid", "message": "injected", "field": "status"}],
+            ["status: Invalid value: injected by /_sandbox/fail-writes"],
+        )
+
+
+_WRITE_FAULTS = frozenset({409, 422})
+_WRITE_METHODS = frozenset({"PUT", "PATCH", "POST"})
 
 
 def _sort_key(obj: Obj) -> tuple[str, str]:
