@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from amistore_operator import model, poller
+from amistore_operator import budget, model, poller
 
 REGION = "eu-west-1"
 IV = 60.0
@@ -549,7 +549,7 @@ async def test_attempt_hook_charges_only_retries() -> None:
         hook()  # first attempt: prepaid by the poller
         hook()  # botocore's retry: pays
 
-    poller._run_prepaid(call_with_retry)
+    budget.run_prepaid(call_with_retry)
     assert bucket.level() == pytest.approx(2.0)
     await hub.close()
 
