@@ -28,10 +28,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP) ## Create .venv with the project and its pinned dev tools
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy --strict
+lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import-linter contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint check-tools ## Lint, then every test (unit, sandbox, deploy checks, end-to-end)
 	$(BIN)/pytest
