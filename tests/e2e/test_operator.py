@@ -393,3 +393,26 @@ def test_sigterm_exits_cleanly_within_ten_seconds(
     started = time.monotonic()
     assert operator.stop(signal.SIGTERM, timeout=10) == 0
     assert time.monotonic() - started < 10
+
+
+def test_no_log_line_per_poll_and_no_log_events(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, BUCKET, progress=50, state="InProgress")
+    operator = start_operator()
+    kubectl.apply(harness.amistore("steady", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: state_of(kubectl, "steady") == "InProgress", timeout=WAIT, what="InProgress"
+    )
+    ec2.clear_calls()
+    harness.wait_until(
+        lambda: len(ec2.calls("DescribeStoreImageTasks")) >= 2, timeout=WAIT, what="two polls"
+    )
+    lines = operator.logs().count("\n")
+    ec2.clear_calls()
+    harness.wait_until(
+        lambda: len(ec2.calls("DescribeStoreImageTasks")) >= 3, timeout=WAIT, what="more polls"
+    )
+    assert operator.logs().count("\n") == lines, operator.logs()[-2000:]
+    reasons = [e["reason"] for e in kubectl.events("steady")]
+    assert reasons == ["StoreStarted"]
