@@ -261,12 +261,12 @@ def _tasks(results: Sequence[StoreImageTaskResultTypeDef]) -> list[model.StoreTa
     return [task for task in map(to_store_task, results) if task is not None]
 
 
-def client_config() -> botocore.config.Config:
+def client_config(read_timeout: float = 20.0) -> botocore.config.Config:
     """Retries, timeouts and user agent, set explicitly rather than inherited."""
     return botocore.config.Config(
         retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=5,
-        read_timeout=20,
+        read_timeout=read_timeout,
         user_agent_extra=f"amistore-operator/{__version__}",
     )
 
@@ -276,9 +276,10 @@ def make_client(
     *,
     on_attempt: Callable[[], None] | None = None,
     metrics: Ec2CallObserver | None = None,
+    read_timeout: float = 20.0,
 ) -> StoreTaskClient:
     """A client for ``region`` with boto3's default credential chain and the attempt hooks."""
-    client = boto3.client("ec2", region_name=region, config=client_config())
+    client = boto3.client("ec2", region_name=region, config=client_config(read_timeout))
     hooks = _AttemptHooks(region, on_attempt, metrics)
     events = client.meta.events
     events.register(f"before-send.ec2.{OPERATION}", hooks.before_send)

@@ -63,6 +63,12 @@ class Settings:
     ec2_burst: int = 50
     """DescribeStoreImageTasks calls the operator may make at once per region (AWS: 50)."""
 
+    ec2_read_timeout: float = 20.0
+    """
+    Seconds to wait for an EC2 answer before the attempt counts as failed
+    (``AMISTORE_EC2_READ_TIMEOUT`` only: a knob for tests and slow networks, no flag).
+    """
+
     @property
     def all_namespaces(self) -> bool:
         """True when the operator watches every namespace."""
@@ -170,6 +176,10 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         ),
         ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", _rate, defaults.ec2_rate),
         ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", _burst, defaults.ec2_burst),
+        ec2_read_timeout=_rate(
+            "AMISTORE_EC2_READ_TIMEOUT",
+            environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
+        ),
     )
 
 
