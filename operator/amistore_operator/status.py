@@ -64,6 +64,7 @@ def reconcile(
     ever_polled = view.error is None or bool(view.tasks) or aggregate.was_polled(prev)
     status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
+    status["region"] = spec.region  # the region actually polled, defaults resolved
     last_poll = stamp if view.error is None else prev.get("lastPollTime")
     if last_poll is not None:
         status["lastPollTime"] = last_poll
@@ -101,6 +102,8 @@ def reject_spec(
         if key in prev:  # the previous counts may cover entries cut by the cap
             status[key] = prev[key]
     status["observedGeneration"] = generation
+    if "region" in prev:
+        status["region"] = prev["region"]
     if "lastPollTime" in prev:
         status["lastPollTime"] = prev["lastPollTime"]
     synced = ("Synced", "False", model.PollErrorReason.INVALID_SPEC.value, message)

@@ -531,3 +531,10 @@ def test_foreign_status_keys_do_not_make_a_change() -> None:
     second = run(previous, spec(A), view({A: task(A)}), 1)
     assert not second.changed
     assert second.status == first.status
+
+
+def test_status_names_the_region_polled_and_a_rejected_spec_keeps_it() -> None:
+    polled = run(None, spec(A), view({A: task(A)}), 0)
+    assert polled.status["region"] == "eu-west-1"
+    rejected = status.reject_spec(polled.status, "spec.region: bad", generation=2, now=at(1))
+    assert rejected.status["region"] == "eu-west-1"
