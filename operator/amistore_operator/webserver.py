@@ -42,7 +42,7 @@ def metrics_only(registry: prom_registry.CollectorRegistry) -> Callable[..., Ite
 
 def serve_metrics(
     registry: prom_registry.CollectorRegistry, *, port: int, host: str = "0.0.0.0"
-) -> socketserver.BaseServer:
+) -> simple_server.WSGIServer:
     """Serve /metrics on a background thread; ``shutdown()`` stops it. Raises OSError if taken."""
     server = simple_server.make_server(
         host, port, metrics_only(registry), _ThreadingServer, handler_class=_QuietHandler
