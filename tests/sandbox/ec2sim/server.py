@@ -13,6 +13,55 @@ from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, 
 log = logging.getLogger(__name__)
 
 SIGV4_PREFIX = "AWS4-HMAC-SHA256 Credential="
+# AWS's commercial, China and GovCloud regions: a credential scoped to any other
+# region is refused as AWS refuses it (AuthFailure), so "unknown region" is testable.
+REGIONS = frozenset(
+    [
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-gov-east-1",
+        "us-gov-west-1",
+        "us-west-1",
+        "us-west-2",
+    ]
+)
+
+
+def _scope_region(authorization: str) -> str:
+    """The region of a full SigV4 credential scope ``AKID/DATE/REGION/SERVICE/aws4_request``."""
+    scope = authorization.removeprefix(SIGV4_PREFIX).split(",", 1)[0].split("/")
+    return scope[2] if len(scope) == 5 else ""
 
 
 def _drop(request: web.Request) -> None:
@@ -37,6 +86,11 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
         # Signatures are not verified; only their presence, as a missing one is a real bug.
         if not request.headers.get("Authorization", "").startswith(SIGV4_PREFIX):
             raise errors.for_code("AuthFailure", req.action)
+        region = _scope_region(request.headers["Authorization"])
+        if region and region not in REGIONS:  # hand-made headers in tests carry no full scope
+            raise errors.Ec2Error(
+                "AuthFailure", f"Credential should be scoped to a valid region, not '{region}'."
+            )
         delay, fault = sim.faults.take(req.action)
         if delay:
             await asyncio.sleep(delay)

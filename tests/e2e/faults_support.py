@@ -1,0 +1,308 @@
+"""Helpers shared by the fault-injection suite (``test_faults_*.py``).
+
+Fixtures defined here are imported by the test modules that use them; the
+session sandbox and the per-test namespace come from ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import parser
+
+from tests.e2e import harness
+from tests.e2e.conftest import POLL_INTERVAL
+from tests.sandbox import cluster
+from tests.sandbox.ec2sim import control
+from tests.sandbox.kubeapi import process as kubeapi_process
+
+WAIT = 30.0
+BUCKET = "acme-ami-archive"
+DESCRIBE = "DescribeStoreImageTasks"
+# What must never leave the operator: the sandbox's fake credentials and SigV4 material.
+SECRETS = (
+    cluster.FAKE_SECRET_KEY,
+    cluster.FAKE_ACCESS_KEY,
+    "Signature=",
+    "AWS4-HMAC-SHA256",
+    "Authorization",
+)
+
+
+def ami(number: int) -> str:
+    """A well-formed 17-digit AMI ID."""
+    return f"ami-{number:017x}"
+
+
+def samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample of one metric in a Prometheus exposition text."""
+    return [
+        (dict(sample.labels), sample.value)
+        for family in parser.text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == metric
+    ]
+
+
+def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """One condition of a status, or {}."""
+    return next((dict(c) for c in status.get("conditions", []) if c["type"] == kind), {})
+
+
+def synced(kubectl: harness.Kubectl, name: str) -> dict[str, Any]:
+    """The resource's Synced condition, or {}."""
+    return condition(kubectl.status(name), "Synced")
+
+
+def wait_synced(
+    kubectl: harness.Kubectl,
+    name: str,
+    status: str,
+    reason: str | None = None,
+    timeout: float = WAIT,
+) -> dict[str, Any]:
+    """Until Synced has ``status`` (and ``reason``); returns the condition."""
+
+    def probe() -> dict[str, Any] | None:
+        cond = synced(kubectl, name)
+        if cond.get("status") == status and reason in (None, cond.get("reason")):
+            return cond
+        return None
+
+    return harness.wait_until(probe, timeout=timeout, what=f"{name}: Synced={status} {reason}")
+
+
+def sync_events(kubectl: harness.Kubectl, name: str) -> list[str]:
+    """The resource's SyncFailed/SyncRecovered event reasons, oldest first."""
+    events = sorted(
+        kubectl.events(name),
+        key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]),
+    )
+    return [e["reason"] for e in events if e["reason"] in ("SyncFailed", "SyncRecovered")]
+
+
+def wait_calls(
+    ec2: control.Ec2SimControl,
+    count: int,
+    *,
+    since_seq: int = -1,
+    where: Callable[[control.CallInfo], bool] = lambda call: True,
+    timeout: float = WAIT,
+) -> list[control.CallInfo]:
+    """Until the simulator logged ``count`` matching DescribeStoreImageTasks calls after a seq."""
+
+    def probe() -> list[control.CallInfo] | None:
+        calls = [c for c in ec2.calls(DESCRIBE) if c["seq"] > since_seq and where(c)]
+        return calls if len(calls) >= count else None
+
+    return harness.wait_until(probe, timeout=timeout, what=f"{count} {DESCRIBE} calls")
+
+
+def last_seq(ec2: control.Ec2SimControl) -> int:
+    """The sequence number of the newest logged call (-1: none)."""
+    calls = ec2.calls()
+    return calls[-1]["seq"] if calls else -1
+
+
+def task_entries(status: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """status.tasks by AMI ID."""
+    return {t["amiId"]: dict(t) for t in status.get("tasks", [])}
+
+
+def assert_not_regressed(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Every task known before is still there, in the same or a later state, progress kept."""
+    rank = {"Pending": 0, "InProgress": 1, "Completed": 2, "Failed": 2}
+    old, new = task_entries(before), task_entries(after)
+    for ami_id, entry in old.items():
+        assert ami_id in new, f"{ami_id} vanished from status.tasks"
+        assert rank[new[ami_id]["state"]] >= rank[entry["state"]], (entry, new[ami_id])
+        if new[ami_id]["state"] == entry["state"]:
+            assert new[ami_id]["progressPercentage"] >= entry["progressPercentage"]
+
+
+def apply_all(kubectl: harness.Kubectl, manifests: Iterable[str]) -> None:
+    """Apply many manifests with one kubectl call (one YAML stream)."""
+    kubectl.apply("\n---\n".join(manifests))
+
+
+def sandbox_control(kube_url: str, method: str, path: str, body: Any = None) -> Any:
+    """Call one of the Kubernetes API emulator's /_sandbox/ control endpoints."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{kube_url}/_sandbox/{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def request_log(kube_url: str) -> list[dict[str, Any]]:
+    """The emulator's request log, oldest first."""
+    entries: list[dict[str, Any]] = sandbox_control(kube_url, "GET", "requests")
+    return entries
+
+
+class ExactEnvOperator(harness.OperatorProcess):
+    """The operator started with exactly ``env`` (``OperatorProcess`` adds ``os.environ``)."""
+
+    def __init__(self, env: dict[str, str], args: Sequence[str], log_path: pathlib.Path) -> None:
+        self.metrics_port = harness.free_port()
+        self.liveness_port = harness.free_port()
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "amistore_operator",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--liveness-port",
+                str(self.liveness_port),
+                *args,
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=harness.ROOT,
+        )
+
+
+Launcher = Callable[..., harness.OperatorProcess]
+
+
+@pytest.fixture
+def launch(sandbox: cluster.Sandbox, namespace: str, tmp_path: pathlib.Path) -> Iterator[Launcher]:
+    """Like ``start_operator``, but may drop variables, add flags, or not wait for /healthz."""
+    started: list[harness.OperatorProcess] = []
+
+    def start(
+        *extra: str,
+        env: Mapping[str, str] | None = None,
+        drop: Iterable[str] = (),
+        wait: bool = True,
+    ) -> harness.OperatorProcess:
+        full = {**os.environ, **sandbox.env(), **(env or {})}
+        for key in drop:
+            full.pop(key, None)
+        process = ExactEnvOperator(
+            full,
+            ["--namespace", namespace, "--poll-interval", str(POLL_INTERVAL), *extra],
+            tmp_path / f"operator-{len(started)}.log",
+        )
+        started.append(process)
+        if wait:
+            process.wait_ready()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()  # also closes its log when it already exited
+
+
+class PrivateCluster:
+    """A Kubernetes API emulator of the test's own, with the CRD, restartable on its port."""
+
+    def __init__(self, workdir: pathlib.Path, namespace: str, *, lax_ids: bool = False) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.process = kubeapi_process.KubeApiProcess(workdir)
+        self.namespace = namespace
+        self.lax_ids = lax_ids
+        crd_file = workdir / "crd.json"
+        crd_file.write_text(self.crd())
+        self._crd_args = ("--crd", str(crd_file))
+        self.process.extra_args = self._crd_args
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        """Its kubeconfig (the same file, and URL, across restarts)."""
+        return self.process.kubeconfig
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return self.process.url
+
+    def kubectl(self) -> harness.Kubectl:
+        """kubectl bound to the test's namespace in this cluster."""
+        return harness.Kubectl(self.kubeconfig, self.namespace)
+
+    def start(self) -> None:
+        """Start it (again) with the CRD, as etcd keeps CRDs, and create the namespace."""
+        self.process.start()
+        kubectl = self.kubectl()
+        kubectl.apply(self.crd())
+        kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
+        kubectl.run("create", "namespace", self.namespace)
+
+    def restart(self) -> None:
+        """Stop it (every object is lost: it is in memory) and start it again on its port.
+
+        The resourceVersion continues past the old one, as etcd's would, so clients'
+        watches get 410 Gone and re-list rather than wait for versions that never come.
+        """
+        state = sandbox_control(self.url, "GET", "state")
+        self.process.stop()
+        base = (*self._crd_args, "--port", self.url.rsplit(":", 1)[1])
+        after = str(int(state["resourceVersion"]) + 1000)
+        self.process.extra_args = (*base, "--initial-resource-version", after)
+        self.start()
+
+    def stop(self) -> None:
+        """Stop it for good."""
+        self.process.stop()
+
+    def crd(self) -> str:
+        """The product's CRD; with ``lax_ids``, without the AMI ID pattern."""
+        crd = yaml.safe_load((harness.ROOT / "crds" / "amistores.amistore.io.yaml").read_text())
+        if self.lax_ids:
+            for version in crd["spec"]["versions"]:
+                spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+                spec["properties"]["imageIds"]["items"].pop("pattern", None)
+        return json.dumps(crd)
+
+
+@pytest.fixture
+def private_cluster(
+    tmp_path: pathlib.Path, namespace: str
+) -> Iterator[Callable[..., PrivateCluster]]:
+    """Start PrivateClusters for a test; all are stopped after it."""
+    made: list[PrivateCluster] = []
+
+    def make(*, lax_ids: bool = False) -> PrivateCluster:
+        private = PrivateCluster(tmp_path / f"kubeapi-{len(made)}", namespace, lax_ids=lax_ids)
+        made.append(private)
+        private.start()
+        return private
+
+    yield make
+    for private in made:
+        private.stop()
+
+
+def wait_status(
+    kubectl: harness.Kubectl,
+    name: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = WAIT,
+) -> dict[str, Any]:
+    """Until the resource's status passes ``check``; returns that status."""
+
+    def probe() -> dict[str, Any] | None:
+        status = kubectl.status(name)
+        return status if check(status) else None
+
+    return harness.wait_until(probe, timeout=timeout, what=f"{name}: {what}")

@@ -1,0 +1,186 @@
+"""Kubernetes faults: apiserver restart, expired watch history, failed status writes,
+deletion and edits mid-poll, a 1,000-AMI resource, and event storms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e import faults_support as fs
+from tests.e2e import harness
+from tests.e2e.conftest import OperatorFactory
+from tests.sandbox import cluster
+from tests.sandbox.ec2sim import control
+
+pytestmark = pytest.mark.e2e
+launch = fs.launch
+private_cluster = fs.private_cluster
+
+AMI_A = fs.ami(0xC001)
+AMI_B = fs.ami(0xC002)
+
+
+def _state(kubectl: harness.Kubectl, name: str) -> str | None:
+    return kubectl.status(name).get("state")
+
+
+def test_apiserver_restart_loses_everything_and_the_operator_carries_on(
+    ec2: control.Ec2SimControl, launch: fs.Launcher, private_cluster: Any
+) -> None:
+    kube = private_cluster()
+    kubectl = kube.kubectl()
+    ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
+    operator = launch(env={"KUBECONFIG": str(kube.kubeconfig)})
+    manifest = harness.amistore("survivor", imageIds=[AMI_A])
+    kubectl.apply(manifest)
+    harness.wait_until(
+        lambda: _state(kubectl, "survivor") == "InProgress", timeout=fs.WAIT, what="InProgress"
+    )
+
+    # In memory: namespace, resource and its status are gone (the CRD comes back, as etcd
+    # keeps it); the operator's watch breaks and must re-list and re-watch by itself.
+    kube.restart()
+    kubectl.apply(manifest)
+    # Nothing changed in AWS: what the operator wrote before the restart must not stop
+    # it from writing the status again into the re-created object.
+    harness.wait_until(
+        lambda: _state(kubectl, "survivor") == "InProgress",
+        timeout=fs.WAIT,
+        what="the status written again after the restart",
+    )
+    ec2.update_task(AMI_A, progress=100, state="Completed")
+    harness.wait_until(
+        lambda: _state(kubectl, "survivor") == "Completed",
+        timeout=60,
+        what="the re-created resource polled after the restart",
+    )
+    status = kubectl.status("survivor")
+    assert fs.condition(status, "Synced")["status"] == "True"
+    assert status["tasks"][0]["progressPercentage"] == 100
+    assert operator.process.poll() is None
+    operator.wait_ready()
+
+
+def test_expired_watch_history_is_relisted(
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    emulated: cluster.Sandbox,
+) -> None:
+    ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
+    ec2.create_task(AMI_B, fs.BUCKET, progress=100, state="Completed")
+    operator = start_operator()
+    kubectl.apply(harness.amistore("watched", imageIds=[AMI_A], pollIntervalSeconds=3600))
+    harness.wait_until(
+        lambda: _state(kubectl, "watched") == "InProgress", timeout=fs.WAIT, what="InProgress"
+    )
+    fs.sandbox_control(emulated.kube_url, "POST", "expire")
+    # A spec change after the 410 is only seen through a new watch: the interval is an hour.
+    kubectl.apply(harness.amistore("watched", imageIds=[AMI_B], pollIntervalSeconds=3600))
+    harness.wait_until(
+        lambda: _state(kubectl, "watched") == "Completed",
+        timeout=fs.WAIT,
+        what="the edit made after the watch expired",
+    )
+    assert operator.process.poll() is None
+    assert "Traceback" not in operator.logs()
+
+
+@pytest.mark.parametrize("code", [409, 422])
+def test_failed_status_write_is_retried(
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    emulated: cluster.Sandbox,
+    code: int,
+) -> None:
+    ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
+    start_operator()
+    kubectl.apply(harness.amistore("contested", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: _state(kubectl, "contested") == "InProgress", timeout=fs.WAIT, what="InProgress"
+    )
+    path = f"/namespaces/{kubectl.namespace}/amistores/contested/status"
+    fs.sandbox_control(
+        emulated.kube_url, "POST", "fail-writes", {"path": path, "count": 2, "code": code}
+    )
+    ec2.update_task(AMI_A, progress=100, state="Completed")
+    harness.wait_until(
+        lambda: not fs.sandbox_control(emulated.kube_url, "GET", "fail-writes")["faults"],
+        timeout=fs.WAIT,
+        what="both injected write failures used up",
+    )
+    harness.wait_until(
+        lambda: _state(kubectl, "contested") == "Completed",
+        timeout=fs.WAIT,
+        what="the write to succeed on a later try",
+    )
+    failed = [
+        r
+        for r in fs.request_log(emulated.kube_url)
+        if r["path"].endswith(path) and r["status"] == code
+    ]
+    assert len(failed) == 2
+    reasons = [e["reason"] for e in kubectl.events("contested")]
+    assert reasons.count("StoreCompleted") == 1
+
+
+def test_deleted_and_edited_mid_poll(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
+    ec2.create_task(AMI_B, fs.BUCKET, progress=100, state="Completed")
+    operator = start_operator()
+    kubectl.apply(harness.amistore("doomed", imageIds=[AMI_A]))
+    kubectl.apply(harness.amistore("edited", imageIds=[AMI_A]))
+    harness.wait_until(
+        lambda: _state(kubectl, "doomed") == _state(kubectl, "edited") == "InProgress",
+        timeout=fs.WAIT,
+        what="both InProgress",
+    )
+    # Every call now takes 3 s, longer than the interval: a call is nearly always in flight.
+    seq = fs.last_seq(ec2)
+    ec2.inject_fault("delay", fs.DESCRIBE, delay_seconds=3)
+    fs.wait_calls(ec2, 1, since_seq=seq)
+    kubectl.run("delete", "amistore", "doomed", "--timeout=15s", timeout=20)
+    kubectl.apply(harness.amistore("edited", imageIds=[AMI_B]))
+    harness.wait_until(
+        lambda: _state(kubectl, "edited") == "Completed", timeout=fs.WAIT, what="the edit"
+    )
+    assert [t["amiId"] for t in kubectl.status("edited")["tasks"]] == [AMI_B]
+    ec2.clear_faults()
+    fs.wait_calls(ec2, 2, since_seq=seq)
+    names = {labels["name"] for labels, _ in fs.samples(operator.metrics(), "amistore_task_state")}
+    assert "doomed" not in names
+    assert "Traceback" not in operator.logs()
+
+
+def test_a_thousand_amis_stay_under_a_mebibyte_with_capped_events(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    made = ec2.bulk(
+        1000, bucket=fs.BUCKET, duration_seconds=36000, spread_seconds=3600, fail_every=7
+    )
+    start_operator()
+    kubectl.apply(harness.amistore("huge", imageIds=made["ami_ids"]))
+    status = harness.wait_until(
+        lambda: (s := kubectl.status("huge")).get("tasksTotal") == 1000 and s,
+        timeout=60,
+        what="1,000 tasks tracked",
+    )
+    assert len(status["tasks"]) == 500
+    assert status["tasksFailed"] == 1000 // 7
+    assert status["tasksInProgress"] == 1000 - 1000 // 7
+    body = kubectl.run("get", "amistore", "huge", "-o", "json").stdout
+    assert len(body.encode()) < 1024 * 1024
+    # 1,000 tasks seen for the first time at once: a capped handful of Events, not 1,000.
+    events = harness.wait_until(
+        lambda: [e for e in kubectl.events("huge") if e["reason"].startswith("Store")],
+        timeout=fs.WAIT,
+        what="the task events",
+    )
+    assert len(events) <= 21
+    summary = [e for e in events if "more task changes" in e["message"]]
+    assert len(summary) == 1
