@@ -10,7 +10,17 @@ from collections.abc import Sequence
 
 import kopf
 
-from amistore_operator import aws, handlers, logs, metrics, poller, service, settings, webserver
+from amistore_operator import (
+    aws,
+    handlers,
+    logs,
+    metrics,
+    poller,
+    service,
+    settings,
+    threads,
+    webserver,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +68,11 @@ def run(config: settings.Settings) -> None:
     hub = poller.PollerHub(
         client_factory=client_for,
         rate=config.ec2_rate,
-        burst=config.ec2_burst,
+        # One token in reserve: AWS's bucket sees a call when it arrives, ours when we pay,
+        # and a slow first call of a burst would otherwise leave AWS one short at its end.
+        burst=max(1, config.ec2_burst - 1),
         metrics=operator_metrics,
+        runner=threads.run,
     )
     svc = service.AmiStoreService(
         hub=hub,

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from amistore_operator import service
+from amistore_operator import service, statuswriter
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"
@@ -57,9 +57,11 @@ def register(
         settings.scanning.disabled = not cluster_wide
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=TICK_SECONDS, id="poll")
-    async def poll(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, **kwargs: Any) -> None:
+    async def poll(body: kopf.Body, meta: kopf.Meta, **kwargs: Any) -> None:
         stopped: kopf.DaemonStopped = kwargs["stopped"]
-        ref = service.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
+        ref = service.ResourceRef(
+            namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
+        )
         polling = asyncio.ensure_future(
             svc.poll(
                 ref,
@@ -78,7 +80,18 @@ def register(
             return
         outcome = polling.result()
         if outcome.changed:
-            patch.status.update(outcome.status)
+            try:
+                written = await statuswriter.write_status(
+                    GROUP, VERSION, PLURAL, ref.namespace, ref.name, outcome.status
+                )
+            except statuswriter.StatusWriteError as exc:
+                # Not written: the next tick computes it again from the stored status,
+                # with the same events, so none is posted for a change nobody can see.
+                logger.warning("Status of %s not written, retrying next tick: %s", ref.key, exc)
+                svc.unwritten(ref)
+                return
+            if not written:
+                return
         for event in outcome.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 

@@ -24,6 +24,7 @@ class ResourceRef:
 
     namespace: str
     name: str
+    uid: str = ""  # tells a re-created object of the same name from the one we wrote to
 
     @property
     def key(self) -> str:
@@ -56,6 +57,7 @@ class AmiStoreService:
         # What we last wrote, per resource: fresher than the watched body until its
         # watch event arrives, and we are the only writer of the status.
         self._written: dict[str, dict[str, Any]] = {}
+        self._uids: dict[str, str] = {}
         self._generations: dict[str, int] = {}
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -77,6 +79,11 @@ class AmiStoreService:
     ) -> status.Outcome:
         """One tick: wait for fresh data (at most about one interval) and compute the status."""
         self._generations[ref.key] = generation
+        if self._uids.setdefault(ref.key, ref.uid) != ref.uid:
+            # Re-created under the same name (its DELETED event missed, e.g. the apiserver
+            # lost its objects): what we wrote to the old object is not in this one.
+            self._written.pop(ref.key, None)
+            self._uids[ref.key] = ref.uid
         prior = self._written.get(ref.key, previous)
         try:
             wanted = self.parse(raw_spec)
@@ -111,7 +118,12 @@ class AmiStoreService:
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
         self._written.pop(ref.key, None)
+        self._uids.pop(ref.key, None)
         self._generations.pop(ref.key, None)
+
+    def unwritten(self, ref: ResourceRef) -> None:
+        """The last status was refused by the API: compute the next from the stored one."""
+        self._written.pop(ref.key, None)
 
     async def close(self) -> None:
         """Stop the poller's loops (operator shutdown)."""
