@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -153,33 +151,6 @@ def request_log(kube_url: str) -> list[dict[str, Any]]:
     return entries
 
 
-class ExactEnvOperator(harness.OperatorProcess):
-    """The operator started with exactly ``env`` (``OperatorProcess`` adds ``os.environ``)."""
-
-    def __init__(self, env: dict[str, str], args: Sequence[str], log_path: pathlib.Path) -> None:
-        self.metrics_port = harness.free_port()
-        self.liveness_port = harness.free_port()
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "amistore_operator",
-                "--metrics-port",
-                str(self.metrics_port),
-                "--liveness-port",
-                str(self.liveness_port),
-                *args,
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=harness.ROOT,
-        )
-
-
 Launcher = Callable[..., harness.OperatorProcess]
 
 
@@ -197,10 +168,11 @@ def launch(sandbox: cluster.Sandbox, namespace: str, tmp_path: pathlib.Path) -> 
         full = {**os.environ, **sandbox.env(), **(env or {})}
         for key in drop:
             full.pop(key, None)
-        process = ExactEnvOperator(
+        process = harness.OperatorProcess(
             full,
             ["--namespace", namespace, "--poll-interval", str(POLL_INTERVAL), *extra],
             tmp_path / f"operator-{len(started)}.log",
+            inherit_env=False,
         )
         started.append(process)
         if wait:

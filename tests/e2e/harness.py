@@ -110,7 +110,14 @@ def amistore(name: str, **spec: Any) -> str:
 class OperatorProcess:
     """The real ``amistore-operator`` command in its own process."""
 
-    def __init__(self, env: dict[str, str], args: Sequence[str], log_path: pathlib.Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        args: Sequence[str],
+        log_path: pathlib.Path,
+        *,
+        inherit_env: bool = True,
+    ) -> None:
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.log_path = log_path
@@ -126,7 +133,8 @@ class OperatorProcess:
                 str(self.liveness_port),
                 *args,
             ],
-            env={**os.environ, **env},
+            # inherit_env=False: exactly ``env``, e.g. to prove the absence of a variable.
+            env={**os.environ, **env} if inherit_env else env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
