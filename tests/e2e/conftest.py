@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import pytest
 
@@ -70,25 +70,38 @@ OperatorFactory = Callable[..., harness.OperatorProcess]
 def start_operator(
     sandbox: cluster.Sandbox, namespace: str, tmp_path: pathlib.Path
 ) -> Iterator[OperatorFactory]:
-    """Start the real operator for the test's namespace; every one started is stopped after."""
+    """Start the real operator for the test's namespace; every one started is stopped after.
+
+    ``env`` adds variables, ``drop`` removes some (e.g. to run without credentials),
+    ``namespaced=False`` watches all namespaces, ``wait=False`` skips waiting for /healthz.
+    """
     started: list[harness.OperatorProcess] = []
 
     def start(
-        *extra: str, env: dict[str, str] | None = None, namespaced: bool = True
+        *extra: str,
+        env: Mapping[str, str] | None = None,
+        drop: Iterable[str] = (),
+        namespaced: bool = True,
+        wait: bool = True,
     ) -> harness.OperatorProcess:
+        full = {**os.environ, **sandbox.env(), **(env or {})}
+        for key in drop:
+            full.pop(key, None)
         scope = ["--namespace", namespace] if namespaced else []
         process = harness.OperatorProcess(
-            {**sandbox.env(), **(env or {})},
+            full,
             [*scope, "--poll-interval", str(POLL_INTERVAL), *extra],
             tmp_path / f"operator-{len(started)}.log",
+            inherit_env=False,
         )
         started.append(process)
-        process.wait_ready()
+        if wait:
+            process.wait_ready()
         return process
 
     yield start
     for process in started:
-        process.stop()
+        process.stop()  # also closes its log when it already exited
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ session sandbox and the per-test namespace come from ``conftest.py``.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,7 +17,6 @@ import yaml
 from prometheus_client import parser
 
 from tests.e2e import harness
-from tests.e2e.conftest import POLL_INTERVAL
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 from tests.sandbox.kubeapi import process as kubeapi_process
@@ -155,33 +153,9 @@ Launcher = Callable[..., harness.OperatorProcess]
 
 
 @pytest.fixture
-def launch(sandbox: cluster.Sandbox, namespace: str, tmp_path: pathlib.Path) -> Iterator[Launcher]:
-    """Like ``start_operator``, but may drop variables, add flags, or not wait for /healthz."""
-    started: list[harness.OperatorProcess] = []
-
-    def start(
-        *extra: str,
-        env: Mapping[str, str] | None = None,
-        drop: Iterable[str] = (),
-        wait: bool = True,
-    ) -> harness.OperatorProcess:
-        full = {**os.environ, **sandbox.env(), **(env or {})}
-        for key in drop:
-            full.pop(key, None)
-        process = harness.OperatorProcess(
-            full,
-            ["--namespace", namespace, "--poll-interval", str(POLL_INTERVAL), *extra],
-            tmp_path / f"operator-{len(started)}.log",
-            inherit_env=False,
-        )
-        started.append(process)
-        if wait:
-            process.wait_ready()
-        return process
-
-    yield start
-    for process in started:
-        process.stop()  # also closes its log when it already exited
+def launch(start_operator: Launcher) -> Launcher:
+    """The operator factory of ``start_operator`` (drop variables, add flags, skip the wait)."""
+    return start_operator
 
 
 class PrivateCluster:
