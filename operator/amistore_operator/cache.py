@@ -92,12 +92,16 @@ class TaskCache:
         self._ami_subs: dict[str, set[str]] = {}
         self.listings: dict[FilterKey, ListingEntry] = {}
         self._listing_subs: dict[FilterKey, set[str]] = {}
+        self._interval: float | None = None  # interval(), until the subscriptions change
 
     # --- subscriptions -------------------------------------------------------
 
     def interval(self) -> float:
         """The region's poll interval: the smallest of its resources'."""
-        return min((s.spec.poll_interval for s in self.subs.values()), default=60.0)
+        # Memoized: a refresh cycle asks once per AMI, and a scan per ask is quadratic.
+        if self._interval is None:
+            self._interval = min((s.spec.poll_interval for s in self.subs.values()), default=60.0)
+        return self._interval
 
     def ami_interval(self, ami: str) -> float:
         """The poll interval of an AMI: the smallest of the resources tracking it."""
@@ -121,6 +125,7 @@ class TaskCache:
             self.unsubscribe(key)
         sub = Subscription(spec)
         self.subs[key] = sub
+        self._interval = None
         now = self._clock.now()
         if spec.image_ids:
             for ami in spec.image_ids:
@@ -151,6 +156,7 @@ class TaskCache:
         sub = self.subs.pop(key, None)
         if sub is None:
             return
+        self._interval = None
         for ami in sub.spec.image_ids:
             keys = self._ami_subs.get(ami)
             if keys is not None:

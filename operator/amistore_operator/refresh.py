@@ -28,6 +28,8 @@ T = TypeVar("T")
 IDS_PER_CALL = 20
 PAGE_SIZE = 200
 IN_PROGRESS = (model.TaskState.IN_PROGRESS.value,)
+# Below this many ImageIds batches of never-fetched AMIs (AWS's burst is 50), batch them.
+SWEEP_MIN_BATCHES = 40
 
 
 class StoreTaskApi(Protocol):
@@ -215,6 +217,9 @@ class Refresher:
         phase1: list[Awaitable[None]] = [self._refresh_listing(api, fk, cyc) for fk in due_listings]
         if use_ip and ip_cost:
             phase1.append(self._in_progress_listing(api, in_progress, cyc))
+        sweep = self._sweep_pages(normal)
+        if sweep:
+            phase1.append(self._sweep(api, sweep, cyc))
         if rolling and regular and self._roll_due <= now + slack:
             pages = math.ceil(max(self.roll_pages_total, len(self._cache.amis) / PAGE_SIZE, 1) / 9)
             phase1.append(self._roll(api, pages, cyc))
@@ -362,6 +367,38 @@ class Refresher:
                 self._mark_error(ami, error, cyc)
             return
         self._observe(tasks.values(), cyc)
+
+    def _sweep_pages(self, due: Sequence[str]) -> int:
+        """Pages of the unfiltered listing worth spending on never-fetched AMIs (0: none).
+
+        At a start or a large apply, ImageIds batches for thousands of unknown AMIs
+        would drain the budget for minutes; a listing, 200 tasks a page, newest
+        first, finds them in a tenth of the calls. Only when that saves at least
+        half, and at most half the batches' cost is spent: what it did not find
+        (no task, a rejected ID, an account with many more tasks) goes by ImageIds.
+        """
+        unknown = sum(1 for a in due if not self._cache.amis[a].known)
+        batches = math.ceil(unknown / IDS_PER_CALL)
+        if batches < SWEEP_MIN_BATCHES:
+            return 0
+        estimate = max(self.roll_pages_total, math.ceil(len(self._cache.amis) / PAGE_SIZE), 1)
+        return batches // 2 if estimate <= batches // 2 else 0
+
+    async def _sweep(self, api: StoreTaskApi, max_pages: int, cyc: Cycle) -> None:
+        """Up to ``max_pages`` of the unfiltered listing; it settles every tracked AMI it shows."""
+        token: str | None = None
+        for pages in range(1, max_pages + 1):
+            try:
+                page, token = await self._call(
+                    cyc,
+                    functools.partial(api.describe_page, max_results=PAGE_SIZE, next_token=token),
+                )
+            except Exception:
+                return  # the ImageIds batches that follow report the fault, per AMI
+            self._observe(page, cyc)
+            if not token:
+                self.roll_pages_total = max(self.roll_pages_total, pages)
+                return
 
     async def _roll(self, api: StoreTaskApi, pages: int, cyc: Cycle) -> None:
         """A few pages of the unfiltered listing, continuing where the last cycle stopped."""

@@ -23,6 +23,9 @@ AMI_ID_PATTERN = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 # eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2, us-isob-east-1, eusc-de-east-1.
 REGION_PATTERN = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$")
 _BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Only digits and dots can spell an IPv4 address; ask ipaddress (which raises, slowly,
+# on every other name) only then: the spec is parsed on every poll of every resource.
+_MAYBE_IPV4 = re.compile(r"^[0-9.]+$")
 
 
 class SpecError(ValueError):
@@ -45,6 +48,8 @@ def bucket_name_problem(name: str) -> str | None:
         )
     if ".." in name:
         return "must not contain two adjacent dots"
+    if not _MAYBE_IPV4.fullmatch(name):
+        return None
     try:
         ipaddress.IPv4Address(name)
     except ValueError:
