@@ -52,6 +52,9 @@ clean: ## Remove the virtual environment and caches
 demo: $(STAMP) ## Run the operator on the local sandbox with the examples (about 2 minutes)
 	$(BIN)/python scripts/demo.py
 
+bench: $(STAMP) ## Measure the operator at 10 to 10,000 AmiStores against a naive baseline (about 25 minutes)
+	$(BIN)/python -m bench.run
+
 sandbox-up: $(STAMP) ## Start the sandbox in the background and print its environment
 	$(BIN)/python -m tests.sandbox up
 

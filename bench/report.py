@@ -1,0 +1,73 @@
+"""The benchmark's table: one row per size, the baseline ratios, the stretch case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = (
+    ("N", "n"),
+    ("interval s", "interval_seconds"),
+    ("Describe/int", "describe_calls_per_interval"),
+    ("RLE", "request_limit_exceeded"),
+    ("writes chg/int", "status_writes_changed_per_interval"),
+    ("writes unchg/int", "status_writes_unchanged_per_interval"),
+    ("fresh p50 s", "freshness_p50_seconds"),
+    ("fresh p95 s", "freshness_p95_seconds"),
+    ("CPU s/int", "cpu_seconds_per_interval"),
+    ("CPU %core", "cpu_percent_of_one_core"),
+    ("peak RSS MiB", "peak_rss_mib"),
+    ("start->all status s", "start_to_all_status_seconds"),
+)
+NAIVE = (
+    ("naive Describe/int", "describe_calls_per_interval"),
+    ("naive RLE/int", "request_limit_exceeded_per_interval"),
+    ("naive writes/int", "status_writes_per_interval"),
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _ratio(ours: Any, theirs: Any) -> str:
+    if not isinstance(ours, int | float) or not isinstance(theirs, int | float) or not theirs:
+        return "-"
+    return f"{ours / theirs:.3f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """A Markdown table of every size, then the stretch case in one line."""
+    head = [c[0] for c in COLUMNS] + [c[0] for c in NAIVE] + ["calls ratio", "writes ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in results.get("sizes", []):
+        naive = row.get("naive") or {}
+        ours_writes = (row.get("status_writes_changed_per_interval") or 0) + (
+            row.get("status_writes_unchanged_per_interval") or 0
+        )
+        cells = [_cell(row.get(key)) for _, key in COLUMNS]
+        cells += [_cell(naive.get(key)) for _, key in NAIVE]
+        cells.append(
+            _ratio(row.get("describe_calls_per_interval"), naive.get("describe_calls_per_interval"))
+        )
+        cells.append(_ratio(ours_writes, naive.get("status_writes_per_interval")))
+        lines.append("| " + " | ".join(cells) + " |")
+    machine = results.get("machine", {})
+    lines.append("")
+    load = machine.get("load_average_at_start")
+    lines.append(f"cores: {machine.get('cores')}; load average at start {load}")
+    stretch = results.get("stretch")
+    if stretch:
+        lines.append(
+            "stretch case (100 in-progress AMIs, --poll-interval 2, --ec2-rate 0.1 --ec2-burst 2): "
+            f"effective interval {_cell(stretch.get('effective_interval_seconds'))} s, "
+            f"log line {'yes' if stretch.get('stretch_logged') else 'no'}, "
+            f"Describe/int {_cell(stretch.get('describe_calls_per_interval'))}, "
+            f"RLE {_cell(stretch.get('request_limit_exceeded'))}, "
+            f"Synced=False {_cell(stretch.get('synced_false'))}, "
+            f"freshness p95 {_cell(stretch.get('freshness_p95_seconds'))} s"
+        )
+    return "\n".join(lines)

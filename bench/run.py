@@ -1,0 +1,121 @@
+"""``make bench``: what the operator costs at 10 to 10,000 AmiStores, against a naive baseline.
+
+    python -m bench.run [--sizes 10,100,1000,5000,10000] [--interval 60] [--intervals 3]
+                        [--small-interval 10] [--naive-interval 20] [--naive-intervals 1]
+                        [--no-stretch] [--out bench/results/]
+
+Each size runs in a fresh sandbox (the EC2 simulator's real throttle on) with
+the real ``amistore-operator`` process; sizes under 1,000 use
+``--small-interval`` so the run ends in minutes. Then the stretch case: the
+operator's budget set far below demand (``--ec2-rate 0.1 --ec2-burst 2``, 100
+in-progress AMIs, a 2-second interval). Prints a table and writes
+``results.json`` with the machine's core count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import pathlib
+import platform
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from bench import report, scenario
+
+STRETCH = scenario.Plan(
+    size=100,
+    interval=2,
+    intervals=30,
+    naive_interval=0,
+    naive_intervals=0,
+    in_progress_share=1.0,
+    extra_args=("--ec2-rate", "0.1", "--ec2-burst", "2"),
+    startup_timeout=120,
+)
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers come from."""
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every size, then the stretch case; save after each so a crash keeps the rest."""
+    out = pathlib.Path(args.out)
+    results: dict[str, Any] = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": "python -m bench.run " + " ".join(args.argv),
+        "sizes": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="amistore-bench-") as tmp:
+        for size in args.sizes:
+            interval = args.interval if size >= 1000 else args.small_interval
+            plan = scenario.Plan(
+                size=size,
+                interval=interval,
+                intervals=args.intervals,
+                naive_interval=min(interval, args.naive_interval),
+                naive_intervals=args.naive_intervals,
+            )
+            print(f"==> N={size}, interval {interval:g}s", flush=True)
+            row = await scenario.run(plan, pathlib.Path(tmp) / f"n{size}")
+            results["sizes"].append(row)
+            print(json.dumps(row), flush=True)
+            _save(out, results)
+        if args.stretch:
+            print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
+            results["stretch"] = await scenario.run(STRETCH, pathlib.Path(tmp) / "stretch")
+            print(json.dumps(results["stretch"]), flush=True)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _save(out, results)
+    return results
+
+
+def _save(out: pathlib.Path, results: dict[str, Any]) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--sizes", default="10,100,1000,5000,10000")
+    parser.add_argument("--interval", type=float, default=60.0, help="for N >= 1000")
+    parser.add_argument("--small-interval", type=float, default=10.0, help="for N < 1000")
+    parser.add_argument("--intervals", type=int, default=3, help="steady-state intervals")
+    parser.add_argument("--naive-interval", type=float, default=20.0)
+    parser.add_argument("--naive-intervals", type=int, default=1)
+    parser.add_argument("--no-stretch", dest="stretch", action="store_false")
+    parser.add_argument("--out", default="bench/results/")
+    args = parser.parse_args(argv)
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    args.argv = list(argv)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so every sandbox and operator is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
+    results = asyncio.run(main_async(args))
+    print()
+    print(report.table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
