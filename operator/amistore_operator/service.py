@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from amistore_operator import metrics, model, poller, spec, status
+from amistore_operator import conditions, metrics, model, poller, spec, status
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,11 @@ class AmiStoreService:
         self._default_region = default_region
         self._default_interval = default_interval
         self._clock = clock
-        # What we last wrote, per resource: fresher than the watched body until its
-        # watch event arrives, and we are the only writer of the status.
-        self._written: dict[str, dict[str, Any]] = {}
-        self._uids: dict[str, str] = {}
+        # What we last wrote, per resource, with the uid of the object it went to: fresher
+        # than the watched body until its watch event arrives (we are the status's only
+        # writer); a re-created object of the same name (its DELETED event missed, e.g. the
+        # apiserver lost its objects) has another uid and starts from its own status.
+        self._written: dict[str, tuple[str, dict[str, Any]]] = {}
         self._generations: dict[str, int] = {}
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -79,12 +80,8 @@ class AmiStoreService:
     ) -> status.Outcome:
         """One tick: wait for fresh data (at most about one interval) and compute the status."""
         self._generations[ref.key] = generation
-        if self._uids.setdefault(ref.key, ref.uid) != ref.uid:
-            # Re-created under the same name (its DELETED event missed, e.g. the apiserver
-            # lost its objects): what we wrote to the old object is not in this one.
-            self._written.pop(ref.key, None)
-            self._uids[ref.key] = ref.uid
-        prior = self._written.get(ref.key, previous)
+        uid, written = self._written.get(ref.key, (ref.uid, None))
+        prior = written if written is not None and uid == ref.uid else previous
         try:
             wanted = self.parse(raw_spec)
         except spec.SpecError as exc:
@@ -118,7 +115,6 @@ class AmiStoreService:
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
         self._written.pop(ref.key, None)
-        self._uids.pop(ref.key, None)
         self._generations.pop(ref.key, None)
 
     def unwritten(self, ref: ResourceRef) -> None:
@@ -130,7 +126,7 @@ class AmiStoreService:
         await self._hub.close()
 
     def _record(self, ref: ResourceRef, region: str, outcome: status.Outcome) -> None:
-        self._written[ref.key] = outcome.status
+        self._written[ref.key] = (ref.uid, outcome.status)
         self._collector.set_resource(
             ref.namespace,
             ref.name,
@@ -141,8 +137,5 @@ class AmiStoreService:
 
 
 def _synced(current: Mapping[str, Any]) -> bool | None:
-    for condition in current.get("conditions", []):
-        if condition.get("type") == "Synced":
-            value = condition.get("status")
-            return True if value == "True" else False if value == "False" else None
-    return None
+    value = (conditions.synced(current) or {}).get("status")
+    return True if value == "True" else False if value == "False" else None

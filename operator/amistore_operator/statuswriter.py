@@ -9,6 +9,7 @@ is the one ``kopf.login_via_client`` configured (in-cluster, kubeconfig, exec).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Mapping
@@ -49,12 +50,20 @@ def _patch(
     )
 
 
+@functools.cache
+def _slots() -> asyncio.Semaphore:
+    # Changes arrive together right after a refresh (hundreds at scale): as many writes
+    # in flight as the client keeps connections, not a thread and a connection each.
+    return asyncio.Semaphore(_api().api_client.configuration.connection_pool_maxsize)
+
+
 async def write_status(
     group: str, version: str, plural: str, namespace: str, name: str, status: Mapping[str, Any]
 ) -> bool:
     """Merge-patch ``status``; False when the object is gone, StatusWriteError when refused."""
     try:
-        await threads.run(_patch, group, version, plural, namespace, name, status)
+        async with _slots():
+            await threads.run(_patch, group, version, plural, namespace, name, status)
     except kubernetes.client.ApiException as exc:
         if exc.status == 404:
             return False  # deleted while we polled: nothing left to write to
