@@ -126,7 +126,10 @@ class AmiStoreService:
         await self._hub.close()
 
     def _record(self, ref: ResourceRef, region: str, outcome: status.Outcome) -> None:
+        before = self._written.get(ref.key)
         self._written[ref.key] = (ref.uid, outcome.status)
+        if before is not None and before[0] == ref.uid and not outcome.changed:
+            return  # the same status renders the same series: skip it on every quiet tick
         self._collector.set_resource(
             ref.namespace,
             ref.name,
