@@ -82,9 +82,10 @@ def test_sustained_throttling_backs_off_with_jitter_and_recovers(
     assert {c["error_code"] for c in storm} == {"RequestLimitExceeded"}
     times = [c["time"] for c in storm]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # Backoff grows (later calls are further apart), never beyond one interval, and
-    # is jittered (no fixed period), rather than hammering a throttled API.
-    assert times[-1] - times[-5] > times[4] - times[0], gaps
+    # Backoff is capped at one interval and jittered (no fixed period), rather than
+    # hammering a throttled API on a schedule. That the cap doubles per failed refresh
+    # is asserted with a seeded jitter in tests/unit/test_poller.py: with full jitter
+    # any single run's later gaps can be shorter than its earlier ones.
     assert max(gaps) <= interval + 5, gaps
     assert len({round(g, 1) for g in gaps}) > len(gaps) // 2, gaps
     assert fs.sync_events(kubectl, "throttled") == ["SyncFailed"]
