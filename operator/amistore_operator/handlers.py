@@ -6,23 +6,23 @@ no interval is read at import time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import kopf
 
-from amistore_operator import service, statuswriter
+from amistore_operator import service, status, statuswriter
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"
 PLURAL = "amistores"
 FINALIZER = "amistore.io/finalizer"
 
-# The timer only re-arms the poll: each run waits inside the poller for the
-# region's next refresh (about one poll interval), so this is a short gap
-# between two waits, not the poll interval.
-TICK_SECONDS = 1.0
+# One daemon per AmiStore loops: wait for the refresh that serves it, reconcile,
+# write. Deleting the resource or stopping the operator cancels its wait at once
+# (a wait has nothing to clean up); an unexpected error restarts the loop.
+STOP_SECONDS = 5.0
+RETRY_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -56,44 +56,52 @@ def register(
         settings.watching.connect_timeout = 30
         settings.scanning.disabled = not cluster_wide
 
-    @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=TICK_SECONDS, id="poll")
-    async def poll(body: kopf.Body, meta: kopf.Meta, **kwargs: Any) -> None:
-        stopped: kopf.DaemonStopped = kwargs["stopped"]
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        id="poll",
+        cancellation_timeout=STOP_SECONDS,
+        backoff=RETRY_SECONDS,
+    )
+    async def poll(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStopped, **_: Any) -> None:
         ref = service.ResourceRef(
             namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
         )
-        polling = asyncio.ensure_future(
-            svc.poll(
-                ref,
-                raw_spec=body.get("spec"),
-                previous=body.get("status"),
-                generation=int(meta.get("generation", 1)),
-                current_generation=lambda: int(body.metadata.get("generation", 1)),
+
+        def read() -> service.Snapshot:
+            # kopf keeps a daemon's body live: each read sees the latest watch event.
+            generation = int(body.metadata.get("generation", 1))
+            return service.Snapshot(body.get("spec"), body.get("status"), generation)
+
+        try:
+            # Each poll waits in the poller for the refresh that serves this resource;
+            # deletion and shutdown cancel that wait (cancellation_timeout).
+            while not stopped and not svc.closed:
+                outcome = await svc.poll(ref, read)
+                if await publish(ref, outcome):
+                    for event in outcome.events:
+                        kopf.event(
+                            body, type=event.type, reason=event.reason, message=event.message
+                        )
+        finally:
+            svc.forget(ref)
+
+    async def publish(ref: service.ResourceRef, outcome: status.Outcome) -> bool:
+        """Write the status if it changed; whether its events may be posted."""
+        if not outcome.changed:
+            return True
+        try:
+            return await statuswriter.write_status(
+                GROUP, VERSION, PLURAL, ref.namespace, ref.name, outcome.status
             )
-        )
-        # The poll may wait up to an interval for fresh data; deletion or shutdown must not.
-        stopping = asyncio.ensure_future(stopped.wait())
-        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not polling.done():
-            polling.cancel()
-            return
-        outcome = polling.result()
-        if outcome.changed:
-            try:
-                written = await statuswriter.write_status(
-                    GROUP, VERSION, PLURAL, ref.namespace, ref.name, outcome.status
-                )
-            except statuswriter.StatusWriteError as exc:
-                # Not written: the next tick computes it again from the stored status,
-                # with the same events, so none is posted for a change nobody can see.
-                logger.warning("Status of %s not written, retrying next tick: %s", ref.key, exc)
-                svc.unwritten(ref)
-                return
-            if not written:
-                return
-        for event in outcome.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        except statuswriter.StatusWriteError as exc:
+            # Not written: the next poll computes it again from the stored status, with
+            # the same events, so none is posted for a change nobody can see.
+            logger.warning("Status of %s not written, retrying next poll: %s", ref.key, exc)
+            svc.unwritten(ref)
+            return False
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:

@@ -58,7 +58,7 @@ class RegionPoller:
         self.bucket = bucket
         self._clock = clock
         self._gather = gather
-        self._cycle_done = asyncio.Event()
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.closed = False
@@ -107,6 +107,7 @@ class RegionPoller:
     def unsubscribe(self, key: str) -> None:
         """Drop ``key``; AMIs and listings nobody tracks any more leave the cache."""
         self.cache.unsubscribe(key)
+        self._release(key, False)
 
     def wake(self, key: str) -> None:
         """Make every item of ``key`` due now."""
@@ -129,12 +130,44 @@ class RegionPoller:
                         break
                     # Its first data is still on the way (a budget-stretched cycle): keep waiting.
                     remaining = spec.poll_interval
-                done = self._cycle_done
-                await _first_of(done.wait(), self._clock.sleep(remaining))
-                if done.is_set() and self.cache.served_since(sub, self.refresher.last_cycle_start):
+                if await self._until_served(key, remaining):
                     break
         sub.served_at = self._clock.now()
         return self.build_view(sub)
+
+    async def _until_served(self, key: str, seconds: float) -> bool:
+        """True once a refresh serves ``key``; False after ``seconds`` or when it is released.
+
+        Each waiter is a bare future the loop resolves only when a refresh served its
+        resource: no task per wait, and the other resources sleep through the cycle.
+        """
+        served: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiting = self._waiters.setdefault(key, [])
+        waiting.append(served)
+        timer = self._clock.call_later(seconds, lambda: _settle(served, False))
+        try:
+            return await served
+        finally:
+            timer.cancel()
+            waiting.remove(served)
+            if not waiting and self._waiters.get(key) is waiting:
+                del self._waiters[key]
+
+    def _release(self, key: str, served: bool) -> None:
+        for future in self._waiters.get(key, ()):
+            _settle(future, served)
+
+    def _release_all(self) -> None:
+        for key in list(self._waiters):
+            self._release(key, False)
+
+    def _release_served(self) -> None:
+        """Wake the resources the cycle that just ended served; the rest sleep on."""
+        start = self.refresher.last_cycle_start
+        for key in list(self._waiters):
+            sub = self.subs.get(key)
+            if sub is None or self.cache.served_since(sub, start):
+                self._release(key, sub is not None)
 
     def build_view(self, sub: cache.Subscription) -> model.ResourceView:
         """What the cache knows for ``sub``: tasks of known AMIs, the first error."""
@@ -154,7 +187,7 @@ class RegionPoller:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._cycle_done.set()
+        self._release_all()
 
     async def _loop(self) -> None:
         while self.subs:
@@ -175,10 +208,13 @@ class RegionPoller:
                 logger.exception("refresh cycle of region %s failed", self.region)
                 await self._clock.sleep(max(self._gather, 1.0))
                 continue
-            # Wake the resources waiting for this cycle; later ones wait for the next.
-            done, self._cycle_done = self._cycle_done, asyncio.Event()
-            done.set()
-        self._cycle_done.set()
+            self._release_served()
+        self._release_all()
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 async def _first_of(*awaitables: Awaitable[Any]) -> None:

@@ -7,10 +7,12 @@ pure core compute the new status, and keeps the metrics in step.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from amistore_operator import conditions, metrics, model, poller, spec, status
@@ -30,6 +32,37 @@ class ResourceRef:
     def key(self) -> str:
         """The poller's subscription key."""
         return f"{self.namespace}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The resource as last watched: what one poll reads."""
+
+    raw_spec: Mapping[str, Any] | None
+    status: Mapping[str, Any] | None
+    generation: int
+
+
+class _Lazy(Mapping[str, model.StoreTask]):
+    """A mapping computed on first use."""
+
+    def __init__(self, load: Callable[[], dict[str, model.StoreTask]]) -> None:
+        self._load: Callable[[], dict[str, model.StoreTask]] | None = load
+        self._data: dict[str, model.StoreTask] = {}
+
+    def _get(self) -> dict[str, model.StoreTask]:
+        if self._load is not None:
+            self._data, self._load = self._load(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> model.StoreTask:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def utcnow() -> datetime.datetime:
@@ -60,6 +93,13 @@ class AmiStoreService:
         # apiserver lost its objects) has another uid and starts from its own status.
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
         self._generations: dict[str, int] = {}
+        self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
+        # The last reconcile's output and inputs: the same view on top of that output needs
+        # no reconcile (the core is idempotent), which is every quiet poll.
+        self._reconciled: dict[str, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+        self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
+        self._edits: dict[str, asyncio.Future[None]] = {}
+        self._closed = False
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
         """Validate a spec with the operator's defaults (raises spec.SpecError)."""
@@ -69,38 +109,43 @@ class AmiStoreService:
             default_interval=self._default_interval,
         )
 
-    async def poll(
-        self,
-        ref: ResourceRef,
-        *,
-        raw_spec: Mapping[str, Any] | None,
-        previous: Mapping[str, Any] | None,
-        generation: int,
-        current_generation: Callable[[], int],
-    ) -> status.Outcome:
-        """One tick: wait for fresh data (at most about one interval) and compute the status."""
-        self._generations[ref.key] = generation
-        uid, written = self._written.get(ref.key, (ref.uid, None))
-        prior = written if written is not None and uid == ref.uid else previous
+    async def poll(self, ref: ResourceRef, read: Callable[[], Snapshot]) -> status.Outcome:
+        """One poll: wait for fresh data (about one interval) and compute the new status.
+
+        ``read`` returns the resource as last watched; it is read again after each wait,
+        so a spec edited meanwhile is acted on at once.
+        """
+        if self._rejected.get(ref.key) == read().generation:
+            # Its spec was rejected and that was written: nothing to poll until it is edited.
+            await self._until_edited(ref.key)
+        snap = read()
+        self._generations[ref.key] = snap.generation
+        prior = self._prior(ref, snap.status)
         try:
-            wanted = self.parse(raw_spec)
+            wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
             self._hub.forget(ref.key)
-            outcome = status.reject_spec(prior, str(exc), generation=generation, now=self._clock())
+            self._rejected[ref.key] = snap.generation
+            outcome = status.reject_spec(
+                prior, str(exc), generation=snap.generation, now=self._clock()
+            )
             self._record(ref, self._default_region, outcome)
             return outcome
-        view = await self._hub.view(ref.key, wanted, status.known_tasks(prior))
-        if current_generation() != generation:
-            # The spec changed while we waited: act on the new one within seconds.
-            return await self.poll(
-                ref,
-                raw_spec=raw_spec,
-                previous=previous,
-                generation=current_generation(),
-                current_generation=current_generation,
-            )
-        outcome = status.reconcile(prior, wanted, view, generation=generation, now=self._clock())
+        self._rejected.pop(ref.key, None)
+        known = _Lazy(lambda: status.known_tasks(prior))  # read only for a new AMI entry
+        view = await self._hub.view(ref.key, wanted, known)
+        if read().generation != snap.generation:
+            return await self.poll(ref, read)  # edited while we waited: act on the new spec
+        inputs = (snap.generation, wanted, view.tasks, view.error)
+        last = self._reconciled.get(ref.key)
+        if last is not None and last[0] is prior and last[1] == inputs:
+            # Same data on top of the status it produced: the core would return it unchanged.
+            return status.Outcome(status=prior, changed=False, events=())
+        outcome = status.reconcile(
+            prior, wanted, view, generation=snap.generation, now=self._clock()
+        )
         self._record(ref, wanted.region, outcome)
+        self._reconciled[ref.key] = (outcome.status, inputs)
         return outcome
 
     def observe(self, ref: ResourceRef, generation: int) -> None:
@@ -109,20 +154,56 @@ class AmiStoreService:
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation
             self._hub.wake(ref.key)
+            self._edited(ref.key)
 
     def forget(self, ref: ResourceRef) -> None:
         """The resource is being deleted: drop its subscription and its series at once."""
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
-        self._written.pop(ref.key, None)
-        self._generations.pop(ref.key, None)
+        for memo in (self._written, self._generations, self._parsed, self._reconciled):
+            memo.pop(ref.key, None)
+        self._rejected.pop(ref.key, None)
+        self._edited(ref.key)
 
     def unwritten(self, ref: ResourceRef) -> None:
         """The last status was refused by the API: compute the next from the stored one."""
         self._written.pop(ref.key, None)
+        self._rejected.pop(ref.key, None)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the operator is shutting down (no more polls)."""
+        return self._closed
+
+    def _prior(self, ref: ResourceRef, watched: Mapping[str, Any] | None) -> Any:
+        uid, written = self._written.get(ref.key, (ref.uid, None))
+        return written if written is not None and uid == ref.uid else watched
+
+    def _spec(self, ref: ResourceRef, snap: Snapshot) -> model.AmiStoreSpec:
+        """The parsed spec, parsed once per generation (a spec edit bumps it)."""
+        cached = self._parsed.get(ref.key)
+        if cached is not None and cached[0] == (ref.uid, snap.generation):
+            return cached[1]
+        wanted = self.parse(snap.raw_spec)
+        self._parsed[ref.key] = ((ref.uid, snap.generation), wanted)
+        return wanted
+
+    async def _until_edited(self, key: str) -> None:
+        """Until the resource gets a new generation or goes; at most a default interval."""
+        edited = self._edits.get(key)
+        if edited is None or edited.done():
+            edited = self._edits[key] = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(edited, self._default_interval)
+
+    def _edited(self, key: str) -> None:
+        edited = self._edits.pop(key, None)
+        if edited is not None and not edited.done():
+            edited.set_result(None)
 
     async def close(self) -> None:
         """Stop the poller's loops (operator shutdown)."""
+        self._closed = True
         await self._hub.close()
 
     def _record(self, ref: ResourceRef, region: str, outcome: status.Outcome) -> None:

@@ -22,6 +22,16 @@ T0 = 1_700_000_000.0
 START = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 
 
+@dataclasses.dataclass
+class Timer:
+    """A virtual-time callback, cancelled like asyncio's TimerHandle."""
+
+    future: asyncio.Future[None]
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
 class FakeClock:
     """Virtual time: ``sleep`` parks until ``advance`` moves time past its deadline."""
 
@@ -41,6 +51,14 @@ class FakeClock:
         self._seq += 1
         heapq.heappush(self._sleepers, (self.t + seconds, self._seq, future))
         await future
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """``callback`` once virtual time passes ``seconds``, unless cancelled first."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self.t + max(seconds, 0.0), self._seq, future))
+        future.add_done_callback(lambda f: None if f.cancelled() else callback())
+        return Timer(future)
 
     async def settle(self) -> None:
         for _ in range(60):
@@ -228,6 +246,45 @@ async def view_soon(
         await env.clock.advance(max(0.0, min(step, limit - env.clock.now())))
     assert task.done(), f"view({key}) did not return within {within}s of virtual time"
     return task.result()
+
+
+# --- waking ------------------------------------------------------------------
+
+
+async def test_a_refresh_wakes_only_the_resources_it_served(make_env: Any) -> None:
+    env = make_env()
+    busy, done = amis(2)
+    env.ec2.put(busy, "InProgress")
+    env.ec2.put(done, "Completed")
+    await view_soon(env, "ns/busy", spec(busy))
+    await view_soon(env, "ns/done", spec(done))
+    waits = {
+        key: asyncio.create_task(env.hub.view(key, spec(ami), {}))
+        for key, ami in (("ns/busy", busy), ("ns/done", done))
+    }
+    env.ec2.calls.clear()
+    await env.clock.advance(IV)
+    # The in-progress AMI was re-checked and its resource woken; the completed one is
+    # re-checked rarely, so its resource sleeps on until its own deadline.
+    assert [c.ids for c in env.ec2.calls] == [(busy,)]
+    assert waits["ns/busy"].done()
+    assert not waits["ns/done"].done()
+    await env.clock.advance(poller.slack_for(IV))
+    assert waits["ns/done"].done()
+    assert waits["ns/done"].result().tasks == {done: env.ec2.tasks[done]}
+
+
+async def test_unsubscribing_releases_a_waiting_view(make_env: Any) -> None:
+    env = make_env()
+    (ami,) = amis(1)
+    env.ec2.put(ami, "InProgress")
+    await view_soon(env, "ns/a", spec(ami))
+    waiting = asyncio.create_task(env.hub.view("ns/a", spec(ami), {}))
+    await env.clock.settle()
+    assert not waiting.done()
+    env.hub.forget("ns/a")
+    await env.clock.settle()
+    assert waiting.done()  # no virtual time passed: released, not timed out
 
 
 # --- planning ----------------------------------------------------------------

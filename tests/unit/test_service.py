@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from amistore_operator import metrics, model, service
+import pytest
+from amistore_operator import metrics, model, service, status
 
 AMI = "ami-0123456789abcdef0"
 NOW = datetime.datetime(2026, 11, 27, 4, 0, tzinfo=datetime.UTC)
@@ -21,14 +23,21 @@ class FakeHub:
         self.woken: list[str] = []
         self.forgotten: list[str] = []
         self.on_view: Any = None
+        self.progress = 40
+        self.read_known = False
 
     async def view(
         self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
     ) -> model.ResourceView:
         self.views.append((key, spec, known))
         if self.on_view is not None:
-            self.on_view()
-        task = model.StoreTask(ami_id=AMI, state=model.TaskState.IN_PROGRESS, progress=40)
+            on_view, self.on_view = self.on_view, None
+            on_view()
+        if self.read_known:
+            known.get(AMI)
+        task = model.StoreTask(
+            ami_id=AMI, state=model.TaskState.IN_PROGRESS, progress=self.progress
+        )
         return model.ResourceView(
             tasks={ami: task for ami in spec.image_ids}, error=None, fetched_at=NOW
         )
@@ -41,6 +50,16 @@ class FakeHub:
 
     async def close(self) -> None:
         """Nothing to stop."""
+
+
+def reader(
+    raw_spec: Mapping[str, Any] | None,
+    previous: Mapping[str, Any] | None = None,
+    generation: list[int] | None = None,
+) -> Callable[[], service.Snapshot]:
+    """The resource as a daemon reads it: ``generation`` may be bumped by the test."""
+    gen = generation if generation is not None else [1]
+    return lambda: service.Snapshot(raw_spec, previous, gen[0])
 
 
 def make() -> tuple[service.AmiStoreService, FakeHub, metrics.TaskCollector]:
@@ -58,13 +77,7 @@ def make() -> tuple[service.AmiStoreService, FakeHub, metrics.TaskCollector]:
 
 async def test_a_poll_renders_status_and_series() -> None:
     svc, hub, collector = make()
-    outcome = await svc.poll(
-        REF,
-        raw_spec={"imageIds": [AMI]},
-        previous=None,
-        generation=1,
-        current_generation=lambda: 1,
-    )
+    outcome = await svc.poll(REF, reader({"imageIds": [AMI]}))
     assert outcome.changed
     assert outcome.status["state"] == "InProgress"
     assert outcome.status["region"] == "eu-west-1"
@@ -76,36 +89,58 @@ async def test_a_poll_renders_status_and_series() -> None:
 
 async def test_the_next_poll_starts_from_what_was_written() -> None:
     svc, hub, _ = make()
-    first = await svc.poll(
-        REF,
-        raw_spec={"imageIds": [AMI]},
-        previous=None,
-        generation=1,
-        current_generation=lambda: 1,
-    )
+    first = await svc.poll(REF, reader({"imageIds": [AMI]}))
     # The watched body may not show our write yet: the service remembers it.
-    again = await svc.poll(
-        REF,
-        raw_spec={"imageIds": [AMI]},
-        previous=None,
-        generation=1,
-        current_generation=lambda: 1,
-    )
+    again = await svc.poll(REF, reader({"imageIds": [AMI]}))
     assert not again.changed
     assert again.events == ()
     assert again.status == first.status
     assert AMI in hub.views[1][2]
 
 
+async def test_a_quiet_poll_skips_the_core_and_a_new_view_does_not() -> None:
+    svc, hub, _ = make()
+    first = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    again = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    # The same view on top of the status it produced: that very status, unchanged.
+    assert again.status is first.status
+    assert not again.changed
+    hub.progress = 55
+    moved = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    assert moved.changed
+    assert moved.status["tasks"][0]["progressPercentage"] == 55
+    # A refused write: the next poll starts again from the stored status.
+    svc.unwritten(REF)
+    stored = await svc.poll(REF, reader({"imageIds": [AMI]}, previous=first.status))
+    assert stored.changed
+    assert stored.status["tasks"][0]["progressPercentage"] == 55
+
+
+async def test_known_tasks_are_parsed_only_when_the_poller_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[object] = []
+    real = status.known_tasks
+
+    def counted(prior: Any) -> dict[str, model.StoreTask]:
+        parsed.append(prior)
+        return real(prior)
+
+    monkeypatch.setattr(status, "known_tasks", counted)
+    previous = {"tasks": [{"amiId": AMI, "state": "Completed", "progressPercentage": 100}]}
+    svc, hub, _ = make()
+    await svc.poll(REF, reader({"imageIds": [AMI]}, previous=previous))
+    assert parsed == []  # a quiet poll: the poller never looked
+    svc, hub, _ = make()
+    hub.read_known = True  # e.g. after a restart: the poller seeds a new AMI entry
+    await svc.poll(REF, reader({"imageIds": [AMI]}, previous=previous))
+    assert parsed == [previous]
+    assert hub.views[0][2][AMI].state == model.TaskState.COMPLETED
+
+
 async def test_an_invalid_spec_is_rejected_without_polling() -> None:
     svc, hub, collector = make()
-    outcome = await svc.poll(
-        REF,
-        raw_spec={"imageIds": ["ami-12"]},
-        previous=None,
-        generation=3,
-        current_generation=lambda: 3,
-    )
+    outcome = await svc.poll(REF, reader({"imageIds": ["ami-12"]}, generation=[3]))
     synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
     assert (synced["status"], synced["reason"]) == ("False", "InvalidSpec")
     assert "ami-12" in synced["message"]
@@ -115,18 +150,52 @@ async def test_an_invalid_spec_is_rejected_without_polling() -> None:
     assert [(s.name, s.value) for s in samples] == [("amistore_resource_synced", 0.0)]
 
 
+async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
+    svc, hub, _ = make()
+    generation = [3]
+    bad = {"imageIds": ["ami-12"]}
+    good = {"imageIds": [AMI]}
+    spec = [bad]
+
+    def read() -> service.Snapshot:
+        return service.Snapshot(spec[0], None, generation[0])
+
+    await svc.poll(REF, read)
+    waiting = asyncio.ensure_future(svc.poll(REF, read))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # reported already: no busy loop on an unchanged bad spec
+    generation[0], spec[0] = 4, good
+    svc.observe(REF, 4)
+    outcome = await asyncio.wait_for(waiting, 5)
+    assert outcome.status["state"] == "InProgress"
+    assert outcome.status["observedGeneration"] == 4
+    assert [key for key, _, _ in hub.views] == ["team/golden"]
+
+
+async def test_a_refused_rejection_is_computed_again_without_waiting() -> None:
+    svc, _, _ = make()
+    read = reader({"imageIds": ["ami-12"]})
+    first = await svc.poll(REF, read)
+    svc.unwritten(REF)
+    again = await asyncio.wait_for(svc.poll(REF, read), 5)
+    assert again.changed
+    assert again.status == first.status
+
+
 async def test_a_spec_edited_during_the_wait_is_polled_again_at_once() -> None:
     svc, hub, _ = make()
     generation = [1]
-    hub.on_view = lambda: generation.__setitem__(0, 2)
-    outcome = await svc.poll(
-        REF,
-        raw_spec={"imageIds": [AMI]},
-        previous=None,
-        generation=1,
-        current_generation=lambda: generation[0],
-    )
+    spec = [{"imageIds": [AMI]}]
+    other = "ami-0fedcba9876543210"
+
+    def edit() -> None:
+        generation[0], spec[0] = 2, {"imageIds": [AMI, other]}
+
+    hub.on_view = edit
+    outcome = await svc.poll(REF, lambda: service.Snapshot(spec[0], None, generation[0]))
     assert len(hub.views) == 2
+    assert hub.views[1][1].image_ids == (AMI, other)  # the edited spec, not the old one
     assert outcome.status["observedGeneration"] == 2
 
 
@@ -142,13 +211,7 @@ def test_a_new_generation_wakes_the_poller_and_forget_drops_everything() -> None
 
 async def test_a_watch_event_with_a_new_generation_wakes_the_poller() -> None:
     svc, hub, _ = make()
-    await svc.poll(
-        REF,
-        raw_spec={"imageIds": [AMI]},
-        previous=None,
-        generation=1,
-        current_generation=lambda: 1,
-    )
+    await svc.poll(REF, reader({"imageIds": [AMI]}))
     svc.observe(REF, 1)  # our own status write comes back as an event: same generation
     assert hub.woken == []
     svc.observe(REF, 2)
