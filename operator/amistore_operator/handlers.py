@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from amistore_operator import service, status, statuswriter
+from amistore_operator import kubelogin, service, status, statuswriter
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"
@@ -37,11 +37,13 @@ def register(
     then serves the AmiStore CRD as found at start.
     """
 
+    # kopf's settings, for the status writes (set at start-up, before any handler runs).
+    operator_settings: list[kopf.OperatorSettings] = []
+
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # The official client's login: in-cluster service account, kubeconfig, or EKS exec
-        # credentials; a fresh registry has no default login of its own.
-        return kopf.login_via_client(**kwargs)
+        # A fresh registry has no default login of its own.
+        return kubelogin.login(**kwargs)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -55,6 +57,7 @@ def register(
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 30
         settings.scanning.disabled = not cluster_wide
+        operator_settings.append(settings)
 
     @kopf.daemon(
         GROUP,
@@ -65,10 +68,16 @@ def register(
         cancellation_timeout=STOP_SECONDS,
         backoff=RETRY_SECONDS,
     )
-    async def poll(body: kopf.Body, meta: kopf.Meta, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    async def poll(
+        body: kopf.Body,
+        meta: kopf.Meta,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
+    ) -> None:
         ref = service.ResourceRef(
             namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
         )
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
 
         def read() -> service.Snapshot:
             # kopf keeps a daemon's body live: each read sees the latest watch event.
@@ -80,7 +89,7 @@ def register(
             # deletion and shutdown cancel that wait (cancellation_timeout).
             while not stopped and not svc.closed:
                 outcome = await svc.poll(ref, read)
-                if await publish(ref, outcome):
+                if await publish(ref, path, outcome):
                     for event in outcome.events:
                         kopf.event(
                             body, type=event.type, reason=event.reason, message=event.message
@@ -88,14 +97,12 @@ def register(
         finally:
             svc.forget(ref)
 
-    async def publish(ref: service.ResourceRef, outcome: status.Outcome) -> bool:
+    async def publish(ref: service.ResourceRef, path: str, outcome: status.Outcome) -> bool:
         """Write the status if it changed; whether its events may be posted."""
         if not outcome.changed:
             return True
         try:
-            return await statuswriter.write_status(
-                GROUP, VERSION, PLURAL, ref.namespace, ref.name, outcome.status
-            )
+            return await statuswriter.write_status(operator_settings[-1], path, outcome.status)
         except statuswriter.StatusWriteError as exc:
             # Not written: the next poll computes it again from the stored status, with
             # the same events, so none is posted for a change nobody can see.

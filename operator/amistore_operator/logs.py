@@ -6,8 +6,8 @@ import logging
 
 import kopf
 
-# kopf logs "Timer 'poll' succeeded." for every tick at INFO on this logger; per-object
-# failures still come through at WARNING and above.
+# kopf logs per-object chatter (a daemon started, a handler succeeded) at INFO on this
+# logger; per-object failures still come through at WARNING and above.
 _PER_TICK_LOGGERS = ("kopf.objects",)
 
 

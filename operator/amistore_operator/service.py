@@ -210,7 +210,7 @@ class AmiStoreService:
         before = self._written.get(ref.key)
         self._written[ref.key] = (ref.uid, outcome.status)
         if before is not None and before[0] == ref.uid and not outcome.changed:
-            return  # the same status renders the same series: skip it on every quiet tick
+            return  # the same status renders the same series: skip it on every quiet poll
         self._collector.set_resource(
             ref.namespace,
             ref.name,

@@ -1,26 +1,38 @@
-"""Status writes through the official client, so a refused write does not stop polling.
+"""Status writes through kopf's own API client, so a refused write does not stop polling.
 
-kopf applies a timer's ``patch`` after the handler returns; when the API refuses
-it (409 Conflict, 422 Invalid, ...), the exception ends that resource's timer for
-good and the resource is silently never polled again. Writing here instead lets
-the handler see the refusal, log it, and write again on the next tick. The client
-is the one ``kopf.login_via_client`` configured (in-cluster, kubeconfig, exec).
+kopf applies a handler's ``patch`` only after the handler returns, and when the API
+refuses it (409 Conflict, 422 Invalid, ...) the exception ends that resource's
+handler for good: the resource is silently never polled again. Writing here instead
+lets the handler see the refusal, log it, and write again on its next poll.
+
+The request goes through kopf's API client (``kopf._cogs.clients.api``): the same
+credentials, session and re-login on 401 as kopf's own requests, and no second
+client library in memory. That module is not part of kopf's documented interface;
+kopf is pinned in ``requirements/constraints.txt`` and the end-to-end tests write
+every status through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
+import http
+import logging
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
-import kubernetes
+import aiohttp
+import kopf
+from kopf._cogs.clients import api, errors
 
-from amistore_operator import __version__, threads
+logger = logging.getLogger(__name__)
 
 _MERGE_PATCH = "application/merge-patch+json"
+_STATUSES = {s.value for s in http.HTTPStatus}
+# A refresh at scale changes hundreds of resources at once: this many writes in flight.
+MAX_IN_FLIGHT = 16
+# A 5xx or a dropped connection is retried this soon; after that the next poll writes.
+RETRY_BACKOFFS = (0.5, 1.0)
 
 
 class StatusWriteError(Exception):
@@ -28,54 +40,36 @@ class StatusWriteError(Exception):
 
 
 @functools.cache
-def _api() -> Any:
-    # One client (one connection pool) for the operator's life, built after kopf's login;
-    # named like kopf's own requests, so audit logs and RBAC checks see one operator.
-    client = kubernetes.client.ApiClient()
-    client.user_agent = f"kopf/{metadata.version('kopf')} amistore-operator/{__version__}"
-    return kubernetes.client.CustomObjectsApi(client)
-
-
-def _patch(
-    group: str, version: str, plural: str, namespace: str, name: str, status: Mapping[str, Any]
-) -> None:
-    _api().patch_namespaced_custom_object_status(
-        group,
-        version,
-        namespace,
-        plural,
-        name,
-        {"status": dict(status)},
-        _content_type=_MERGE_PATCH,
-    )
-
-
-@functools.cache
 def _slots() -> asyncio.Semaphore:
-    # Changes arrive together right after a refresh (hundreds at scale): as many writes
-    # in flight as the client keeps connections, not a thread and a connection each.
-    return asyncio.Semaphore(_api().api_client.configuration.connection_pool_maxsize)
+    return asyncio.Semaphore(MAX_IN_FLIGHT)
 
 
 async def write_status(
-    group: str, version: str, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    settings: kopf.OperatorSettings,
+    path: str,
+    status: Mapping[str, Any],
 ) -> bool:
-    """Merge-patch ``status``; False when the object is gone, StatusWriteError when refused."""
+    """Merge-patch ``status`` at ``path`` (the object's URL path, without ``/status``).
+
+    Returns False when the object is gone (404); raises StatusWriteError when refused.
+    """
     try:
         async with _slots():
-            await threads.run(_patch, group, version, plural, namespace, name, status)
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return False  # deleted while we polled: nothing left to write to
-        raise StatusWriteError(f"{exc.status} {exc.reason}: {_message(exc)}") from None
+            response = await api.request(
+                "patch",
+                f"{path}/status",
+                settings=settings,
+                payload={"status": dict(status)},
+                headers={"Content-Type": _MERGE_PATCH},
+                backoffs=RETRY_BACKOFFS,
+                logger=logger,
+            )
+            response.release()
+    except errors.APINotFoundError:
+        return False  # deleted while we polled: nothing left to write to
+    except errors.APIError as exc:
+        phrase = http.HTTPStatus(exc.status).phrase if exc.status in _STATUSES else ""
+        raise StatusWriteError(f"{exc.status} {phrase}: {exc.message or exc}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise StatusWriteError(f"no answer from the API server: {exc!r}") from None
     return True
-
-
-def _message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, bytes | str):
-        try:
-            return str(json.loads(body).get("message", "")) or str(body)[:200]
-        except ValueError:
-            return str(body)[:200]
-    return ""
