@@ -5,8 +5,9 @@ and of each listing filter set (``cache``), and runs ONE refresh loop. Each
 refresh cycle (``refresh``) plans the fewest calls for everything due across
 all subscribed resources, pays each call from the region's token bucket
 (``budget``) and then wakes the resources waiting in ``view()``. Cycles run on
-a grid of one poll interval, so resources whose timers fire at random phases
-lock onto it and one call per interval serves them all.
+a grid of one poll interval, so resources created at random phases lock onto
+it and one call per interval serves them all; a refresh wakes only the
+resources it served.
 
 No kopf and no boto3 here: the clock and the EC2 client are injected.
 """
@@ -35,6 +36,8 @@ poll_error = refresh.poll_error
 slack_for = cache.slack_for
 IDS_PER_CALL = refresh.IDS_PER_CALL
 PAGE_SIZE = refresh.PAGE_SIZE
+# The longest a first refresh waits for more resources to subscribe (gather windows).
+MAX_GATHER_SECONDS = 5.0
 
 
 class RegionPoller:
@@ -195,8 +198,13 @@ class RegionPoller:
             wake_at, forced = self.refresher.next_wake()
             now = self._clock.now()
             if forced:
-                # Let resources created or changed together share this refresh.
-                await self._clock.sleep(self._gather)
+                # Let resources created or changed together share this refresh: at start
+                # (thousands of daemons starting) as long as they keep arriving, up to a cap.
+                waited, seen = 0.0, -1
+                while len(self.subs) != seen and waited < MAX_GATHER_SECONDS:
+                    seen = len(self.subs)
+                    await self._clock.sleep(self._gather)
+                    waited += self._gather
             elif wake_at > now:
                 await _first_of(self._wake.wait(), self._clock.sleep(wake_at - now))
                 continue

@@ -30,6 +30,9 @@ PAGE_SIZE = 200
 IN_PROGRESS = (model.TaskState.IN_PROGRESS.value,)
 # Below this many ImageIds batches of never-fetched AMIs (AWS's burst is 50), batch them.
 SWEEP_MIN_BATCHES = 40
+# How long a listing's task for an AMI nobody tracks yet is kept, for a resource that
+# subscribes moments later (start-up: thousands arrive over a few seconds).
+UNCLAIMED_SECONDS = 30.0
 
 
 class StoreTaskApi(Protocol):
@@ -126,6 +129,8 @@ class Refresher:
         self.stretched = False
         self.cycles = 0
         self.last_cycle_start = -math.inf
+        # Tasks listings showed for AMIs nobody tracked yet, with when: AMI -> (task, time).
+        self._unclaimed: dict[str, tuple[model.StoreTask, float]] = {}
 
     # --- the grid ------------------------------------------------------------
 
@@ -196,6 +201,7 @@ class Refresher:
         )
         rolling = self._rolling_mode(terminal)
         due = sorted(a for a, e in self._cache.amis.items() if self._ami_due(e, now, cyc, rolling))
+        due = self._claim(due, now, cyc)
         invalid = [a for a in due if self._cache.amis[a].invalid]
         normal = [a for a in due if not self._cache.amis[a].invalid]
         in_progress = [a for a in normal if is_in_progress(self._cache.amis[a].task)]
@@ -426,10 +432,31 @@ class Refresher:
 
     def _observe(self, tasks: Iterable[model.StoreTask], cyc: Cycle) -> None:
         """A listing saw these tasks: a tracked AMI's newest task is its latest state."""
+        now = self._clock.now()
         for task in tasks:
             entry = self._cache.amis.get(task.ami_id)
-            if entry is not None and cache.newer(task, entry.task):
+            if entry is None:
+                kept = self._unclaimed.get(task.ami_id)
+                if kept is None or cache.newer(task, kept[0]):
+                    self._unclaimed[task.ami_id] = (task, now)
+            elif cache.newer(task, entry.task):
                 self._settle(task.ami_id, task, cyc)
+
+    def _claim(self, due: list[str], now: float, cyc: Cycle) -> list[str]:
+        """Settle new AMIs a recent listing already showed; the rest of ``due`` is returned."""
+        if not self._unclaimed:
+            return due
+        cutoff = now - UNCLAIMED_SECONDS
+        self._unclaimed = {a: kept for a, kept in self._unclaimed.items() if kept[1] >= cutoff}
+        rest = []
+        for ami in due:
+            kept = self._unclaimed.pop(ami, None)
+            entry = self._cache.amis[ami]
+            if kept is not None and entry.forced and not entry.known:
+                self._settle(ami, kept[0], cyc)
+            else:
+                rest.append(ami)
+        return rest
 
     def _settle(self, ami: str, task: model.StoreTask | None, cyc: Cycle) -> None:
         entry = self._cache.amis.get(ami)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from amistore_operator import budget, model, poller
+from amistore_operator import budget, model, poller, refresh
 
 REGION = "eu-west-1"
 IV = 60.0
@@ -288,6 +288,56 @@ async def test_unsubscribing_releases_a_waiting_view(make_env: Any) -> None:
 
 
 # --- planning ----------------------------------------------------------------
+
+
+async def start_views(env: Env, ids: Sequence[str]) -> list[asyncio.Task[model.ResourceView]]:
+    """One waiting view per AMI, as the daemons of a starting operator open them."""
+    views = [asyncio.create_task(env.hub.view(ami, spec(ami), {})) for ami in ids]
+    await env.clock.settle()
+    return views
+
+
+async def test_a_start_up_arriving_in_waves_shares_one_listing(make_env: Any) -> None:
+    env = make_env()
+    ids = amis(3000)
+    for i, ami in enumerate(ids):
+        env.ec2.put(ami, "InProgress" if i % 10 == 0 else "Completed")
+    views = []
+    for wave in range(10):  # daemons keep starting for about 3 seconds
+        views += await start_views(env, ids[wave * 300 : (wave + 1) * 300])
+        await env.clock.advance(0.3)
+    await env.clock.advance(poller.MAX_GATHER_SECONDS)
+    assert all(v.done() for v in views)
+    # One refresh once they stopped arriving: the unfiltered listing (15 pages of 200)
+    # instead of 150 ImageIds batches.
+    assert [c.kind for c in env.ec2.calls] == ["page"] * 15
+    assert all(
+        v.result().tasks == {ami: env.ec2.tasks[ami]} for v, ami in zip(views, ids, strict=True)
+    )
+
+
+async def test_resources_arriving_after_a_listing_are_served_from_it(make_env: Any) -> None:
+    env = make_env()
+    ids = amis(3000)
+    for ami in ids:
+        env.ec2.put(ami, "Completed")
+    first = await start_views(env, ids[:1000])
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in first)
+    assert [c.kind for c in env.ec2.calls] == ["page"] * 15  # saw all 3,000 tasks
+    env.ec2.calls.clear()
+    later = await start_views(env, ids[1000:])
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in later)
+    assert env.ec2.calls == []  # what the listing showed seconds ago, not 100 batches
+    assert all(
+        v.result().tasks == {a: env.ec2.tasks[a]} for v, a in zip(later, ids[1000:], strict=True)
+    )
+    # Long after, a new resource is fetched afresh.
+    await env.clock.advance(refresh.UNCLAIMED_SECONDS)
+    env.ec2.put("ami-000000000000fffff", "InProgress")
+    await view_soon(env, "ns/new", spec("ami-000000000000fffff"))
+    assert [c.ids for c in env.ec2.calls] == [("ami-000000000000fffff",)]
 
 
 async def test_45_new_amis_take_three_id_batches(make_env: Any) -> None:
