@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -69,6 +70,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 intervals=args.intervals,
                 naive_interval=min(interval, args.naive_interval),
                 naive_intervals=args.naive_intervals,
+                python=args.operator_python,
             )
             print(f"==> N={size}, interval {interval:g}s", flush=True)
             row = await scenario.run(plan, pathlib.Path(tmp) / f"n{size}")
@@ -77,7 +79,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             _save(out, results)
         if args.stretch:
             print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
-            results["stretch"] = await scenario.run(STRETCH, pathlib.Path(tmp) / "stretch")
+            stretch = dataclasses.replace(STRETCH, python=args.operator_python)
+            results["stretch"] = await scenario.run(stretch, pathlib.Path(tmp) / "stretch")
             print(json.dumps(results["stretch"]), flush=True)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     _save(out, results)
@@ -99,6 +102,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--naive-intervals", type=int, default=1)
     parser.add_argument("--no-stretch", dest="stretch", action="store_false")
     parser.add_argument("--out", default="bench/results/")
+    parser.add_argument(
+        "--operator-python",
+        default=sys.executable,
+        help="the Python whose amistore_operator runs (make bench: a venv with only the "
+        "runtime dependencies, as the container image has)",
+    )
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     args.argv = list(argv)

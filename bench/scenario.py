@@ -35,6 +35,7 @@ class Plan:
     extra_args: tuple[str, ...] = ()  # more operator flags (the stretch case)
     startup_timeout: float = 600.0
     env: tuple[tuple[str, str], ...] = ()  # more operator environment
+    python: str = sys.executable  # whose amistore_operator (and dependencies) run
 
 
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
     args = ["--namespace", workload.NAMESPACE, "--poll-interval", f"{plan.interval:g}"]
     args += plan.extra_args
     env = {**sandbox.env(), **dict(plan.env)}
-    operator = harness.OperatorProcess(env, args, workdir / "operator.log")
+    operator = harness.OperatorProcess(env, args, workdir / "operator.log", python=plan.python)
     sampler = observe.ProcessSampler(operator.process.pid)
     sampling = asyncio.create_task(_sample(sampler))
     result: dict[str, Any] = {

@@ -117,6 +117,7 @@ class OperatorProcess:
         log_path: pathlib.Path,
         *,
         inherit_env: bool = True,
+        python: str = sys.executable,
     ) -> None:
         self.metrics_port = free_port()
         self.liveness_port = free_port()
@@ -124,7 +125,7 @@ class OperatorProcess:
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "amistore_operator",
                 "--metrics-port",
