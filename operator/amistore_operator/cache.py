@@ -172,7 +172,11 @@ class TaskCache:
                 if not keys:
                     del self._listing_subs[fk]
                     self.listings.pop(fk, None)
-        self._on_change()
+        if not self.subs:
+            # Nothing left to poll: let the loop end. Otherwise leaving makes nothing due
+            # sooner, and waking the loop (a scan of every entry) per departure would make
+            # deleting or shutting down with N resources cost N scans.
+            self._on_change()
 
     def wake(self, key: str) -> None:
         """Make every item of ``key`` due now."""

@@ -15,6 +15,7 @@ No kopf and no boto3 here: the clock and the EC2 client are injected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,15 +48,11 @@ class RegionPoller:
         self,
         region: str,
         *,
-        client_factory: Callable[[str], StoreTaskApi],
+        refresher: Callable[[cache.TaskCache], refresh.Refresher],
         bucket: ratelimit.TokenBucket,
-        metrics: PollerMetrics,
         clock: Clock,
         rng: random.Random,
-        runner: BlockingRunner,
         gather: float,
-        max_in_flight: int,
-        backoff_base: float,
     ) -> None:
         self.region = region
         self.bucket = bucket
@@ -66,19 +63,7 @@ class RegionPoller:
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         self.cache = cache.TaskCache(clock=clock, rng=rng, on_change=self._wake.set)
-        self.refresher = refresh.Refresher(
-            region,
-            self.cache,
-            client_factory=client_factory,
-            bucket=bucket,
-            metrics=metrics,
-            clock=clock,
-            rng=rng,
-            runner=runner,
-            gather=gather,
-            max_in_flight=max_in_flight,
-            backoff_base=backoff_base,
-        )
+        self.refresher = refresher(self.cache)
 
     @property
     def subs(self) -> dict[str, cache.Subscription]:
@@ -287,10 +272,12 @@ class PollerHub:
         """The poller of ``region`` (created on first use)."""
         poller = self._regions.get(region)
         if poller is None:
-            poller = RegionPoller(
+            bucket = self.budget(region)
+            refresher = functools.partial(
+                refresh.Refresher,
                 region,
                 client_factory=self._client_factory,
-                bucket=self.budget(region),
+                bucket=bucket,
                 metrics=self._metrics,
                 clock=self._clock,
                 rng=self._rng,
@@ -298,6 +285,14 @@ class PollerHub:
                 gather=self._gather,
                 max_in_flight=self._max_in_flight,
                 backoff_base=self._backoff_base,
+            )
+            poller = RegionPoller(
+                region,
+                refresher=refresher,
+                bucket=bucket,
+                clock=self._clock,
+                rng=self._rng,
+                gather=self._gather,
             )
             self._regions[region] = poller
         return poller

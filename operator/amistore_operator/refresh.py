@@ -30,8 +30,9 @@ PAGE_SIZE = 200
 IN_PROGRESS = (model.TaskState.IN_PROGRESS.value,)
 # Below this many ImageIds batches of never-fetched AMIs (AWS's burst is 50), batch them.
 SWEEP_MIN_BATCHES = 40
-# How long a listing's task for an AMI nobody tracks yet is kept, for a resource that
-# subscribes moments later (start-up: thousands arrive over a few seconds).
+# How long a listing's task for an AMI nobody tracks yet is kept (at least; the region's
+# interval if longer), for a resource that subscribes later: at start-up thousands
+# arrive over tens of seconds, and data one interval old is what a poll guarantees.
 UNCLAIMED_SECONDS = 30.0
 
 
@@ -446,7 +447,7 @@ class Refresher:
         """Settle new AMIs a recent listing already showed; the rest of ``due`` is returned."""
         if not self._unclaimed:
             return due
-        cutoff = now - UNCLAIMED_SECONDS
+        cutoff = now - max(UNCLAIMED_SECONDS, self._cache.interval())
         self._unclaimed = {a: kept for a, kept in self._unclaimed.items() if kept[1] >= cutoff}
         rest = []
         for ami in due:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from amistore_operator import budget, model, poller, refresh
+from amistore_operator import budget, model, poller
 
 REGION = "eu-west-1"
 IV = 60.0
@@ -333,11 +333,55 @@ async def test_resources_arriving_after_a_listing_are_served_from_it(make_env: A
     assert all(
         v.result().tasks == {a: env.ec2.tasks[a]} for v, a in zip(later, ids[1000:], strict=True)
     )
-    # Long after, a new resource is fetched afresh.
-    await env.clock.advance(refresh.UNCLAIMED_SECONDS)
-    env.ec2.put("ami-000000000000fffff", "InProgress")
-    await view_soon(env, "ns/new", spec("ami-000000000000fffff"))
-    assert [c.ids for c in env.ec2.calls] == [("ami-000000000000fffff",)]
+
+
+@pytest.mark.parametrize(("after", "calls"), [(IV - 10, 0), (IV + 5, 1)])
+async def test_a_listings_tasks_are_kept_one_interval(
+    make_env: Any, after: float, calls: int
+) -> None:
+    env = make_env()
+    ids = amis(1001)
+    for ami in ids:
+        env.ec2.put(ami, "Completed")
+    first = await start_views(env, ids[:-1])
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in first)
+    for ami in ids[:-1]:
+        env.hub.forget(ami)  # nothing else is polled meanwhile
+    await env.clock.advance(after)
+    env.ec2.calls.clear()
+    view = await view_soon(env, "ns/late", spec(ids[-1]))
+    assert view.tasks == {ids[-1]: env.ec2.tasks[ids[-1]]}
+    assert len(env.ec2.calls) == calls  # served from the listing, or fetched afresh
+
+
+async def test_resources_leaving_do_not_rescan_the_cache_each(make_env: Any) -> None:
+    env = make_env()
+    ids = amis(1000)
+    for ami in ids:
+        env.ec2.put(ami, "InProgress")
+    views = await start_views(env, ids)
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in views)
+    region: poller.RegionPoller = env.hub.region(REGION)
+    scans = 0
+    real = region.refresher.next_wake
+
+    def counted() -> tuple[float, bool]:
+        nonlocal scans
+        scans += 1
+        return real()
+
+    region.refresher.next_wake = counted  # type: ignore[method-assign]
+    for ami in ids[:-1]:  # a mass delete, or a shutdown: every daemon leaves in turn
+        env.hub.forget(ami)
+        await asyncio.sleep(0)
+    await env.clock.settle()
+    assert scans == 0  # one scan per departure would make N departures cost N * N
+    env.hub.forget(ids[-1])
+    await env.clock.settle()
+    assert region.subs == {}
+    assert region.amis == {}
 
 
 async def test_45_new_amis_take_three_id_batches(make_env: Any) -> None:
