@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.sandbox.kubeapi import server
+from tests.sandbox.kubeapi import objects, server
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "kubeapi"
 WIDGETS = "/apis/example.io/v1/namespaces/default/widgets"
@@ -223,6 +224,22 @@ async def test_missing_namespace_and_generate_name(api: Api) -> None:
     created = await api.ok("POST", WIDGETS, body)
     assert created["metadata"]["name"].startswith("auto-")
     assert len(created["metadata"]["name"]) == len("auto-") + 5
+
+
+async def test_a_colliding_generated_name_is_drawn_again(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As kube-apiserver 1.30+ does (RetryGenerateName): up to 8 draws, then 409.
+    draws = iter(["bbbbb", "bbbbb", "ccccc"] + ["bbbbb"] * objects.GENERATE_NAME_TRIES)
+    monkeypatch.setattr(random, "choices", lambda chars, k: list(next(draws)))
+    body = widget("")
+    body["metadata"] = {"generateName": "auto-"}
+    assert (await api.ok("POST", WIDGETS, body))["metadata"]["name"] == "auto-bbbbb"
+    body["metadata"] = {"generateName": "auto-"}
+    assert (await api.ok("POST", WIDGETS, body))["metadata"]["name"] == "auto-ccccc"
+    body["metadata"] = {"generateName": "auto-"}
+    status, answer = await api.call("POST", WIDGETS, body)
+    assert (status, answer["reason"]) == (409, "AlreadyExists")
 
 
 async def test_selectors_and_pagination(api: Api) -> None:

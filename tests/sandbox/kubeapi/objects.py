@@ -14,6 +14,7 @@ Obj = dict[str, Any]
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+GENERATE_NAME_TRIES = 8
 _SERVER_OWNED = (
     "name",
     "namespace",
@@ -69,8 +70,13 @@ class Cluster:
         else:
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
-            suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
-            meta["name"] = f"{meta['generateName']}{suffix}"
+            # Like kube-apiserver 1.30+ (RetryGenerateName): a suffix that collides with an
+            # existing name is drawn again, up to 8 tries, before answering 409.
+            for _ in range(GENERATE_NAME_TRIES):
+                suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
+                meta["name"] = f"{meta['generateName']}{suffix}"
+                if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is None:
+                    break
         name = str(meta.get("name") or "")
         self._check_name(rt, name)
         if self.store.get(rt.key, meta.get("namespace", ""), name) is not None:
