@@ -17,6 +17,7 @@ COLUMNS = (
     ("CPU %core", "cpu_percent_of_one_core"),
     ("peak RSS MiB", "peak_rss_mib"),
     ("start->all status s", "start_to_all_status_seconds"),
+    ("SIGTERM->exit s", "stop_seconds"),
 )
 NAIVE = (
     ("naive Describe/int", "describe_calls_per_interval"),
