@@ -132,6 +132,8 @@ class Refresher:
         self.last_cycle_start = -math.inf
         # Tasks listings showed for AMIs nobody tracked yet, with when: AMI -> (task, time).
         self._unclaimed: dict[str, tuple[model.StoreTask, float]] = {}
+        # Where a sweep cut short stopped: (NextToken, pages read, when it started).
+        self._sweep_resume: tuple[str, int, float] | None = None
 
     # --- the grid ------------------------------------------------------------
 
@@ -392,9 +394,17 @@ class Refresher:
         return batches // 2 if estimate <= batches // 2 else 0
 
     async def _sweep(self, api: StoreTaskApi, max_pages: int, cyc: Cycle) -> None:
-        """Up to ``max_pages`` of the unfiltered listing; it settles every tracked AMI it shows."""
-        token: str | None = None
-        for pages in range(1, max_pages + 1):
+        """Up to ``max_pages`` of the unfiltered listing; it settles every tracked AMI it shows.
+
+        A sweep cut short by ``max_pages`` is continued by the next one within the
+        window its tasks are kept (``_claim``): AMIs that subscribe later find the
+        first pages' tasks kept, and the older tasks on the pages after them.
+        """
+        token, done = None, 0
+        if self._sweep_resume is not None and self._sweep_resume[2] >= cyc.start - self._keep():
+            token, done, _ = self._sweep_resume
+        self._sweep_resume = None
+        for pages in range(done + 1, done + max_pages + 1):
             try:
                 page, token = await self._call(
                     cyc,
@@ -406,6 +416,7 @@ class Refresher:
             if not token:
                 self.roll_pages_total = max(self.roll_pages_total, pages)
                 return
+            self._sweep_resume = (token, pages, cyc.start)
 
     async def _roll(self, api: StoreTaskApi, pages: int, cyc: Cycle) -> None:
         """A few pages of the unfiltered listing, continuing where the last cycle stopped."""
@@ -443,11 +454,15 @@ class Refresher:
             elif cache.newer(task, entry.task):
                 self._settle(task.ami_id, task, cyc)
 
+    def _keep(self) -> float:
+        """How long a listing's tasks for AMIs nobody tracks yet are kept."""
+        return max(UNCLAIMED_SECONDS, self._cache.interval())
+
     def _claim(self, due: list[str], now: float, cyc: Cycle) -> list[str]:
         """Settle new AMIs a recent listing already showed; the rest of ``due`` is returned."""
         if not self._unclaimed:
             return due
-        cutoff = now - max(UNCLAIMED_SECONDS, self._cache.interval())
+        cutoff = now - self._keep()
         self._unclaimed = {a: kept for a, kept in self._unclaimed.items() if kept[1] >= cutoff}
         rest = []
         for ami in due:

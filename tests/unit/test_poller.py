@@ -335,6 +335,26 @@ async def test_resources_arriving_after_a_listing_are_served_from_it(make_env: A
     )
 
 
+async def test_a_sweep_cut_short_is_continued_by_the_next(make_env: Any) -> None:
+    env = make_env()
+    ids = amis(6000)  # 30 pages of the unfiltered listing
+    for ami in ids:
+        env.ec2.put(ami, "Completed")
+    first = await start_views(env, ids[:800])  # 40 batches: a sweep of at most 20 pages
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in first)
+    assert [c.token for c in env.ec2.calls] == [None, *(str(200 * i) for i in range(1, 20))]
+    env.ec2.calls.clear()
+    later = await start_views(env, ids[800:])
+    await env.clock.advance(poller.MAX_GATHER_SECONDS + 1)
+    assert all(v.done() for v in later)
+    # Pages 21 to 30 only: the first 20 pages' tasks served ids[800:4000] where they were.
+    assert [c.token for c in env.ec2.calls] == [str(200 * i) for i in range(20, 30)]
+    assert all(
+        v.result().tasks == {a: env.ec2.tasks[a]} for v, a in zip(later, ids[800:], strict=True)
+    )
+
+
 @pytest.mark.parametrize(("after", "calls"), [(IV - 10, 0), (IV + 5, 1)])
 async def test_a_listings_tasks_are_kept_one_interval(
     make_env: Any, after: float, calls: int
