@@ -356,7 +356,8 @@ class Refresher:
             return
         if fk == (None, IN_PROGRESS):
             self.ip_pages = _pages
-        self._observe(tasks.values(), cyc)
+        # A bucket or a finished state filtered out what may be an AMI's newer task.
+        self._observe(tasks.values(), cyc, keep_untracked=fk in ((None, ()), (None, IN_PROGRESS)))
         listing = self._cache.listings.get(fk)
         if listing is not None:
             listing.tasks, listing.known, listing.error = tasks, True, None
@@ -442,12 +443,21 @@ class Refresher:
 
     # --- cache updates -------------------------------------------------------
 
-    def _observe(self, tasks: Iterable[model.StoreTask], cyc: Cycle) -> None:
-        """A listing saw these tasks: a tracked AMI's newest task is its latest state."""
+    def _observe(
+        self, tasks: Iterable[model.StoreTask], cyc: Cycle, *, keep_untracked: bool = True
+    ) -> None:
+        """A listing saw these tasks: a tracked AMI's newest task is its latest state.
+
+        Tasks of AMIs nobody tracks yet are kept for ``_claim`` only from a listing that
+        shows every AMI's latest task (unfiltered, or InProgress: a running task is its
+        AMI's newest); a filtered one may have hidden a newer task in another bucket.
+        """
         now = self._clock.now()
         for task in tasks:
             entry = self._cache.amis.get(task.ami_id)
             if entry is None:
+                if not keep_untracked:
+                    continue
                 kept = self._unclaimed.get(task.ami_id)
                 if kept is None or cache.newer(task, kept[0]):
                     self._unclaimed[task.ami_id] = (task, now)

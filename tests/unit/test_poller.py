@@ -355,6 +355,19 @@ async def test_a_sweep_cut_short_is_continued_by_the_next(make_env: Any) -> None
     )
 
 
+async def test_a_filtered_listing_never_answers_for_an_untracked_ami(make_env: Any) -> None:
+    env = make_env()
+    (ami,) = amis(1)
+    env.ec2.put(ami, "Failed", bucket="mine")
+    await view_soon(env, "ns/failures", spec(bucket="mine", states=("Failed",)))
+    # Re-exported to another bucket: the failed-in-mine listing would not show it.
+    env.ec2.put(ami, "Completed", bucket="other")
+    env.ec2.calls.clear()
+    view = await view_soon(env, "ns/one", spec(ami))
+    assert [c.ids for c in env.ec2.calls] == [(ami,)]
+    assert view.tasks == {ami: env.ec2.tasks[ami]}
+
+
 @pytest.mark.parametrize(("after", "calls"), [(IV - 10, 0), (IV + 5, 1)])
 async def test_a_listings_tasks_are_kept_one_interval(
     make_env: Any, after: float, calls: int
