@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ import yaml
 from prometheus_client import parser
 
 from tests.e2e import harness
-from tests.sandbox import cluster
+from tests.sandbox import cluster, httpjson
 from tests.sandbox.ec2sim import control
 from tests.sandbox.kubeapi import process as kubeapi_process
 
@@ -132,15 +131,7 @@ def apply_all(kubectl: harness.Kubectl, manifests: Iterable[str]) -> None:
 
 def sandbox_control(kube_url: str, method: str, path: str, body: Any = None) -> Any:
     """Call one of the Kubernetes API emulator's /_sandbox/ control endpoints."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{kube_url}/_sandbox/{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return httpjson.call(f"{kube_url}/_sandbox/{path}", method, body)
 
 
 def request_log(kube_url: str) -> list[dict[str, Any]]:

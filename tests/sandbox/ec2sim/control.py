@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any, TypedDict, cast
+
+from tests.sandbox import httpjson
 
 
 class TaskInfo(TypedDict):
@@ -45,16 +46,8 @@ class Ec2SimControl:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}/_sim/{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
+            return httpjson.call(f"{self.url}/_sim/{path}", method, body, self.timeout)
         except urllib.error.HTTPError as exc:
             raise ControlError(f"{method} /_sim/{path}: {exc.code} {exc.read().decode()}") from exc
 
