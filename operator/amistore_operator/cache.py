@@ -9,7 +9,6 @@ entries of one subscription into the ``ResourceView`` the core reconciles.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -233,13 +232,10 @@ class TaskCache:
         spec = sub.spec
         tasks: dict[str, model.StoreTask | None] = {}
         error: model.PollError | None = None
-        times: list[float] = []
         if spec.image_ids:
             for ami in spec.image_ids:
                 entry = self.amis[ami]
                 error = error or entry.error
-                if entry.attempted_at is not None:
-                    times.append(entry.attempted_at)
                 if not entry.known:
                     continue  # never fetched: say nothing rather than "Pending"
                 task = entry.task
@@ -249,9 +245,5 @@ class TaskCache:
         else:
             listing = self.listings[filter_key(spec)]
             error = listing.error
-            if listing.attempted_at is not None:
-                times.append(listing.attempted_at)
             tasks.update(listing.tasks)
-        stamp = max(times, default=self._clock.now())
-        fetched_at = datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC)
-        return model.ResourceView(tasks=tasks, error=error, fetched_at=fetched_at)
+        return model.ResourceView(tasks=tasks, error=error)

@@ -82,4 +82,3 @@ class ResourceView:
 
     tasks: dict[str, StoreTask | None]
     error: PollError | None
-    fetched_at: datetime.datetime

@@ -128,7 +128,6 @@ class Refresher:
         self.anchor: float | None = None  # start of the last regular cycle: the grid
         self.fail_streak = 0
         self.stretched = False
-        self.cycles = 0
         self.last_cycle_start = -math.inf
         # Tasks listings showed for AMIs nobody tracked yet, with when: AMI -> (task, time).
         self._unclaimed: dict[str, tuple[model.StoreTask, float]] = {}
@@ -264,7 +263,6 @@ class Refresher:
                 effective = max(interval, cyc.start - previous_anchor, end - cyc.start)
             self._report_stretch(interval, effective)
         self._metrics.set_budget(self.region, self.bucket.level())
-        self.cycles += 1
         self.last_cycle_start = cyc.start
 
     def _report_stretch(self, interval: float, effective: float) -> None:

@@ -39,7 +39,7 @@ class FakeHub:
             ami_id=AMI, state=model.TaskState.IN_PROGRESS, progress=self.progress
         )
         return model.ResourceView(
-            tasks={ami: task for ami in spec.image_ids}, error=None, fetched_at=NOW
+            tasks={ami: task for ami in spec.image_ids}, error=None
         )
 
     def wake(self, key: str) -> None:

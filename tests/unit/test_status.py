@@ -53,7 +53,7 @@ def task(
 def view(
     tasks: Mapping[str, model.StoreTask | None], error: model.PollError | None = None
 ) -> model.ResourceView:
-    return model.ResourceView(tasks=dict(tasks), error=error, fetched_at=T0)
+    return model.ResourceView(tasks=dict(tasks), error=error)
 
 
 def run(
