@@ -83,15 +83,37 @@ class Naive:
         patch_status(self.kube_url, self.namespace, name, status)
 
 
-def run(kube_url: str, namespace: str, interval: float, intervals: int, workers: int) -> None:
-    """Poll every AmiStore once per interval for ``intervals`` intervals."""
+def run(
+    kube_url: str, namespace: str, interval: float, intervals: int, workers: int
+) -> list[float]:
+    """Poll every AmiStore once per interval for ``intervals`` intervals; each pass's seconds.
+
+    A pass that takes longer than the interval starts the next at once, so the
+    baseline's real interval is the longer of the two.
+    """
     naive = Naive(kube_url, namespace)
+    passes: list[float] = []
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for _ in range(intervals):
             started = time.monotonic()
             items = list_amistores(kube_url, namespace)
             list(pool.map(naive.poll, items))
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            passes.append(time.monotonic() - started)
+            time.sleep(max(0.0, interval - passes[-1]))
+    return passes
+
+
+def passes_line(passes: Sequence[float]) -> str:
+    """The last line of the output: each pass's seconds, as JSON."""
+    return json.dumps({"pass_seconds": [round(s, 2) for s in passes]})
+
+
+def read_passes(output: str) -> list[float]:
+    """Each pass's seconds from the baseline's output ([] if it printed none: it failed)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith('{"pass_seconds"'):
+            return [float(s) for s in json.loads(line)["pass_seconds"]]
+    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--intervals", type=int, default=2)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args(argv)
-    run(args.kube_url, args.namespace, args.interval, args.intervals, args.workers)
+    passes = run(args.kube_url, args.namespace, args.interval, args.intervals, args.workers)
+    print(passes_line(passes), flush=True)
     return 0
 
 

@@ -23,6 +23,26 @@ STATUS_SUFFIX = "/status"
 DESCRIBE = "DescribeStoreImageTasks"
 
 
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One move of a task's progress in EC2, and when the driver made it."""
+
+    progress: int
+    at: float
+
+
+def settle(
+    waiting: Sequence[Change], progress: int, now: float
+) -> tuple[list[float], list[Change]]:
+    """The lags of the changes a status showing ``progress`` at ``now`` covers, and the rest.
+
+    Progress only grows, so a status at 12 shows the change to 11 too (two changes
+    of one task can fall into one poll).
+    """
+    lags = [now - change.at for change in waiting if change.progress <= progress]
+    return lags, [change for change in waiting if change.progress > progress]
+
+
 class StatusWatcher:
     """One watch on the bench namespace: when each AmiStore first had status, and progress."""
 
@@ -30,7 +50,7 @@ class StatusWatcher:
         self._url = f"{kube_url}{workload.GROUP_PATH}/namespaces/{workload.NAMESPACE}/amistores"
         self.first_status: dict[str, float] = {}  # name -> when lastPollTime first appeared
         self.progress: dict[str, int] = {}  # name -> the first task's progress now
-        self.expected: dict[str, tuple[int, float]] = {}  # name -> (progress, changed at)
+        self.expected: dict[str, list[Change]] = {}  # name -> changes not yet in its status
         self.lags: list[float] = []  # seconds from an EC2 change to the status showing it
         self._task: asyncio.Task[None] | None = None
         self._rv = ""
@@ -47,8 +67,16 @@ class StatusWatcher:
                 await self._task
 
     def expect(self, name: str, progress: int, changed_at: float) -> None:
-        """The driver changed ``name``'s task in EC2 at ``changed_at``: time its arrival."""
-        self.expected[name] = (progress, changed_at)
+        """The driver changes ``name``'s task in EC2 at ``changed_at``: time its arrival.
+
+        Call it before the change is made, so no status can show the change first.
+        """
+        self.expected.setdefault(name, []).append(Change(progress, changed_at))
+
+    @property
+    def pending(self) -> int:
+        """Changes that no status has shown yet."""
+        return sum(len(changes) for changes in self.expected.values())
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
@@ -81,10 +109,14 @@ class StatusWatcher:
             return
         progress = int(tasks[0].get("progressPercentage", -1))
         self.progress[name] = progress
-        wanted = self.expected.get(name)
-        if wanted is not None and progress == wanted[0]:
-            self.lags.append(now - wanted[1])
-            del self.expected[name]
+        waiting = self.expected.get(name)
+        if waiting:
+            lags, rest = settle(waiting, progress, now)
+            self.lags += lags
+            if rest:
+                self.expected[name] = rest
+            else:
+                del self.expected[name]
 
 
 class ProcessSampler:
@@ -174,6 +206,11 @@ class AwsCalls:
 
     calls: int
     throttled: int
+
+    @property
+    def throttled_percent(self) -> float | None:
+        """The share of the calls answered RequestLimitExceeded, in percent (None: no call)."""
+        return round(100 * self.throttled / self.calls, 1) if self.calls else None
 
 
 def describe_calls(calls: Iterable[control.CallInfo], *, start: float, end: float) -> AwsCalls:

@@ -8,11 +8,13 @@ COLUMNS = (
     ("N", "n"),
     ("interval s", "interval_seconds"),
     ("Describe/int", "describe_calls_per_interval"),
+    ("start-up Describe", "startup_describe_calls"),
     ("RLE", "request_limit_exceeded"),
     ("writes chg/int", "status_writes_changed_per_interval"),
     ("writes unchg/int", "status_writes_unchanged_per_interval"),
     ("fresh p50 s", "freshness_p50_seconds"),
     ("fresh p95 s", "freshness_p95_seconds"),
+    ("fresh max s", "freshness_max_seconds"),
     ("CPU s/int", "cpu_seconds_per_interval"),
     ("CPU %core", "cpu_percent_of_one_core"),
     ("peak RSS MiB", "peak_rss_mib"),
@@ -21,7 +23,7 @@ COLUMNS = (
 )
 NAIVE = (
     ("naive Describe/int", "describe_calls_per_interval"),
-    ("naive RLE/int", "request_limit_exceeded_per_interval"),
+    ("naive throttled %", "throttled_percent"),
     ("naive writes/int", "status_writes_per_interval"),
 )
 
@@ -40,9 +42,21 @@ def _ratio(ours: Any, theirs: Any) -> str:
     return f"{ours / theirs:.3f}"
 
 
+def naive_interval(naive: dict[str, Any]) -> str:
+    """The baseline's interval, and its longest pass when one took longer than that."""
+    interval = naive.get("interval_seconds")
+    if not isinstance(interval, int | float):
+        return "-"
+    longest = max(naive.get("pass_seconds") or [0.0])
+    if longest > interval:
+        return f"{interval:g} (took {longest:.1f})"
+    return f"{interval:g}"
+
+
 def table(results: dict[str, Any]) -> str:
     """A Markdown table of every size, then the stretch case in one line."""
-    head = [c[0] for c in COLUMNS] + [c[0] for c in NAIVE] + ["calls ratio", "writes ratio"]
+    head = [c[0] for c in COLUMNS] + ["naive interval s"] + [c[0] for c in NAIVE]
+    head += ["calls ratio", "writes ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in results.get("sizes", []):
         naive = row.get("naive") or {}
@@ -50,6 +64,7 @@ def table(results: dict[str, Any]) -> str:
             row.get("status_writes_unchanged_per_interval") or 0
         )
         cells = [_cell(row.get(key)) for _, key in COLUMNS]
+        cells.append(naive_interval(naive) if naive else "-")
         cells += [_cell(naive.get(key)) for _, key in NAIVE]
         cells.append(
             _ratio(row.get("describe_calls_per_interval"), naive.get("describe_calls_per_interval"))
@@ -58,6 +73,12 @@ def table(results: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     machine = results.get("machine", {})
     lines.append("")
+    for row in results.get("sizes", []):
+        if row.get("changes_not_seen"):
+            lines.append(
+                f"N={row.get('n')}: {row['changes_not_seen']} of {row.get('changes')} changes "
+                "never reached a status (left out of the freshness figures)"
+            )
     load = machine.get("load_average_at_start")
     lines.append(f"cores: {machine.get('cores')}; load average at start {load}")
     stretch = results.get("stretch")
@@ -69,6 +90,8 @@ def table(results: dict[str, Any]) -> str:
             f"Describe/int {_cell(stretch.get('describe_calls_per_interval'))}, "
             f"RLE {_cell(stretch.get('request_limit_exceeded'))}, "
             f"Synced=False {_cell(stretch.get('synced_false'))}, "
-            f"freshness p95 {_cell(stretch.get('freshness_p95_seconds'))} s"
+            f"freshness p50 / p95 / max {_cell(stretch.get('freshness_p50_seconds'))} / "
+            f"{_cell(stretch.get('freshness_p95_seconds'))} / "
+            f"{_cell(stretch.get('freshness_max_seconds'))} s"
         )
     return "\n".join(lines)

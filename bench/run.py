@@ -2,7 +2,7 @@
 
     python -m bench.run [--sizes 10,100,1000,5000,10000] [--interval 60] [--intervals 3]
                         [--small-interval 10] [--naive-interval 20] [--naive-intervals 1]
-                        [--no-stretch] [--out bench/results/]
+                        [--no-stretch] [--quick] [--out bench/results/]
 
 Each size runs in a fresh sandbox (the EC2 simulator's real throttle on) with
 the real ``amistore-operator`` process; sizes under 1,000 use
@@ -10,6 +10,11 @@ the real ``amistore-operator`` process; sizes under 1,000 use
 operator's budget set far below demand (``--ec2-rate 0.1 --ec2-burst 2``, 100
 in-progress AMIs, a 2-second interval). Prints a table and writes
 ``results.json`` with the machine's core count.
+
+``--quick`` checks the harness, not the operator: shorter intervals (5 s, 20 s
+from 1,000), 2 steady intervals, a shorter stretch case, and the results in a
+new temporary folder unless ``--out`` says where, so ``bench/results/`` keeps
+the last full run. Flags given with it still win.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from typing import Any
 
 from bench import report, scenario
 
+OUT = "bench/results/"
+# What the full run and --quick use for every flag not given.
+FULL = {"interval": 60.0, "small_interval": 10.0, "intervals": 3, "naive_interval": 20.0}
+QUICK = {"interval": 20.0, "small_interval": 5.0, "intervals": 2, "naive_interval": 5.0}
+QUICK_STRETCH_INTERVALS = 10
 STRETCH = scenario.Plan(
     size=100,
     interval=2,
@@ -80,6 +90,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.stretch:
             print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
             stretch = dataclasses.replace(STRETCH, python=args.operator_python)
+            if args.quick:
+                stretch = dataclasses.replace(stretch, intervals=QUICK_STRETCH_INTERVALS)
             results["stretch"] = await scenario.run(stretch, pathlib.Path(tmp) / "stretch")
             print(json.dumps(results["stretch"]), flush=True)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -95,13 +107,16 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--sizes", default="10,100,1000,5000,10000")
-    parser.add_argument("--interval", type=float, default=60.0, help="for N >= 1000")
-    parser.add_argument("--small-interval", type=float, default=10.0, help="for N < 1000")
-    parser.add_argument("--intervals", type=int, default=3, help="steady-state intervals")
-    parser.add_argument("--naive-interval", type=float, default=20.0)
+    parser.add_argument("--interval", type=float, help="for N >= 1000 (60; --quick: 20)")
+    parser.add_argument("--small-interval", type=float, help="for N < 1000 (10; --quick: 5)")
+    parser.add_argument("--intervals", type=int, help="steady-state intervals (3; --quick: 2)")
+    parser.add_argument("--naive-interval", type=float, help="at most (20; --quick: 5)")
     parser.add_argument("--naive-intervals", type=int, default=1)
     parser.add_argument("--no-stretch", dest="stretch", action="store_false")
-    parser.add_argument("--out", default="bench/results/")
+    parser.add_argument(
+        "--quick", action="store_true", help="check the harness: short intervals, temporary --out"
+    )
+    parser.add_argument("--out", help="where results.json goes (bench/results/)")
     parser.add_argument(
         "--operator-python",
         default=sys.executable,
@@ -109,6 +124,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "runtime dependencies, as the container image has)",
     )
     args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.out is None:
+        args.out = tempfile.mkdtemp(prefix="amistore-bench-quick-") if args.quick else OUT
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     args.argv = list(argv)
     return args
@@ -123,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(main_async(args))
     print()
     print(report.table(results))
+    print(f"\nresults: {pathlib.Path(args.out) / 'results.json'}")
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench import observe, workload
+from bench import naive, observe, workload
 from tests.e2e import harness
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
@@ -81,7 +81,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         result["with_status_at_timeout"] = len(watcher.first_status)
         result["startup_rss_mib"] = round(sampler.sample() / 2**20, 1)
         await asyncio.sleep(min(plan.interval / 2, 30))
-        result.update(await _steady(plan, sim, wl, watcher, sampler, sandbox, t0))
+        result.update(await _steady(plan, sim, wl, watcher, sampler, sandbox, t0, t_all))
         scrape = await asyncio.to_thread(_scrape, operator.metrics_port)
         result["metrics_scrape_seconds"] = scrape[1]
         result["effective_interval_seconds"] = _metric(
@@ -127,41 +127,46 @@ async def _steady(
     sampler: observe.ProcessSampler,
     sandbox: cluster.Sandbox,
     t0: float,
+    t_all: float | None,
 ) -> dict[str, Any]:
-    """Move some tasks each interval; count calls, writes, CPU and freshness."""
+    """Move some tasks each interval; count calls, writes, CPU and freshness.
+
+    ``t0`` is the operator's start, ``t_all`` when every AmiStore had a status (None:
+    not by the start-up timeout); the calls between them are the start-up's.
+    """
     rng = random.Random(plan.size)
     start = time.time()
     cpu_start = sampler.cpu_seconds()
     changed: set[str] = set()
-    changes = 0
-    for k in range(plan.intervals):
-        # At a random phase of the interval: the poller's grid is not ours to know.
-        await _sleep_until(start + k * plan.interval + rng.uniform(0, plan.interval / 2))
-        indexes = workload.change_set(wl, k)
-        at = time.time()
-        await asyncio.to_thread(workload.apply_changes, sim, wl, indexes)
-        for i in indexes:
-            watcher.expect(wl.names[i], wl.progress[i], at)
-            changed.add(wl.names[i])
-        changes += len(indexes)
+    moves = workload.schedule(wl, plan.intervals, plan.interval, rng)
+    for offset, i in moves:
+        await _sleep_until(start + offset)
+        # Expected before it is made: no status can show the change before the watcher knows it.
+        watcher.expect(wl.names[i], workload.step(wl, i), time.time())
+        await asyncio.to_thread(workload.push, sim, wl, i)
+        changed.add(wl.names[i])
     end = start + plan.intervals * plan.interval
     await _sleep_until(end)
     cpu = sampler.cpu_seconds() - cpu_start
-    # Let the last interval's changes arrive (bounded), then read both logs.
+    # Let the last changes arrive (bounded: one interval and some), then read both logs.
     tail_end = time.time() + plan.interval + 10
-    while watcher.expected and time.time() < tail_end:  # noqa: ASYNC110 (a bounded poll)
+    while watcher.pending and time.time() < tail_end:  # noqa: ASYNC110 (a bounded poll)
         await asyncio.sleep(0.2)
     tail = time.time()
     calls = await asyncio.to_thread(sim.calls)
     requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)
     aws = observe.describe_calls(calls, start=start, end=end)
-    aws_all = observe.describe_calls(calls, start=0, end=tail)
+    aws_all = observe.describe_calls(calls, start=t0, end=tail)
+    startup = None if t_all is None else observe.describe_calls(calls, start=t0, end=t_all)
     writes = observe.status_writes(requests, start=start, end=tail, changed_names=changed)
     n = plan.intervals
+    changes = len(moves)
     lags = watcher.lags
     return {
         "describe_calls_per_interval": round(aws.calls / n, 2),
-        "describe_calls_total_incl_startup": aws_all.calls,
+        "startup_describe_calls": None if startup is None else startup.calls,
+        "startup_request_limit_exceeded": None if startup is None else startup.throttled,
+        "describe_calls_since_start": aws_all.calls,
         "request_limit_exceeded": aws_all.throttled,
         "throttled_calls": [
             {"seconds_after_start": round(c["time"] - t0, 1), "params": c["params"]}
@@ -169,7 +174,7 @@ async def _steady(
             if c["error_code"] == "RequestLimitExceeded" and c["time"] < tail
         ][:10],
         "changes": changes,
-        "changes_not_seen": len(watcher.expected),
+        "changes_not_seen": watcher.pending,
         "status_writes_changed_per_interval": round(writes.changed / n, 2),
         "status_writes_unchanged_per_interval": round(writes.unchanged / n, 2),
         "status_writes_per_change": round(writes.changed / changes, 2) if changes else None,
@@ -199,12 +204,14 @@ async def _naive(
         "--intervals",
         str(plan.naive_intervals),
     ]
-    with (workdir / "naive.log").open("wb") as log:
+    log_path = workdir / "naive.log"
+    with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             *args, env={**os.environ, **sandbox.env()}, stdout=log, stderr=subprocess.STDOUT
         )
         code = await proc.wait()
     end = time.time()
+    passes = naive.read_passes(await asyncio.to_thread(log_path.read_text))
     calls = await asyncio.to_thread(sim.calls)
     requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)
     aws = observe.describe_calls(calls, start=start, end=end)
@@ -218,7 +225,9 @@ async def _naive(
         "exit_code": code,
         "describe_calls_per_interval": round(aws.calls / n, 2),
         "request_limit_exceeded_per_interval": round(aws.throttled / n, 2),
+        "throttled_percent": aws.throttled_percent,
         "status_writes_per_interval": round(writes.unchanged / n, 2),
+        "pass_seconds": passes,
         "seconds": round(end - start, 1),
     }
 

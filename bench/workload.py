@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 from typing import Any
 
 import aiohttp
@@ -118,8 +119,29 @@ def change_set(workload: Workload, interval_no: int, share: float = 0.1) -> list
     return [ip[(start + k) % len(ip)] for k in range(min(count, len(ip)))]
 
 
-def apply_changes(sim: control.Ec2SimControl, workload: Workload, indexes: list[int]) -> None:
-    """Move each task's pinned progress one step (stays InProgress)."""
-    for i in indexes:
-        workload.progress[i] = min(99, workload.progress[i] + 1)
-        sim.update_task(workload.amis[i], progress=workload.progress[i])
+def schedule(
+    workload: Workload, intervals: int, interval: float, rng: random.Random
+) -> list[tuple[float, int]]:
+    """Every change of the window: (seconds after its start, AMI index), in time order.
+
+    Interval ``k``'s changes (``change_set(workload, k)``) each fall at their own
+    uniformly drawn moment of ``[k * interval, (k + 1) * interval)``, so the lags
+    sample every phase of the operator's polling, not one moment per interval.
+    """
+    moves = [
+        (k * interval + rng.random() * interval, i)
+        for k in range(intervals)
+        for i in change_set(workload, k)
+    ]
+    return sorted(moves)
+
+
+def step(workload: Workload, index: int) -> int:
+    """Move one task's pinned progress one step (it stays InProgress); the new progress."""
+    workload.progress[index] = min(99, workload.progress[index] + 1)
+    return workload.progress[index]
+
+
+def push(sim: control.Ec2SimControl, workload: Workload, index: int) -> None:
+    """Set one task's progress in EC2 to its pinned value."""
+    sim.update_task(workload.amis[index], progress=workload.progress[index])
