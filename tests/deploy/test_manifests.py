@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from tests.deploy import tools
+from tests.sandbox.kubeapi import process
 
 KUBERNETES_VERSION = "1.37.0"  # the newest schemas kubernetes-validate 1.37.0 ships
 # Kinds kubernetes-validate has no schema for, checked against fixtures/monitoring-schemas.yaml.
@@ -42,10 +44,38 @@ def container(objects: Objects) -> dict[str, Any]:
     return result
 
 
-def test_crds_kustomization_is_in_place() -> None:
-    """deploy/ includes the CRD as ../crds, which needs crds/kustomization.yaml."""
-    target = tools.CRDS / "kustomization.yaml"
-    assert yaml.safe_load(target.read_text())["resources"] == ["amistores.amistore.io.yaml"]
+@pytest.mark.parametrize("form", [["-f", "crds/"], ["-k", "crds/"]])
+def test_the_crd_installs_with_apply_f_and_apply_k(form: list[str], tmp_path: Path) -> None:
+    """Both ways users install the CRD, with the real kubectl against the API emulator.
+
+    kubectl's ``-f DIR`` reads every .yaml file as an object; kustomize also reads the
+    extensionless ``Kustomization`` that deploy/ needs to include ``../crds``.
+    """
+    with process.KubeApiProcess(tmp_path) as api:
+
+        def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [tools.kubectl(), *args],
+                cwd=tools.REPO,
+                env=api.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        result = kubectl("apply", *form)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (
+            "customresourcedefinition.apiextensions.k8s.io/amistores.amistore.io created\n"
+        )
+        established = kubectl(
+            "wait", "--for=condition=Established", "crd/amistores.amistore.io", "--timeout=30s"
+        )
+        assert established.returncode == 0, established.stderr
+        again = kubectl("apply", *form)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.endswith("amistores.amistore.io unchanged\n")
 
 
 def test_base_renders_every_object(base_objects: Objects) -> None:

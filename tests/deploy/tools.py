@@ -17,7 +17,6 @@ CRDS = REPO / "crds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOOLS_VENV = REPO / ".venv-tools"
 INSTALL_HINT = "run scripts/install-check-tools.sh first"
-# crds/kustomization.yaml belongs to the lead; until it is in place the fixture stands in.
 
 
 def tool(name: str) -> str:

@@ -173,3 +173,36 @@ def test_crd_with_unique_items_is_refused(kubectl: Kubectl) -> None:
     assert (
         "uniqueItems cannot be set to true since the runtime complexity becomes quadratic" in stderr
     )
+
+
+KUSTOMIZATION = (
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [widget.yaml]\n"
+)
+
+
+def test_a_kustomization_applied_as_an_object_is_refused_as_kube_apiserver_does(
+    kubectl: Kubectl, tmp_path: pathlib.Path
+) -> None:
+    # kubectl validates a kind that OpenAPI v3 lacks against v2, which defines no such kind,
+    # so the REST mapping decides: the server serves no kustomize.config.k8s.io group.
+    stderr = kubectl.fails("apply", "-f", "-", stdin=KUSTOMIZATION)
+    assert (
+        'no matches for kind "Kustomization" in version "kustomize.config.k8s.io/v1beta1"' in stderr
+    )
+    assert "kustomize.config.k8s.io" not in kubectl.ok("api-versions")
+
+
+@pytest.mark.parametrize(
+    ("filename", "applied_with_f"),
+    [("kustomization.yaml", False), ("Kustomization", True)],
+)
+def test_apply_f_of_a_folder_skips_only_an_extensionless_kustomization(
+    kubectl: Kubectl, tmp_path: pathlib.Path, filename: str, applied_with_f: bool
+) -> None:
+    name = f"kust-{len(filename)}"
+    (tmp_path / "widget.yaml").write_text(widget(name, "  size: 3\n"))
+    (tmp_path / filename).write_text(KUSTOMIZATION)
+    result = kubectl.run("apply", "-f", str(tmp_path))
+    assert (result.returncode == 0) is applied_with_f, result.stderr
+    assert f"widget.example.io/{name} created" in result.stdout  # the object itself is applied
+    assert f"widget.example.io/{name} unchanged" in kubectl.ok("apply", "-k", str(tmp_path))

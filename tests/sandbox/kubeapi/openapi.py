@@ -1,10 +1,12 @@
-"""OpenAPI v3 documents: enough for kubectl to see ``fieldValidation`` support."""
+"""OpenAPI documents: v3 enough for kubectl to see ``fieldValidation`` support, v2 empty."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any
+
+from aiohttp import web
 
 from tests.sandbox.kubeapi import discovery
 
@@ -115,3 +117,15 @@ def root(registry: discovery.Registry) -> Obj:
         path = _gv_path(group, version)
         entries[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": entries}
+
+
+# kubectl falls back to OpenAPI v2 when v3 has no document for an object's group/version
+# (a kind the server does not serve), and skips validation of kinds v2 does not define,
+# leaving the verdict to the REST mapping ("no matches for kind ..."), as kube-apiserver's
+# real v2 document does. An empty gnostic ``openapi_v2.Document`` defines no kind.
+V2_MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def v2_document() -> web.Response:
+    """``GET /openapi/v2``: a valid document that defines no kind."""
+    return web.Response(body=b"", content_type=V2_MEDIA_TYPE)

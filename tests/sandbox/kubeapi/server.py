@@ -160,13 +160,6 @@ class KubeApiServer:
             doc = self._openapi_doc(parts[2:])
             if doc is not None:
                 return _json(doc)
-        if parts[0] == "openapi" and parts[1:2] == ["v2"]:
-            return _json(
-                errors.ApiError(
-                    404, "NotFound", "the server could not find the requested resource"
-                ).status(),
-                404,
-            )
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _take_write_fault(self, method: str, path: str) -> None:
@@ -192,6 +185,8 @@ class KubeApiServer:
             return _json(discovery.api_group_list(registry))
         if path == "/openapi/v3":
             return _json(openapi.root(registry))
+        if path == "/openapi/v2":
+            return openapi.v2_document()
         return None
 
     def _openapi_doc(self, parts: list[str]) -> Obj | None:
