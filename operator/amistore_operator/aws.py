@@ -10,11 +10,13 @@ bucket) and reported to an ``Ec2CallObserver``; every failure comes out as one
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -69,20 +71,37 @@ _CONNECTION_EXCEPTIONS: tuple[type[Exception], ...] = (
     botocore.exceptions.ConnectionError,
     botocore.exceptions.HTTPClientError,
 )
+# Nothing answered at all: the host did not resolve, refused, or never accepted.
+_UNREACHABLE: tuple[type[Exception], ...] = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+)
 _STATES = {state.lower(): model.TaskState(state) for state in model.AWS_TASK_STATES}
 
 
 class AwsError(Exception):
     """One failed EC2 call, classified for ``Synced=False``."""
 
-    def __init__(
-        self, reason: model.PollErrorReason, code: str, message: str, *, retryable: bool
-    ) -> None:
+    def __init__(self, reason: model.PollErrorReason, code: str, message: str) -> None:
         super().__init__(f"{reason}: {code}: {message}")
         self.reason = reason
         self.code = code
         self.message = message
-        self.retryable = retryable
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """Where a client sends its calls, for naming it when it cannot be reached."""
+
+    region: str
+    url: str
+    region_known: bool  # botocore lists the region for EC2 (a newer one may still work)
+
+    @property
+    def is_regions_own(self) -> bool:
+        """The URL was derived from the region (no ``AWS_ENDPOINT_URL_EC2``-style override)."""
+        host = urllib.parse.urlsplit(self.url).hostname or ""
+        return self.region in host.split(".")
 
 
 class Ec2CallObserver(Protocol):
@@ -108,10 +127,27 @@ def reason_for_code(code: str, status: int | None = None) -> model.PollErrorReas
     return model.PollErrorReason.INVALID_REQUEST
 
 
-def to_aws_error(exc: Exception) -> AwsError:
-    """Classify any exception from a boto3 call; messages never carry request headers."""
+def to_aws_error(exc: Exception, endpoint: Endpoint | None = None) -> AwsError:
+    """Classify any exception from a boto3 call; messages never carry request headers.
+
+    With ``endpoint``, a connection failure names the endpoint, and an unreachable
+    endpoint of a region botocore does not know is ``UnknownRegion``: there is no such
+    region (or it is newer than this botocore), which no retry will fix.
+    """
     if isinstance(exc, AwsError):
         return exc
+    if endpoint is not None and isinstance(exc, _CONNECTION_EXCEPTIONS):
+        message = str(exc)
+        if endpoint.url not in message:
+            message = f"{message} (endpoint {endpoint.url})"
+        if isinstance(exc, _UNREACHABLE) and not endpoint.region_known and endpoint.is_regions_own:
+            message = (
+                f"region {endpoint.region!r} is not an EC2 region botocore "
+                f"{botocore.__version__} knows, and its endpoint {endpoint.url} "
+                f"cannot be reached: {message}"
+            )
+            return AwsError(model.PollErrorReason.UNKNOWN_REGION, type(exc).__name__, message)
+        return AwsError(model.PollErrorReason.AWS_UNAVAILABLE, type(exc).__name__, message)
     if isinstance(exc, botocore.exceptions.ClientError):
         error: Mapping[str, Any] = exc.response.get("Error", {})
         meta: Mapping[str, Any] = exc.response.get("ResponseMetadata", {})
@@ -127,8 +163,7 @@ def to_aws_error(exc: Exception) -> AwsError:
     else:
         code, message = type(exc).__name__, str(exc)
         reason = model.PollErrorReason.INVALID_REQUEST
-    retryable = reason in (model.PollErrorReason.THROTTLED, model.PollErrorReason.AWS_UNAVAILABLE)
-    return AwsError(reason, code, message, retryable=retryable)
+    return AwsError(reason, code, message)
 
 
 def to_store_task(raw: StoreImageTaskResultTypeDef | Mapping[str, Any]) -> model.StoreTask | None:
@@ -219,9 +254,10 @@ def attempt_outcome(
 class StoreTaskClient:
     """Blocking DescribeStoreImageTasks calls for one region."""
 
-    def __init__(self, region: str, client: EC2Client) -> None:
+    def __init__(self, region: str, client: EC2Client, endpoint: Endpoint) -> None:
         self.region = region
         self.client = client
+        self.endpoint = endpoint
 
     def describe_ids(self, image_ids: Sequence[str]) -> list[model.StoreTask]:
         """The latest store task of each AMI (1..20 IDs; AWS forbids MaxResults here)."""
@@ -230,7 +266,7 @@ class StoreTaskClient:
         try:
             response = self.client.describe_store_image_tasks(ImageIds=list(image_ids))
         except Exception as exc:
-            raise to_aws_error(exc) from None
+            raise to_aws_error(exc, self.endpoint) from None
         return _tasks(response.get("StoreImageTaskResults", []))
 
     def describe_page(
@@ -257,7 +293,7 @@ class StoreTaskClient:
                     Filters=filters, MaxResults=max_results
                 )
         except Exception as exc:
-            raise to_aws_error(exc) from None
+            raise to_aws_error(exc, self.endpoint) from None
         token = response.get("NextToken") or None
         return _tasks(response.get("StoreImageTaskResults", [])), token
 
@@ -284,12 +320,17 @@ def make_client(
     read_timeout: float = 20.0,
 ) -> StoreTaskClient:
     """A client for ``region`` with boto3's default credential chain and the attempt hooks."""
-    client = _session().client("ec2", region_name=region, config=client_config(read_timeout))
+    session = _session()
+    client = session.client("ec2", region_name=region, config=client_config(read_timeout))
     hooks = _AttemptHooks(region, on_attempt, metrics)
     events = client.meta.events
     events.register(f"before-send.ec2.{OPERATION}", hooks.before_send)
     events.register(f"response-received.ec2.{OPERATION}", hooks.response_received)
-    return StoreTaskClient(region, client)
+    known = any(
+        region in session.get_available_regions("ec2", partition)
+        for partition in session.get_available_partitions()
+    )
+    return StoreTaskClient(region, client, Endpoint(region, client.meta.endpoint_url, known))
 
 
 class _OneOperationLoader(botocore.loaders.Loader):

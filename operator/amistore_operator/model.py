@@ -33,6 +33,7 @@ class PollErrorReason(enum.StrEnum):
     INVALID_CREDENTIALS = "InvalidCredentials"
     INVALID_IMAGE_ID = "InvalidImageId"
     AWS_UNAVAILABLE = "AwsUnavailable"
+    UNKNOWN_REGION = "UnknownRegion"  # not a region botocore knows, and its endpoint is unreachable
     INVALID_SPEC = "InvalidSpec"
     INVALID_REQUEST = "InvalidRequest"
 

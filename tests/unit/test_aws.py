@@ -6,6 +6,7 @@ import ast
 import datetime
 import http.server
 import pathlib
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -142,53 +143,6 @@ def test_results_without_ami_or_with_unknown_state_are_skipped(
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "reason", "retryable"),
-    [
-        ("RequestLimitExceeded", 503, R.THROTTLED, True),
-        ("Throttling", 400, R.THROTTLED, True),
-        ("UnauthorizedOperation", 403, R.ACCESS_DENIED, False),
-        ("AccessDenied", 403, R.ACCESS_DENIED, False),
-        ("AccessDeniedException", 403, R.ACCESS_DENIED, False),
-        ("AuthFailure", 401, R.INVALID_CREDENTIALS, False),
-        ("RequestExpired", 400, R.INVALID_CREDENTIALS, False),
-        ("ExpiredToken", 400, R.INVALID_CREDENTIALS, False),
-        ("InvalidClientTokenId", 403, R.INVALID_CREDENTIALS, False),
-        ("SignatureDoesNotMatch", 403, R.INVALID_CREDENTIALS, False),
-        ("InvalidAMIID.Malformed", 400, R.INVALID_IMAGE_ID, False),
-        ("InvalidAMIID.NotFound", 400, R.INVALID_IMAGE_ID, False),
-        ("InvalidAMIID.Unavailable", 400, R.INVALID_IMAGE_ID, False),
-        ("InternalError", 500, R.AWS_UNAVAILABLE, True),
-        ("InternalFailure", 500, R.AWS_UNAVAILABLE, True),
-        ("Unavailable", 503, R.AWS_UNAVAILABLE, True),
-        ("ServiceUnavailable", 503, R.AWS_UNAVAILABLE, True),
-        ("SomethingNew", 502, R.AWS_UNAVAILABLE, True),
-        ("InvalidParameterValue", 400, R.INVALID_REQUEST, False),
-        ("InvalidParameterCombination", 400, R.INVALID_REQUEST, False),
-    ],
-)
-def test_error_codes_map_to_reasons(
-    stubbed: tuple[aws.StoreTaskClient, Stubber],
-    code: str,
-    status: int,
-    reason: model.PollErrorReason,
-    retryable: bool,
-) -> None:
-    client, stubber = stubbed
-    stubber.add_client_error(
-        "describe_store_image_tasks", code, f"AWS says {code}", http_status_code=status
-    )
-    with pytest.raises(aws.AwsError) as info:
-        client.describe_ids([AMI])
-    error = info.value
-    assert (error.reason, error.code, error.message, error.retryable) == (
-        reason,
-        code,
-        f"AWS says {code}",
-        retryable,
-    )
-
-
-@pytest.mark.parametrize(
     ("exc", "reason"),
     [
         (botocore.exceptions.NoCredentialsError(), R.INVALID_CREDENTIALS),
@@ -209,6 +163,47 @@ def test_botocore_exceptions_map_to_reasons(exc: Exception, reason: model.PollEr
     assert error.code == type(exc).__name__
 
 
+NOWHERE = aws.Endpoint("xx-nowhere-1", "https://ec2.xx-nowhere-1.amazonaws.com", False)
+IRELAND = aws.Endpoint("eu-west-1", "https://ec2.eu-west-1.amazonaws.com", True)
+CUSTOM = aws.Endpoint("xx-nowhere-1", "http://127.0.0.1:9", False)  # AWS_ENDPOINT_URL_EC2
+
+
+@pytest.mark.parametrize(
+    ("exc", "endpoint", "reason"),
+    [
+        # The region's own endpoint never answered and botocore has no such region.
+        (botocore.exceptions.EndpointConnectionError(endpoint_url=NOWHERE.url), NOWHERE,
+         R.UNKNOWN_REGION),
+        (botocore.exceptions.ConnectTimeoutError(endpoint_url=NOWHERE.url), NOWHERE,
+         R.UNKNOWN_REGION),
+        # It answered, then failed: the region exists.
+        (botocore.exceptions.ReadTimeoutError(endpoint_url=NOWHERE.url), NOWHERE,
+         R.AWS_UNAVAILABLE),
+        # A region botocore knows is only unavailable, whatever the failure.
+        (botocore.exceptions.EndpointConnectionError(endpoint_url=IRELAND.url), IRELAND,
+         R.AWS_UNAVAILABLE),
+        # Every region goes to a custom endpoint: the endpoint is at fault, not the region.
+        (botocore.exceptions.EndpointConnectionError(endpoint_url=CUSTOM.url), CUSTOM,
+         R.AWS_UNAVAILABLE),
+    ],
+)  # fmt: skip
+def test_connection_failures_name_the_endpoint(
+    exc: Exception, endpoint: aws.Endpoint, reason: model.PollErrorReason
+) -> None:
+    error = aws.to_aws_error(exc, endpoint)
+    assert error.reason is reason
+    assert endpoint.url in error.message
+    assert error.code == type(exc).__name__
+    assert (f"'{endpoint.region}'" in error.message) is (reason is R.UNKNOWN_REGION)
+
+
+def test_a_connection_failure_without_a_url_gets_the_endpoint() -> None:
+    exc = botocore.exceptions.HTTPClientError(error="socket closed")
+    error = aws.to_aws_error(exc, IRELAND)
+    assert error.reason is R.AWS_UNAVAILABLE
+    assert error.message == f"{exc} (endpoint {IRELAND.url})"
+
+
 # --- the per-attempt hooks, end to end over HTTP on 127.0.0.1 ---------------
 
 OK_BODY = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -219,6 +214,15 @@ OK_BODY = f"""<?xml version="1.0" encoding="UTF-8"?>
 THROTTLE_BODY = """<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>RequestLimitExceeded</Code>
 <Message>Request limit exceeded.</Message></Error></Errors><RequestID>r2</RequestID></Response>"""
+
+
+def error_body(code: str, message: str) -> str:
+    """An EC2 error response, as the Query API sends it."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+        "<RequestID>r3</RequestID></Response>"
+    )
 
 
 class FakeEc2Server(http.server.ThreadingHTTPServer):
@@ -314,19 +318,137 @@ def test_a_refused_budget_sends_nothing(server: FakeEc2Server) -> None:
     assert observed.calls == []
 
 
-def test_connection_errors_are_unavailable(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+# What EC2 answers, as its API reference documents each error (code, HTTP status, message),
+# the user-visible reason it must become, and how many attempts the call may spend: botocore
+# retries throttling and 5xx answers (3 attempts in all), never a client error.
+AWS_ANSWERS = [
+    ("RequestLimitExceeded", 503, "Request limit exceeded.", R.THROTTLED, 3),
+    ("UnauthorizedOperation", 403, "You are not authorized to perform this operation.",
+     R.ACCESS_DENIED, 1),
+    ("AuthFailure", 401, "AWS was not able to validate the provided access credentials",
+     R.INVALID_CREDENTIALS, 1),
+    ("RequestExpired", 400, "Request has expired.", R.INVALID_CREDENTIALS, 1),
+    ("InvalidAMIID.NotFound", 400, f"The image id '[{AMI}]' does not exist",
+     R.INVALID_IMAGE_ID, 1),
+    ("InvalidAMIID.Malformed", 400, 'Invalid id: "ami-1"', R.INVALID_IMAGE_ID, 1),
+    ("InternalError", 500, "An internal error has occurred.", R.AWS_UNAVAILABLE, 3),
+    ("Unavailable", 503, "The server is overloaded and can't handle the request.",
+     R.AWS_UNAVAILABLE, 3),
+    ("InvalidParameterCombination", 400, "The parameter MaxResults cannot be used with ImageIds",
+     R.INVALID_REQUEST, 1),
+    # Codes this operator has never seen: a 5xx is AWS's trouble, a 4xx the request's.
+    ("BrandNewOutage", 503, "Something new broke.", R.AWS_UNAVAILABLE, 3),
+    ("BrandNewRule", 400, "Something new is not allowed.", R.INVALID_REQUEST, 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "status", "message", "reason", "attempts"), AWS_ANSWERS)
+def test_what_ec2_answers_is_the_reason_users_see(
+    server: FakeEc2Server,
+    code: str,
+    status: int,
+    message: str,
+    reason: model.PollErrorReason,
+    attempts: int,
+) -> None:
+    server.replies = [(status, error_body(code, message))] * 3
+    client = aws.make_client("eu-west-1")
+    with pytest.raises(aws.AwsError) as info:
+        client.describe_ids([AMI])
+    assert (info.value.reason, info.value.code, info.value.message) == (reason, code, message)
+    assert len(server.requests) == attempts
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
     srv = FakeEc2Server()
     port = srv.server_address[1]
-    srv.server_close()  # nothing listens there now
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", f"http://127.0.0.1:{port}")
+    srv.server_close()
+    return port
+
+
+def test_an_unreachable_endpoint_is_unavailable_and_named(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
     observed = Observed()
     client = aws.make_client("eu-west-1", metrics=observed)
     with pytest.raises(aws.AwsError) as info:
         client.describe_ids([AMI])
     assert info.value.reason is R.AWS_UNAVAILABLE
-    assert info.value.retryable
+    assert endpoint in info.value.message
     assert observed.calls
     assert {c[2] for c in observed.calls} == {"connection_error"}
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """AWS's host names do not resolve, as for a region AWS does not have (or no network)."""
+    looked_up: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host).endswith(".amazonaws.com"):
+            looked_up.append(str(host))
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
+    )
+    return looked_up
+
+
+def test_a_region_botocore_does_not_know_whose_endpoint_does_not_resolve_is_unknown(
+    aws_env: None, no_dns: list[str]
+) -> None:
+    client = aws.make_client("xx-nowhere-1")
+    with pytest.raises(aws.AwsError) as info:
+        client.describe_ids([AMI])
+    assert info.value.reason == "UnknownRegion"
+    assert "'xx-nowhere-1'" in info.value.message
+    assert "https://ec2.xx-nowhere-1.amazonaws.com" in info.value.message
+    assert set(no_dns) == {"ec2.xx-nowhere-1.amazonaws.com"}
+
+
+def test_a_known_region_whose_endpoint_does_not_resolve_is_unavailable(
+    aws_env: None, no_dns: list[str]
+) -> None:
+    client = aws.make_client("eu-west-1")
+    with pytest.raises(aws.AwsError) as info:
+        client.describe_ids([AMI])
+    assert info.value.reason is R.AWS_UNAVAILABLE
+    assert "https://ec2.eu-west-1.amazonaws.com" in info.value.message
+    assert set(no_dns) == {"ec2.eu-west-1.amazonaws.com"}
+
+
+def test_an_unknown_region_at_an_unreachable_custom_endpoint_blames_the_endpoint(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every region goes to AWS_ENDPOINT_URL_EC2: fixing the region would not help.
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
+    )
+    with pytest.raises(aws.AwsError) as info:
+        aws.make_client("xx-nowhere-1").describe_ids([AMI])
+    assert info.value.reason is R.AWS_UNAVAILABLE
+    assert endpoint in info.value.message
+
+
+def test_a_region_botocore_does_not_know_but_that_answers_is_polled(
+    server: FakeEc2Server,
+) -> None:
+    # A region newer than this botocore still works wherever its endpoint answers.
+    client = aws.make_client("xx-nowhere-1")
+    assert [t.ami_id for t in client.describe_ids([AMI])] == [AMI]
+    server.replies = [(401, error_body("AuthFailure", "AWS was not able to validate"))]
+    with pytest.raises(aws.AwsError) as info:
+        client.describe_ids([AMI])
+    assert info.value.reason is R.INVALID_CREDENTIALS
 
 
 def test_only_aws_imports_boto3() -> None:
