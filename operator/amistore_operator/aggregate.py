@@ -1,6 +1,7 @@
 """The resource-level summary of its task entries: ``state``, ``progressPercentage``, counts.
 
-- ``progressPercentage`` is the floored mean, so 100 means every task is done;
+- ``progressPercentage`` is the floored mean, and 100 only when every task is
+  Completed (AWS may report 100 percent for a task still InProgress: 99 then);
   a Completed task always counts 100.
 - Counts and ``state`` cover every tracked task, also those cut from ``tasks``
   by the 500-entry cap.
@@ -46,9 +47,12 @@ def aggregate(entries: Sequence[Mapping[str, Any]], ever_polled: bool) -> dict[s
         state = taskentries.PENDING
     else:
         state = taskentries.COMPLETED
+    progress = total_progress // len(entries) if entries else 0
+    if counts[taskentries.COMPLETED] < len(entries):
+        progress = min(progress, 99)
     status: dict[str, Any] = {
         "state": state,
-        "progressPercentage": total_progress // len(entries) if entries else 0,
+        "progressPercentage": progress,
         "tasksTotal": len(entries),
     }
     status.update({key: counts[task_state] for task_state, key in COUNT_KEYS.items()})

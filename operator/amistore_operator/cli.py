@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(config: settings.Settings) -> None:
     """Start the metrics server and kopf with our handlers; return when kopf stops."""
     _check_port_free(config.liveness_port, "--liveness-port")
-    registry, collector, operator_metrics = metrics.build_registry()
+    registry, collector, operator_metrics = metrics.build_registry(config.max_task_series)
     try:
         metrics_server = webserver.serve_metrics(registry, port=config.metrics_port)
     except OSError as exc:

@@ -2,7 +2,10 @@
 
 Per-task series come from a custom collector that renders the current state at
 every scrape, so the series of a deleted resource or of an AMI removed from a
-spec vanish by construction. Nothing here touches the global registry.
+spec vanish by construction. Every tracked task has its series (the status's
+500-entry cap does not apply here), up to ``--max-task-series`` tasks per
+resource, newest first; ``amistore_task_series_omitted`` counts the rest.
+Nothing here touches the global registry.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prometheus_client import samples as samples_module
 from amistore_operator import model, status
 
 OUTCOMES = ("success", "throttled", "client_error", "server_error", "connection_error")
+DEFAULT_MAX_TASK_SERIES = 5000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 _TASK_LABELS = ("namespace", "name", "ami_id", "region")
@@ -54,6 +58,11 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "failed; absent until the first poll.",
         _RESOURCE_LABELS,
     ),
+    "amistore_task_series_omitted": (
+        "Tracked tasks of the AmiStore without per-task series, the oldest beyond "
+        "--max-task-series; 0 when every task has its series.",
+        _RESOURCE_LABELS,
+    ),
 }
 
 
@@ -67,9 +76,10 @@ class _ResourceSamples:
 class TaskCollector(registry_module.Collector):
     """Renders per-task series from the current state at every scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_task_series: int = DEFAULT_MAX_TASK_SERIES) -> None:
         self._lock = threading.Lock()
         self._resources: dict[tuple[str, str], _ResourceSamples] = {}
+        self._max_task_series = max_task_series
 
     def set_resource(
         self,
@@ -79,9 +89,9 @@ class TaskCollector(registry_module.Collector):
         tasks: Sequence[Mapping[str, Any]],
         synced: bool | None,
     ) -> None:
-        """Replace the series of one resource (``tasks``: its ``status.tasks`` entries)."""
+        """Replace the series of one resource (``tasks``: all its task entries, newest first)."""
         built: dict[str, list[samples_module.Sample]] = {family: [] for family in _FAMILIES}
-        for task in tasks:
+        for task in tasks[: self._max_task_series]:
             ami_id = task.get("amiId")
             state = task.get("state")
             if not isinstance(ami_id, str) or state not in _STATES:
@@ -106,9 +116,11 @@ class TaskCollector(registry_module.Collector):
                     "s3_object_key": task.get("s3ObjectKey") or "",
                 }
                 _add(built, "amistore_task_info", labels, 1.0)
+        resource = {"namespace": namespace, "name": name, "region": region}
+        omitted = max(0, len(tasks) - self._max_task_series)
+        _add(built, "amistore_task_series_omitted", resource, float(omitted))
         if synced is not None:
-            labels = {"namespace": namespace, "name": name, "region": region}
-            _add(built, "amistore_resource_synced", labels, 1.0 if synced else 0.0)
+            _add(built, "amistore_resource_synced", resource, 1.0 if synced else 0.0)
         samples = _ResourceSamples({family: tuple(s) for family, s in built.items() if s})
         with self._lock:
             self._resources[(namespace, name)] = samples
@@ -139,14 +151,16 @@ class OperatorMetrics:
     def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
         self._requests = prometheus_client.Counter(
             "amistore_ec2_requests",
-            "EC2 API calls made by the operator, by outcome "
-            "(success, throttled, client_error, server_error, connection_error).",
+            "HTTP attempts of EC2 API calls made by the operator (each retry counts), by "
+            "outcome (success, throttled, client_error, server_error, connection_error).",
             ("region", "operation", "outcome"),
             registry=registry,
         )
         self._duration = prometheus_client.Histogram(
             "amistore_ec2_request_duration_seconds",
-            "Duration of EC2 API calls made by the operator, retries included.",
+            "Seconds each HTTP attempt of an EC2 API call took, from sending the request to "
+            "its response or error; each retry is observed on its own, and the wait for the "
+            "client-side request budget is not included.",
             ("region", "operation"),
             buckets=DURATION_BUCKETS,
             registry=registry,
@@ -190,10 +204,12 @@ class OperatorMetrics:
         self._budget.labels(region).set(tokens)
 
 
-def build_registry() -> tuple[prometheus_client.CollectorRegistry, TaskCollector, OperatorMetrics]:
+def build_registry(
+    max_task_series: int = DEFAULT_MAX_TASK_SERIES,
+) -> tuple[prometheus_client.CollectorRegistry, TaskCollector, OperatorMetrics]:
     """A fresh registry with the task collector, health metrics and process metrics."""
     registry = prometheus_client.CollectorRegistry()
-    tasks = TaskCollector()
+    tasks = TaskCollector(max_task_series)
     registry.register(tasks)
     health = OperatorMetrics(registry)
     process_collector.ProcessCollector(registry=registry)

@@ -3,6 +3,11 @@
 A handler hands over the resource's identity, spec and previous status; the
 service validates the spec, asks the shared poller for fresh AWS data, lets the
 pure core compute the new status, and keeps the metrics in step.
+
+The status holds at most 500 task entries; the service keeps every entry of the
+status it last computed in memory and hands them back to the core, so a task
+past the cap is compared with its own previous entry (one Event per change,
+never a repeated one) and has its metric series.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class _Lazy(Mapping[str, model.StoreTask]):
         return len(self._get())
 
 
+_Entries = tuple[str, Mapping[str, Any], tuple[dict[str, Any], ...]]  # uid, status, entries
+
+
 def utcnow() -> datetime.datetime:
     """Now, timezone-aware, to the second (status times are RFC 3339 seconds)."""
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -97,6 +105,11 @@ class AmiStoreService:
         # The last reconcile's output and inputs: the same view on top of that output needs
         # no reconcile (the core is idempotent), which is every quiet poll.
         self._reconciled: dict[str, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+        # Every task entry (uncapped) of the last statuses computed, with the uid and the
+        # status they belong to, the newest last; the one before it is what the API holds
+        # when the newest status is refused (see unwritten).
+        self._entries: dict[str, list[_Entries]] = {}
+        self._rendered: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}  # in the metrics
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
         self._edits: dict[str, asyncio.Future[None]] = {}
         self._closed = False
@@ -121,15 +134,20 @@ class AmiStoreService:
         snap = read()
         self._generations[ref.key] = snap.generation
         prior = self._prior(ref, snap.status)
+        entries = self._remembered(ref, prior)
         try:
             wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
             self._hub.forget(ref.key)
             self._rejected[ref.key] = snap.generation
             outcome = status.reject_spec(
-                prior, str(exc), generation=snap.generation, now=self._clock()
+                prior,
+                str(exc),
+                generation=snap.generation,
+                now=self._clock(),
+                previous_entries=entries,
             )
-            self._record(ref, self._default_region, outcome)
+            self._record(ref, self._region_of(snap.raw_spec), outcome)
             return outcome
         self._rejected.pop(ref.key, None)
         known = _Lazy(lambda: status.known_tasks(prior))  # read only for a new AMI entry
@@ -142,7 +160,12 @@ class AmiStoreService:
             # Same data on top of the status it produced: the core would return it unchanged.
             return status.Outcome(status=prior, changed=False, events=())
         outcome = status.reconcile(
-            prior, wanted, view, generation=snap.generation, now=self._clock()
+            prior,
+            wanted,
+            view,
+            generation=snap.generation,
+            now=self._clock(),
+            previous_entries=entries,
         )
         self._record(ref, wanted.region, outcome)
         self._reconciled[ref.key] = (outcome.status, inputs)
@@ -160,7 +183,15 @@ class AmiStoreService:
         """The resource is being deleted: drop its subscription and its series at once."""
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
-        for memo in (self._written, self._generations, self._parsed, self._reconciled):
+        memos: tuple[dict[str, Any], ...] = (
+            self._written,
+            self._generations,
+            self._parsed,
+            self._reconciled,
+            self._entries,
+            self._rendered,
+        )
+        for memo in memos:
             memo.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
         self._edited(ref.key)
@@ -169,6 +200,9 @@ class AmiStoreService:
         """The last status was refused by the API: compute the next from the stored one."""
         self._written.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
+        kept = self._entries.get(ref.key)
+        if kept:
+            kept.pop()  # the refused status's entries; the stored status is the one before
 
     @property
     def closed(self) -> bool:
@@ -178,6 +212,25 @@ class AmiStoreService:
     def _prior(self, ref: ResourceRef, watched: Mapping[str, Any] | None) -> Any:
         uid, written = self._written.get(ref.key, (ref.uid, None))
         return written if written is not None and uid == ref.uid else watched
+
+    def _remembered(
+        self, ref: ResourceRef, prior: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], ...] | None:
+        """Every task entry of ``prior``, when it is a status this process computed."""
+        if prior is None:
+            return None
+        for uid, computed, entries in reversed(self._entries.get(ref.key, ())):
+            # The same object on every quiet poll; an equal one read back after a refusal.
+            if uid == ref.uid and (computed is prior or computed == prior):
+                return entries
+        return None
+
+    def _region_of(self, raw_spec: Mapping[str, Any] | None) -> str:
+        """The region a spec names, even one rejected for another reason; else the default."""
+        region = raw_spec.get("region") if isinstance(raw_spec, Mapping) else None
+        if isinstance(region, str) and spec.is_valid_region(region):
+            return region
+        return self._default_region
 
     def _spec(self, ref: ResourceRef, snap: Snapshot) -> model.AmiStoreSpec:
         """The parsed spec, parsed once per generation (a spec edit bumps it)."""
@@ -207,15 +260,17 @@ class AmiStoreService:
         await self._hub.close()
 
     def _record(self, ref: ResourceRef, region: str, outcome: status.Outcome) -> None:
-        before = self._written.get(ref.key)
         self._written[ref.key] = (ref.uid, outcome.status)
-        if before is not None and before[0] == ref.uid and not outcome.changed:
-            return  # the same status renders the same series: skip it on every quiet poll
+        history = [e for e in self._entries.get(ref.key, ()) if e[0] == ref.uid]
+        self._entries[ref.key] = [*history[-1:], (ref.uid, outcome.status, outcome.entries)]
+        if not outcome.changed and self._rendered.get(ref.key) == (ref.uid, outcome.entries):
+            return  # the same entries render the same series: skip them
+        self._rendered[ref.key] = (ref.uid, outcome.entries)
         self._collector.set_resource(
             ref.namespace,
             ref.name,
             region,
-            outcome.status.get("tasks", []),
+            outcome.entries,
             synced=_synced(outcome.status),
         )
 

@@ -63,6 +63,12 @@ class Settings:
     ec2_burst: int = 50
     """DescribeStoreImageTasks calls the operator may make at once per region (AWS: 50)."""
 
+    max_task_series: int = 5000
+    """
+    Tasks per AmiStore that get per-task metric series, newest first
+    (``--max-task-series``); ``amistore_task_series_omitted`` counts the rest.
+    """
+
     ec2_read_timeout: float = 20.0
     """
     Seconds to wait for an EC2 answer before the attempt counts as failed
@@ -138,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CALLS",
         help="DescribeStoreImageTasks burst per region (AMISTORE_EC2_BURST; 50, AWS's bucket)",
     )
+    add(
+        "--max-task-series",
+        metavar="TASKS",
+        help="tasks per AmiStore with per-task metric series, newest first; 0 for none "
+        "(AMISTORE_MAX_TASK_SERIES; 5000)",
+    )
     return parser
 
 
@@ -176,6 +188,9 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         ),
         ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", _rate, defaults.ec2_rate),
         ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", _burst, defaults.ec2_burst),
+        max_task_series=pick(
+            "--max-task-series", "AMISTORE_MAX_TASK_SERIES", _count, defaults.max_task_series
+        ),
         ec2_read_timeout=_rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
@@ -262,6 +277,16 @@ def _burst(source: str, text: str) -> int:
         value = 0
     if value < 1:
         raise SettingsError(f'{source}: must be a whole number >= 1, got "{text}"')
+    return value
+
+
+def _count(source: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f'{source}: must be a whole number >= 0, got "{text}"')
     return value
 
 

@@ -4,15 +4,21 @@ One event the first time the operator records a task's state (a task first
 seen already Completed gets one ``StoreCompleted``); never again for the same
 state of the same task, so a restart emits nothing. ``SyncFailed`` and
 ``SyncRecovered`` follow the ``Synced`` condition.
+
+When the previous entries are only part of what was tracked (a status cut by
+the 500-entry cap, read back after a restart), a task absent from them is new
+only if it started after the time the caller gives (the previous poll): any
+other may be one the cap cut, and announcing it again is what must not happen.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator import conditions, taskentries
+from amistore_operator import conditions, taskentries, timestamps
 
 MAX_TASK_EVENTS = 20
 
@@ -27,14 +33,22 @@ class Event:
 
 
 def task_events(
-    prev_entries: Mapping[str, Mapping[str, Any]], entries: Iterable[Mapping[str, Any]]
+    prev_entries: Mapping[str, Mapping[str, Any]],
+    entries: Iterable[Mapping[str, Any]],
+    new_after: datetime.datetime | None = None,
 ) -> list[Event]:
-    """One event per entry whose state (or task) is new since ``prev_entries``."""
+    """One event per entry whose state (or task) is new since ``prev_entries``.
+
+    ``new_after``: set when ``prev_entries`` may lack tracked tasks; an entry absent from
+    them is then new only if its task started after this time.
+    """
     events = []
     for entry in entries:
         state = entry["state"]
         prev = prev_entries.get(entry["amiId"])
         if state == taskentries.PENDING:
+            continue
+        if prev is None and new_after is not None and not _started_after(entry, new_after):
             continue
         unchanged = prev is not None and prev.get("state") == state
         if (
@@ -45,6 +59,11 @@ def task_events(
             continue
         events.append(_task_event(entry))
     return events
+
+
+def _started_after(entry: Mapping[str, Any], moment: datetime.datetime) -> bool:
+    start = timestamps.parse_time(entry.get("taskStartTime"))
+    return start is not None and start > moment
 
 
 def _task_event(entry: Mapping[str, Any]) -> Event:

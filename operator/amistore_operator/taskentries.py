@@ -6,6 +6,10 @@
 - An entry's ``lastTransitionTime`` moves when its ``state`` changes or when a
   new store task (a different ``taskStartTime``) replaces the entry's task.
 - A finished entry never regresses because AWS forgot its task (after 31 days).
+  Without ``imageIds`` (a listing) such an entry is kept while it is among the
+  ``MAX_TASK_ENTRIES`` newest, the ones the status can hold: what is tracked
+  then never depends on what an operator process remembers beyond the status,
+  so a restart changes nothing, and the entries stay bounded by AWS's window.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from amistore_operator import model, timestamps
 
 MAX_REASON_CHARS = 200
+MAX_TASK_ENTRIES = 500  # in status.tasks; the counts cover every entry
 
 PENDING = model.TaskState.PENDING.value
 IN_PROGRESS = model.TaskState.IN_PROGRESS.value
@@ -59,8 +64,12 @@ def for_listing(
     prev_entries: Mapping[str, dict[str, Any]],
     stamp: str,
 ) -> list[dict[str, Any]]:
-    """The listed tasks that match the spec, plus the finished entries AWS no longer lists."""
+    """The listed tasks that match the spec, plus the finished entries AWS no longer lists.
+
+    A finished entry AWS forgot stays while it is among the ``MAX_TASK_ENTRIES`` newest.
+    """
     entries = []
+    forgotten = []
     shown = set()
     for ami_id in sorted(view.tasks):
         task = view.tasks[ami_id]
@@ -75,9 +84,13 @@ def for_listing(
         prev = prev_entries[ami_id]
         if ami_id in shown or not matches(prev, spec) or prev.get("state") == PENDING:
             continue
-        # AWS forgets tasks after 31 days; a failed poll says nothing about any task.
-        if prev.get("state") in TERMINAL or view.error is not None:
-            entries.append(prev)
+        if view.error is not None:
+            entries.append(prev)  # a failed poll says nothing about any task
+        elif prev.get("state") in TERMINAL:
+            forgotten.append(prev)  # AWS forgets tasks after 31 days
+    if forgotten:
+        newest = {id(e) for e in sorted([*entries, *forgotten], key=order)[:MAX_TASK_ENTRIES]}
+        entries.extend(e for e in forgotten if id(e) in newest)
     return entries
 
 

@@ -141,6 +141,35 @@ def test_many_resources_render_in_one_family_each(
     assert len(families["amistore_task_state"].samples) == 1600
 
 
+def test_task_series_are_bounded_per_resource_newest_first(
+    registry: prometheus_client.CollectorRegistry,
+) -> None:
+    collector = metrics.TaskCollector(max_task_series=1)
+    registry.register(collector)
+    collector.set_resource("ns", "store", "eu-west-1", TASKS, synced=True)
+    collector.set_resource("ns", "small", "eu-west-1", TASKS[:1], synced=True)
+    get = registry.get_sample_value
+    assert get("amistore_task_progress_percent", labels(A)) == 40
+    assert get("amistore_task_progress_percent", labels(B)) is None
+    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1"}
+    assert get("amistore_task_series_omitted", resource) == 1
+    assert get("amistore_task_series_omitted", {**resource, "name": "small"}) == 0
+
+
+def test_ec2_duration_help_says_it_is_per_attempt(
+    registry: prometheus_client.CollectorRegistry,
+) -> None:
+    metrics.OperatorMetrics(registry)
+    text = prometheus_client.generate_latest(registry).decode()
+    help_line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("# HELP amistore_ec2_request_duration_seconds ")
+    )
+    assert "each HTTP attempt" in help_line
+    assert "retries included" not in help_line
+
+
 def test_operator_metrics(registry: prometheus_client.CollectorRegistry) -> None:
     health = metrics.OperatorMetrics(registry)
     health.observe_ec2_call("eu-west-1", "DescribeStoreImageTasks", "success", 0.2)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -25,6 +27,7 @@ class FakeHub:
         self.on_view: Any = None
         self.progress = 40
         self.read_known = False
+        self.listing: dict[str, model.StoreTask | None] = {}  # a spec without imageIds
 
     async def view(
         self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
@@ -38,9 +41,9 @@ class FakeHub:
         task = model.StoreTask(
             ami_id=AMI, state=model.TaskState.IN_PROGRESS, progress=self.progress
         )
-        return model.ResourceView(
-            tasks={ami: task for ami in spec.image_ids}, error=None
-        )
+        if not spec.image_ids:
+            return model.ResourceView(tasks=dict(self.listing), error=None)
+        return model.ResourceView(tasks={ami: task for ami in spec.image_ids}, error=None)
 
     def wake(self, key: str) -> None:
         self.woken.append(key)
@@ -147,7 +150,67 @@ async def test_an_invalid_spec_is_rejected_without_polling() -> None:
     assert hub.views == []
     assert hub.forgotten == ["team/golden"]
     samples = [s for m in collector.collect() for s in m.samples]
-    assert [(s.name, s.value) for s in samples] == [("amistore_resource_synced", 0.0)]
+    assert {(s.name, s.value) for s in samples} == {
+        ("amistore_resource_synced", 0.0),
+        ("amistore_task_series_omitted", 0.0),
+    }
+
+
+async def test_a_rejected_spec_keeps_its_own_region_in_the_metrics() -> None:
+    svc, _, collector = make()
+    await svc.poll(REF, reader({"imageIds": ["ami-12"], "region": "us-east-2"}))
+    regions = {s.labels["region"] for m in collector.collect() for s in m.samples}
+    assert regions == {"us-east-2"}
+
+
+def many_tasks(count: int, **changed: model.StoreTask) -> dict[str, model.StoreTask | None]:
+    """``count`` finished tasks, one minute apart, the first the oldest."""
+    tasks: dict[str, model.StoreTask | None] = {}
+    for n in range(count):
+        ami_id = f"ami-{n:017x}"
+        tasks[ami_id] = model.StoreTask(
+            ami_id=ami_id,
+            state=model.TaskState.COMPLETED,
+            progress=100,
+            start_time=NOW - datetime.timedelta(minutes=count - n),
+        )
+    tasks.update(changed)
+    return tasks
+
+
+async def test_tasks_past_the_cap_keep_their_entries_series_and_single_events() -> None:
+    svc, hub, collector = make()
+    hub.listing = many_tasks(600)
+    first = await svc.poll(REF, reader({}))
+    assert len(first.status["tasks"]) == status.MAX_TASK_ENTRIES
+    assert first.status["tasksTotal"] == 600
+    oldest = f"ami-{0:017x}"
+    failed = model.StoreTask(
+        ami_id=oldest,
+        state=model.TaskState.FAILED,
+        progress=3,
+        start_time=NOW - datetime.timedelta(minutes=600),
+        failure_reason="Access Denied",
+    )
+    hub.listing = many_tasks(600, **{oldest: failed})
+    changed = await svc.poll(REF, reader({}))
+    assert [(e.reason, e.message) for e in changed.events] == [
+        ("StoreFailed", f"{oldest}: store task failed: Access Denied")
+    ]
+    state = [s for m in collector.collect() for s in m.samples if s.name == "amistore_task_state"]
+    assert len({s.labels["ami_id"] for s in state}) == 600  # every task, not the first 500
+    assert any(
+        s.labels["ami_id"] == oldest and s.labels["state"] == "Failed" and s.value == 1
+        for s in state
+    )
+    # AWS forgets the oldest tasks (its 31 days): past the cap, they go, silently.
+    for n in range(50):
+        del hub.listing[f"ami-{n:017x}"]
+    forgotten = await svc.poll(REF, reader({}))
+    assert forgotten.events == ()
+    assert forgotten.status["tasksTotal"] == 550
+    state = [s for m in collector.collect() for s in m.samples if s.name == "amistore_task_state"]
+    assert len({s.labels["ami_id"] for s in state}) == 550
 
 
 async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
@@ -216,3 +279,21 @@ async def test_a_watch_event_with_a_new_generation_wakes_the_poller() -> None:
     assert hub.woken == []
     svc.observe(REF, 2)
     assert hub.woken == ["team/golden"]
+
+
+async def test_a_refused_write_past_the_cap_posts_its_event_with_the_next_write() -> None:
+    svc, hub, _ = make()
+    hub.listing = many_tasks(600)
+    first = await svc.poll(REF, reader({}))
+    oldest = f"ami-{0:017x}"
+    done = hub.listing[oldest]
+    assert done is not None
+    hub.listing = many_tasks(600, **{oldest: dataclasses.replace(done, start_time=NOW)})
+    refused = await svc.poll(REF, reader({}))
+    assert [e.reason for e in refused.events] == ["StoreCompleted"]  # a new task, done
+    svc.unwritten(REF)
+    # The API still holds the first status (read back as an equal copy): the next poll
+    # computes the same change and the same Event from it, with what it remembers.
+    again = await svc.poll(REF, reader({}, previous=copy.deepcopy(first.status)))
+    assert again.changed
+    assert again.events == refused.events

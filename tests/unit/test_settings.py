@@ -25,6 +25,7 @@ def test_defaults() -> None:
     assert loaded.poll_interval == 60
     assert (loaded.log_format, loaded.log_level) == ("text", "info")
     assert (loaded.ec2_rate, loaded.ec2_burst) == (0.5, 50)
+    assert loaded.max_task_series == 5000
 
 
 def test_every_setting_from_the_environment() -> None:
@@ -40,6 +41,7 @@ def test_every_setting_from_the_environment() -> None:
             "AMISTORE_LOG_LEVEL": "debug",
             "AMISTORE_EC2_RATE": "0.2",
             "AMISTORE_EC2_BURST": "10",
+            "AMISTORE_MAX_TASK_SERIES": "0",
         },
     )
     assert loaded == settings.Settings(
@@ -52,6 +54,7 @@ def test_every_setting_from_the_environment() -> None:
         log_level="debug",
         ec2_rate=0.2,
         ec2_burst=10,
+        max_task_series=0,
     )
 
 
@@ -63,6 +66,7 @@ def test_flags_beat_the_environment() -> None:
         "AMISTORE_POLL_INTERVAL": "bad",  # never read: the flag wins
         "AMISTORE_REGION": "us-east-1",
         "AMISTORE_EC2_RATE": "0.1",
+        "AMISTORE_MAX_TASK_SERIES": "7",
     }
     loaded = settings.load(
         [
@@ -77,6 +81,8 @@ def test_flags_beat_the_environment() -> None:
             "cn-north-1",
             "--ec2-rate",
             "3",
+            "--max-task-series",
+            "20000",
         ],
         environ,
     )
@@ -85,6 +91,7 @@ def test_flags_beat_the_environment() -> None:
     assert loaded.poll_interval == 2
     assert loaded.region == "cn-north-1"
     assert loaded.ec2_rate == 3  # above AWS's default rate: allowed for raised quotas
+    assert loaded.max_task_series == 20000
 
 
 def test_region_falls_back_through_the_aws_variables() -> None:
@@ -152,6 +159,16 @@ def test_all_namespaces_flag_beats_namespace_variable() -> None:
             {**ENV, "AMISTORE_EC2_BURST": "0"},
             'AMISTORE_EC2_BURST: must be a whole number >= 1, got "0"',
         ),
+        (
+            ["--max-task-series", "-1"],
+            ENV,
+            '--max-task-series: must be a whole number >= 0, got "-1"',
+        ),
+        (
+            [],
+            {**ENV, "AMISTORE_MAX_TASK_SERIES": "many"},
+            'AMISTORE_MAX_TASK_SERIES: must be a whole number >= 0, got "many"',
+        ),
         (["--log-format", "xml"], ENV, '--log-format: must be one of text, json, got "xml"'),
         (
             [],
@@ -198,4 +215,5 @@ def test_help_and_version_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "--poll-interval" in out
     assert "AMISTORE_EC2_RATE" in out
+    assert "AMISTORE_MAX_TASK_SERIES" in out
     assert "amistore-operator 0.1.0" in out

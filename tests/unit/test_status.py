@@ -538,3 +538,129 @@ def test_status_names_the_region_polled_and_a_rejected_spec_keeps_it() -> None:
     assert polled.status["region"] == "eu-west-1"
     rejected = status.reject_spec(polled.status, "spec.region: bad", generation=2, now=at(1))
     assert rejected.status["region"] == "eu-west-1"
+
+
+# --- more tasks than the 500-entry cap --------------------------------------------
+
+MANY = 600
+NEWEST = f"ami-{MANY - 1:08x}"
+
+
+def many_tasks(**changes: model.StoreTask) -> dict[str, model.StoreTask | None]:
+    """MANY tasks, ``ami-…000`` the oldest, all Completed but the newest; ``changes`` apply."""
+    tasks: dict[str, model.StoreTask | None] = {
+        many_id(n): task(many_id(n), "Completed", 100, started=n) for n in range(MANY)
+    }
+    tasks[NEWEST] = task(NEWEST, "InProgress", 10, started=MANY - 1)
+    tasks.update(changes)
+    return tasks
+
+
+def many_id(n: int) -> str:
+    return f"ami-{n:08x}"
+
+
+def reconcile_with(
+    previous: status.Outcome | dict[str, Any] | None,
+    the_view: model.ResourceView,
+    minute: float,
+    *,
+    remembered: bool = True,
+) -> status.Outcome:
+    """A listing reconcile; ``remembered`` passes the previous outcome's full entries back."""
+    if isinstance(previous, status.Outcome):
+        entries = previous.entries if remembered else None
+        previous = previous.status
+    else:
+        entries = None
+    return status.reconcile(
+        previous, spec(), the_view, generation=1, now=at(minute), previous_entries=entries
+    )
+
+
+def test_a_capped_status_reposts_no_event_for_unchanged_tasks() -> None:
+    first = run(None, spec(), view(many_tasks()), MANY)
+    assert len(first.status["tasks"]) == status.MAX_TASK_ENTRIES
+    # Only a task inside the cap moves: a status change, but no state change anywhere.
+    moved = many_tasks(**{NEWEST: task(NEWEST, "InProgress", 20, started=MANY - 1)})
+    for remembered in (True, False):  # in memory, or only the status (after a restart)
+        again = reconcile_with(first, view(many_tasks()), MANY + 1, remembered=remembered)
+        assert again.events == ()
+        assert not again.changed
+        later = reconcile_with(first, view(moved), MANY + 1, remembered=remembered)
+        assert later.changed
+        assert later.events == ()
+
+
+def test_a_change_past_the_cap_posts_exactly_its_event() -> None:
+    first = run(None, spec(), view(many_tasks()), MANY)
+    oldest = many_id(0)
+    failed = task(oldest, "Failed", 40, started=0, reason="Access Denied")
+    changed = reconcile_with(first, view(many_tasks(**{oldest: failed})), MANY + 1)
+    assert [(e.reason, e.message) for e in changed.events] == [
+        ("StoreFailed", f"{oldest}: store task failed: Access Denied")
+    ]
+    assert changed.changed
+    assert changed.status["tasksFailed"] == 1
+    assert oldest not in {e["amiId"] for e in changed.status["tasks"]}
+    assert len(changed.entries) == MANY
+    # The same view again, on top of what it produced: nothing more.
+    steady = reconcile_with(changed, view(many_tasks(**{oldest: failed})), MANY + 2)
+    assert steady.events == ()
+    assert not steady.changed
+
+
+def test_after_a_restart_only_tasks_started_since_the_last_poll_are_new() -> None:
+    first = run(None, spec(), view(many_tasks()), MANY)
+    oldest, fresh = many_id(0), "ami-0000ffff"
+    # While the operator was down: a task past the cap failed (it may go unannounced: the
+    # status no longer holds it) and a new task started after the last poll.
+    tasks = many_tasks(**{oldest: task(oldest, "Failed", 40, started=0, reason="x")})
+    tasks[fresh] = task(fresh, "InProgress", 5, started=MANY + 5)
+    restarted = reconcile_with(first.status, view(tasks), MANY + 10)
+    assert [(e.reason, e.message.split(":")[0]) for e in restarted.events] == [
+        ("StoreStarted", fresh)
+    ]
+
+
+def test_finished_entries_aws_forgot_stay_while_among_the_500_newest() -> None:
+    first = run(None, spec(), view(many_tasks()), MANY)
+    inside = many_id(MANY - 2)  # the newest finished task
+    past = [many_id(n) for n in range(10)]  # the oldest, past the cap
+    tasks = many_tasks()
+    for ami_id in (inside, *past):
+        del tasks[ami_id]  # AWS's 31 days are over for them
+    kept = reconcile_with(first, view(tasks), MANY + 1)
+    assert entry(kept, inside)["state"] == "Completed"
+    assert not {e["amiId"] for e in kept.entries} & set(past)
+    assert kept.status["tasksTotal"] == MANY - len(past)
+    assert kept.events == ()
+    # The same whether the entries past the cap were remembered or not (a restart).
+    restarted = reconcile_with(first.status, view(tasks), MANY + 1)
+    assert restarted.status == kept.status
+    assert [(e["amiId"], e["state"]) for e in restarted.entries] == [
+        (e["amiId"], e["state"]) for e in kept.entries
+    ]
+
+
+def test_a_change_the_status_cannot_show_posts_no_event() -> None:
+    first = run(None, spec(), view(many_tasks()), MANY)
+    oldest = many_id(0)
+    # A new task for the oldest AMI, in the same state and still past the cap: the status
+    # (500 entries and the counts) is the same, so nothing is written and nothing posted.
+    replaced = task(oldest, "Completed", 100, started=0.5)
+    later = reconcile_with(first, view(many_tasks(**{oldest: replaced})), MANY + 1)
+    assert not later.changed
+    assert later.events == ()
+
+
+def test_resource_progress_is_100_only_when_every_task_completed() -> None:
+    # AWS can report 100 percent for a task still InProgress.
+    tasks = {A: task(A, "InProgress", 100), B: task(B, "Completed", 100)}
+    outcome = run(None, spec(A, B), view(tasks), 0)
+    assert entry(outcome, A)["progressPercentage"] == 100
+    assert outcome.status["progressPercentage"] == 99
+    done = run(outcome.status, spec(A, B), view({**tasks, A: task(A, "Completed", 100)}), 1)
+    assert done.status["progressPercentage"] == 100
+    failed = run(None, spec(A), view({A: task(A, "Failed", 100, reason="late")}), 0)
+    assert failed.status["progressPercentage"] == 99
