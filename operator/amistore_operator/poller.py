@@ -106,7 +106,11 @@ class RegionPoller:
     async def view(
         self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask], wait: bool
     ) -> model.ResourceView:
-        """Subscribe, then return this resource's view, right after the refresh that serves it."""
+        """Subscribe, then return this resource's view, right after the refresh that serves it.
+
+        A resource unsubscribed while it waited (deleted, or its spec replaced) gets an
+        empty view: nothing fresh, and its AMIs may have left the cache with it.
+        """
         sub = self.subscribe(key, spec, known)
         self.ensure_loop()
         if wait and not self.cache.ready_now(sub):
@@ -120,6 +124,8 @@ class RegionPoller:
                     remaining = spec.poll_interval
                 if await self._until_served(key, remaining):
                     break
+            if self.subs.get(key) is not sub:
+                return model.ResourceView(tasks={}, error=None)
         sub.served_at = self._clock.now()
         return self.build_view(sub)
 
