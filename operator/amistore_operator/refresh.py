@@ -34,6 +34,9 @@ SWEEP_MIN_BATCHES = 40
 # interval if longer), for a resource that subscribes later: at start-up thousands
 # arrive over tens of seconds, and data one interval old is what a poll guarantees.
 UNCLAIMED_SECONDS = 30.0
+# The backoff doubles per failed cycle up to one interval; past this the doubling stops
+# (2 ** 1024 overflows a float after a long enough outage).
+MAX_DOUBLINGS = 30
 
 
 class StoreTaskApi(Protocol):
@@ -86,7 +89,7 @@ class Cycle:
     attempted: set[str] = dataclasses.field(default_factory=set)  # AMIs settled this cycle
     errored_amis: list[cache.AmiEntry] = dataclasses.field(default_factory=list)
     errored_listings: list[cache.ListingEntry] = dataclasses.field(default_factory=list)
-    calls: int = 0
+    answered: int = 0  # calls AWS answered (an InvalidImageId included)
     failed: bool = False
 
 
@@ -213,14 +216,19 @@ class Refresher:
             if listing.forced or (listing.retry_at or listing.due) <= now + slack
         ]
 
-        # The InProgress listing refreshes every tracked in-progress AMI at once.
+        # The InProgress listing refreshes every tracked in-progress AMI at once, and it
+        # shows a new store task of a finished AMI (a re-export) that the spread re-checks
+        # would find only up to 10 intervals later: each regular cycle lists it while the
+        # region tracks a finished AMI, in ceil(running / 200) calls.
         ip_cost = (
             0
             if (None, IN_PROGRESS) in due_listings
             else max(self.ip_pages, math.ceil(len(in_progress) / PAGE_SIZE))
         )
         with_listing = ip_cost + math.ceil((len(normal) - len(in_progress)) / IDS_PER_CALL)
-        use_ip = bool(in_progress) and with_listing < math.ceil(len(normal) / IDS_PER_CALL)
+        use_ip = (regular and terminal > 0) or (
+            bool(in_progress) and with_listing < math.ceil(len(normal) / IDS_PER_CALL)
+        )
 
         phase1: list[Awaitable[None]] = [self._refresh_listing(api, fk, cyc) for fk in due_listings]
         if use_ip and ip_cost:
@@ -245,7 +253,8 @@ class Refresher:
         interval = self._cache.interval()
         if cyc.failed:
             self.fail_streak += 1
-            cap = min(interval, self._backoff_base * 2 ** (self.fail_streak - 1))
+            doubling = min(self.fail_streak - 1, MAX_DOUBLINGS)
+            cap = min(interval, self._backoff_base * 2**doubling)
             # Full jitter, with a floor so a fast failure does not spin.
             delay = max(self._rng.uniform(0, cap), min(self._gather, cap))
             errored: list[cache.AmiEntry | cache.ListingEntry] = [
@@ -254,9 +263,12 @@ class Refresher:
             ]
             for item in errored:
                 item.retry_at = end + delay
-        else:
+        elif cyc.answered:
             self.fail_streak = 0
             self._metrics.set_poll_success(self.region, end)
+        # A cycle that made no call (everything due was backing off, or served from a
+        # listing) says nothing: during a hang it must neither reset the backoff nor
+        # look like a success.
         if cyc.regular:
             effective = interval
             if previous_anchor is not None:
@@ -284,8 +296,8 @@ class Refresher:
         """Run one blocking call in a worker thread once the bucket pays for its first attempt."""
         async with self._in_flight:
             await self.bucket.acquire_async(self._clock.sleep)
-            cyc.calls += 1
             result: T = await self._runner(budget.run_prepaid, fn)
+            cyc.answered += 1
             return result
 
     async def _describe_ids(self, api: StoreTaskApi, batch: list[str], cyc: Cycle) -> None:
@@ -297,7 +309,9 @@ class Refresher:
                 cyc.failed = True
                 for ami in batch:
                     self._mark_error(ami, error, cyc)
-            elif len(batch) == 1:
+                return
+            cyc.answered += 1  # AWS answered: the ID is bad, the region polls fine
+            if len(batch) == 1:
                 self._mark_invalid(batch[0], error, cyc)
             else:
                 # Bisect until the rejected IDs stand alone; the rest get their data.
@@ -355,7 +369,7 @@ class Refresher:
         if fk == (None, IN_PROGRESS):
             self.ip_pages = _pages
         # A bucket or a finished state filtered out what may be an AMI's newer task.
-        self._observe(tasks.values(), cyc, keep_untracked=fk in ((None, ()), (None, IN_PROGRESS)))
+        self._observe(tasks.values(), cyc, complete=fk in ((None, ()), (None, IN_PROGRESS)))
         listing = self._cache.listings.get(fk)
         if listing is not None:
             listing.tasks, listing.known, listing.error = tasks, True, None
@@ -442,20 +456,22 @@ class Refresher:
     # --- cache updates -------------------------------------------------------
 
     def _observe(
-        self, tasks: Iterable[model.StoreTask], cyc: Cycle, *, keep_untracked: bool = True
+        self, tasks: Iterable[model.StoreTask], cyc: Cycle, *, complete: bool = True
     ) -> None:
-        """A listing saw these tasks: a tracked AMI's newest task is its latest state.
+        """A listing saw these tasks: an AMI's newest task there is its latest state.
 
-        Tasks of AMIs nobody tracks yet are kept for ``_claim`` only from a listing that
-        shows every AMI's latest task (unfiltered, or InProgress: a running task is its
-        AMI's newest); a filtered one may have hidden a newer task in another bucket.
+        Only if the listing is ``complete``, i.e. shows every AMI's latest task
+        (unfiltered, or InProgress), or the task is running (one store task per AMI
+        runs at a time, so it is the newest). A bucket- or finished-state-filtered
+        listing may hide a newer task in another bucket: its finished tasks neither
+        settle a tracked AMI (nor postpone its re-check) nor are kept for ``_claim``.
         """
         now = self._clock.now()
         for task in tasks:
+            if not complete and not is_in_progress(task):
+                continue
             entry = self._cache.amis.get(task.ami_id)
             if entry is None:
-                if not keep_untracked:
-                    continue
                 kept = self._unclaimed.get(task.ami_id)
                 if kept is None or cache.newer(task, kept[0]):
                     self._unclaimed[task.ami_id] = (task, now)

@@ -79,6 +79,7 @@ def test_alert_exprs_use_only_operator_metrics() -> None:
     allowed = {
         "amistore_task_failure_info", "amistore_task_state", "amistore_task_progress_percent",
         "amistore_poll_last_success_timestamp_seconds", "amistore_resource_synced",
+        "amistore_poll_effective_interval_seconds",
         "amistore_ec2_requests_total", "up",
     }  # fmt: skip
     for rule in rules():

@@ -105,12 +105,20 @@ class FakeEc2:
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.tasks: dict[str, model.StoreTask] = {}
+        self.tasks: dict[str, model.StoreTask] = {}  # each AMI's latest task
+        self.older: list[model.StoreTask] = []  # superseded tasks AWS still lists
         self.calls: list[Call] = []
         self.invalid: set[str] = set()
         self.fail: Exception | None = None
 
-    def put(self, ami: str, state: str, bucket: str = "bkt", progress: int = 50) -> None:
+    def put(
+        self,
+        ami: str,
+        state: str,
+        bucket: str = "bkt",
+        progress: int = 50,
+        start: datetime.datetime = START,
+    ) -> None:
         st = model.TaskState(state)
         self.tasks[ami] = model.StoreTask(
             ami,
@@ -118,7 +126,19 @@ class FakeEc2:
             100 if st is model.TaskState.COMPLETED else progress,
             bucket,
             f"{ami}.bin",
-            START,
+            start,
+        )
+
+    def reexport(self, ami: str, state: str, bucket: str, after: datetime.timedelta) -> None:
+        """A new store task for ``ami``, ``after`` its current one; AWS still lists the old."""
+        old = self.tasks[ami]
+        assert old.start_time is not None
+        self.older.append(old)
+        self.put(ami, state, bucket=bucket, progress=1, start=old.start_time + after)
+
+    def _all(self) -> list[model.StoreTask]:
+        return sorted(
+            [*self.tasks.values(), *self.older], key=lambda t: (t.ami_id, t.start_time or START)
         )
 
     def describe_ids(self, image_ids: Sequence[str]) -> list[model.StoreTask]:
@@ -129,7 +149,7 @@ class FakeEc2:
         bad = sorted(set(image_ids) & self.invalid)
         if bad:
             raise FakeAwsError(model.PollErrorReason.INVALID_IMAGE_ID, f"bad {bad[0]}")
-        return [self.tasks[i] for i in image_ids if i in self.tasks]
+        return [t for t in self._all() if t.ami_id in image_ids]
 
     def describe_page(
         self,
@@ -154,7 +174,7 @@ class FakeEc2:
             raise self.fail
         matching = [
             t
-            for _, t in sorted(self.tasks.items())
+            for t in self._all()
             if (not task_states or t.state in task_states) and (not bucket or t.bucket == bucket)
         ]
         offset = int(next_token or 0)
@@ -264,9 +284,10 @@ async def test_a_refresh_wakes_only_the_resources_it_served(make_env: Any) -> No
     }
     env.ec2.calls.clear()
     await env.clock.advance(IV)
-    # The in-progress AMI was re-checked and its resource woken; the completed one is
-    # re-checked rarely, so its resource sleeps on until its own deadline.
-    assert [c.ids for c in env.ec2.calls] == [(busy,)]
+    # The InProgress listing (a finished AMI is tracked: it shows a re-export) re-checked
+    # the in-progress AMI and woke its resource; the completed one is re-checked by ID
+    # rarely, so its resource sleeps on until its own deadline.
+    assert [(c.kind, c.states) for c in env.ec2.calls] == [("page", ("InProgress",))]
     assert waits["ns/busy"].done()
     assert not waits["ns/done"].done()
     await env.clock.advance(poller.slack_for(IV))
@@ -285,6 +306,28 @@ async def test_unsubscribing_releases_a_waiting_view(make_env: Any) -> None:
     env.hub.forget("ns/a")
     await env.clock.settle()
     assert waiting.done()  # no virtual time passed: released, not timed out
+    # Its only AMI left the cache with it: the view says nothing rather than raising.
+    assert waiting.result() == model.ResourceView(tasks={}, error=None)
+    region = env.hub.region(REGION)
+    assert region.amis == {}
+    env.ec2.calls.clear()
+    await env.clock.advance(5 * IV)
+    assert env.ec2.calls == []  # and nothing is polled for it afterwards
+
+
+async def test_a_view_released_by_a_spec_change_reads_no_dropped_ami(make_env: Any) -> None:
+    env = make_env()
+    old, new = amis(2)
+    for ami in (old, new):
+        env.ec2.put(ami, "InProgress")
+    await view_soon(env, "ns/a", spec(old))
+    waiting = asyncio.create_task(env.hub.view("ns/a", spec(old), {}))
+    await env.clock.settle()
+    # Another view of the same resource with an edited spec replaces its subscription.
+    view = await view_soon(env, "ns/a", spec(new))
+    assert waiting.done()
+    assert waiting.result() == model.ResourceView(tasks={}, error=None)
+    assert view.tasks == {new: env.ec2.tasks[new]}
 
 
 # --- planning ----------------------------------------------------------------
