@@ -152,6 +152,9 @@ class AmiStoreService:
         self._rejected.pop(ref.key, None)
         known = _Lazy(lambda: status.known_tasks(prior))  # read only for a new AMI entry
         view = await self._hub.view(ref.key, wanted, known)
+        if ref.key not in self._generations:
+            # Deleted while it waited (forget): nothing to write to it, no series to bring back.
+            return status.Outcome(status=dict(prior or {}), changed=False, events=())
         if read().generation != snap.generation:
             return await self.poll(ref, read)  # edited while we waited: act on the new spec
         inputs = (snap.generation, wanted, view.tasks, view.error)

@@ -69,3 +69,33 @@ async def test_deleting_a_one_ami_amistore_mid_wait_leaves_no_traceback(
     env.ec2.calls.clear()
     await env.clock.advance(5 * IV)
     assert env.ec2.calls == []
+
+
+async def test_a_poll_released_by_deletion_records_and_writes_nothing(make_env: Any) -> None:
+    env = make_env()
+    (ami,) = amis(1)
+    env.ec2.put(ami, "InProgress")
+    collector = metrics.TaskCollector()
+    svc = service.AmiStoreService(
+        hub=env.hub, collector=collector, default_region=REGION, default_interval=IV
+    )
+    ref = service.ResourceRef(namespace="team", name="golden")
+    raw = {"imageIds": [ami], "region": REGION, "pollIntervalSeconds": int(IV)}
+
+    def read() -> service.Snapshot:
+        return service.Snapshot(raw, None, 1)
+
+    polling = asyncio.create_task(svc.poll(ref, read))
+    await env.clock.advance(3)
+    assert polling.result().changed
+    waiting = asyncio.create_task(svc.poll(ref, read))
+    await env.clock.advance(1)
+    assert not waiting.done()
+    svc.forget(ref)  # the DELETED event, before kopf stops the daemon
+    await env.clock.settle()
+    released = waiting.result()
+    # Nothing to write to an object being deleted, and no series brought back for it.
+    assert not released.changed
+    assert released.events == ()
+    series = [s for m in collector.collect() for s in m.samples if s.labels.get("name") == "golden"]
+    assert series == []
