@@ -110,8 +110,11 @@ def register(
             svc.unwritten(ref)
             return False
 
+    # Async, as every handler that touches the service: kopf runs a plain ``def`` in a
+    # thread pool, where it would change the poller's dicts and resolve its futures while
+    # the event loop uses them.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
+    async def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
         ref = service.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
         if type == "DELETED" or meta.get("deletionTimestamp"):
             svc.forget(ref)
