@@ -66,14 +66,24 @@ def kubectl(sandbox: cluster.Sandbox, namespace: str) -> harness.Kubectl:
 OperatorFactory = Callable[..., harness.OperatorProcess]
 
 
+EXPECT_ERRORS = "expect_operator_errors"
+
+
 @pytest.fixture
 def start_operator(
-    sandbox: cluster.Sandbox, namespace: str, tmp_path: pathlib.Path
+    request: pytest.FixtureRequest,
+    sandbox: cluster.Sandbox,
+    namespace: str,
+    tmp_path: pathlib.Path,
 ) -> Iterator[OperatorFactory]:
     """Start the real operator for the test's namespace; every one started is stopped after.
 
     ``env`` adds variables, ``drop`` removes some (e.g. to run without credentials),
     ``namespaced=False`` watches all namespaces, ``wait=False`` skips waiting for /healthz.
+
+    At teardown every operator's log is read: a traceback, or an ERROR record of the
+    operator's own modules, fails the test unless it is marked
+    ``@pytest.mark.expect_operator_errors("why")``.
     """
     started: list[harness.OperatorProcess] = []
 
@@ -100,8 +110,30 @@ def start_operator(
         return process
 
     yield start
+    slow = []
     for process in started:
-        process.stop()  # also closes its log when it already exited
+        try:
+            process.stop()  # also closes its log when it already exited
+        except AssertionError as exc:  # one slow to stop must not leave the others running
+            slow.append(str(exc))
+    check_logs(request.node, started)
+    if slow:
+        pytest.fail("; ".join(slow), pytrace=False)
+
+
+def check_logs(node: pytest.Item, processes: Iterable[harness.OperatorProcess]) -> None:
+    """Fail the test for a traceback or an own ERROR record in any operator's log."""
+    if node.get_closest_marker(EXPECT_ERRORS) is not None:
+        return
+    for process in processes:
+        problems = harness.log_problems(process.logs())
+        if problems:
+            shown = "\n---\n".join(problems[:5])
+            pytest.fail(
+                f"{len(problems)} traceback(s) or error record(s) in {process.log_path.name}"
+                f" (mark the test {EXPECT_ERRORS}(reason) if expected):\n{shown}",
+                pytrace=False,
+            )
 
 
 @pytest.fixture

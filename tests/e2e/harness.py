@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -105,6 +106,41 @@ def amistore(name: str, **spec: Any) -> str:
             "spec": spec,
         }
     )
+
+
+# An ERROR (or CRITICAL) record of the operator's own modules in the text format, where
+# kopf prints ``[time] logger-name-cut-at-20 [LEVEL   ] message``.
+_OWN_ERROR = re.compile(r"^\[[^\]]*\] amistore_operator[\w.]*\s+\[(ERROR|CRITICAL)")
+_OWN_LOGGER = "amistore_operator"
+
+
+def log_problems(text: str) -> list[str]:
+    """What in an operator's log is a bug: each traceback and each error record of its own.
+
+    Text lines and ``--log-format json`` lines are both read. A JSON record names its logger
+    only when the format adds one; an error record that names none counts, as the safe side.
+    """
+    found: list[str] = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if "Traceback" in line:
+            found.append("\n".join(lines[max(0, number - 1) : number + 40]))
+        elif _OWN_ERROR.match(line) or _json_error(line):
+            found.append(line)
+    return found
+
+
+def _json_error(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(record, dict) or record.get("severity") not in {"error", "fatal"}:
+        return False
+    logger = record.get("name") or record.get("logger") or _OWN_LOGGER
+    return str(logger).startswith(_OWN_LOGGER)
 
 
 class OperatorProcess:
