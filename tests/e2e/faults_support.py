@@ -102,6 +102,12 @@ def wait_calls(
     return harness.wait_until(probe, timeout=timeout, what=f"{count} {DESCRIBE} calls")
 
 
+def lists_in_progress(call: control.CallInfo) -> bool:
+    """Whether the call lists every InProgress task of the region (no ImageIds, no bucket)."""
+    filters = {f["Name"]: f["Values"] for f in call["params"].get("Filters", [])}
+    return "ImageIds" not in call["params"] and filters == {"task-state": ["InProgress"]}
+
+
 def last_seq(ec2: control.Ec2SimControl) -> int:
     """The sequence number of the newest logged call (-1: none)."""
     calls = ec2.calls()

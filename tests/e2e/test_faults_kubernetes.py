@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
-from tests.e2e.conftest import OperatorFactory
+from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
@@ -163,7 +163,9 @@ def test_a_thousand_amis_stay_under_a_mebibyte_with_capped_events(
     made = ec2.bulk(
         1000, bucket=fs.BUCKET, duration_seconds=36000, spread_seconds=3600, fail_every=7
     )
-    start_operator()
+    # Budget for every in-progress task each interval: the changes below show at once.
+    ec2.set_throttle(enabled=False)
+    start_operator("--ec2-rate", "50", "--ec2-burst", "500")
     kubectl.apply(harness.amistore("huge", imageIds=made["ami_ids"]))
     status = harness.wait_until(
         lambda: (s := kubectl.status("huge")).get("tasksTotal") == 1000 and s,
@@ -184,3 +186,60 @@ def test_a_thousand_amis_stay_under_a_mebibyte_with_capped_events(
     assert len(events) <= 21
     summary = [e for e in events if "more task changes" in e["message"]]
     assert len(summary) == 1
+
+    # All changing at once: 200 complete and 100 fail, inside and past the 500-entry cap
+    # (the list is newest first); each is announced exactly once, by name or in a summary.
+    burst = {e["metadata"]["name"] for e in kubectl.events("huge")}
+    running = [a for i, a in enumerate(made["ami_ids"]) if (i + 1) % 7]
+    completed, failed = set(running[0:600:3]), set(running[1:300:3])
+    for ami_id in completed:
+        ec2.update_task(ami_id, state="Completed", progress=100)
+    for ami_id in failed:
+        ec2.update_task(ami_id, state="Failed", failure_reason="Disk quota exceeded")
+    seq = fs.last_seq(ec2)
+    status = fs.wait_status(
+        kubectl,
+        "huge",
+        lambda s: (s.get("tasksCompleted"), s.get("tasksFailed")) == (200, 1000 // 7 + 100),
+        "the 300 changes counted",
+        timeout=60,
+    )
+    assert status["tasksInProgress"] == 1000 - 1000 // 7 - 300
+    for entry in status["tasks"]:
+        if entry["amiId"] in completed:
+            assert entry["state"] == "Completed", entry
+        elif entry["amiId"] in failed:
+            assert (entry["state"], entry["failureReason"]) == ("Failed", "Disk quota exceeded")
+
+    def announced() -> tuple[dict[str, int], int]:
+        """Per AMI named, how many Events named it; and how many the summaries counted."""
+        named: dict[str, int] = {}
+        summed = 0
+        for event in kubectl.events("huge"):
+            if event["metadata"]["name"] in burst or not event["reason"].startswith("Store"):
+                continue
+            message = event["message"]
+            if "more task changes" in message:
+                summed += int(message.split()[1])  # "and N more task changes (...)"
+                continue
+            ami_id = message.split(":", 1)[0]
+            assert (ami_id in completed and event["reason"] == "StoreCompleted") or (
+                ami_id in failed and event["reason"] == "StoreFailed"
+            ), event
+            named[ami_id] = named.get(ami_id, 0) + 1
+        return named, summed
+
+    harness.wait_until(
+        lambda: sum(announced()[0].values()) + announced()[1] >= 300,
+        timeout=fs.WAIT,
+        what="the 300 changes announced",
+    )
+    # Three more intervals of polls: nothing is announced again.
+    seq = fs.last_seq(ec2)
+    last = fs.wait_calls(ec2, 1, since_seq=seq)[0]
+    fs.wait_calls(
+        ec2, 1, since_seq=seq, where=lambda c: c["time"] > last["time"] + 3.5 * POLL_INTERVAL
+    )
+    named, summed = announced()
+    assert set(named.values()) == {1}
+    assert len(named) + summed == 300

@@ -39,12 +39,19 @@ def test_sigkill_mid_poll_then_restart_regresses_nothing_and_does_not_burst(
         what="100 Completed",
     )
     events_before = len(kubectl.events("fleet"))
-    # Calls now take a second: kill while one is in flight.
+    # Hold the next call in the simulator and kill while it is provably in flight.
     seq = fs.last_seq(ec2)
-    ec2.inject_fault("delay", fs.DESCRIBE, delay_seconds=1)
-    fs.wait_calls(ec2, 1, since_seq=seq)
+    ec2.hold(fs.DESCRIBE)
+    harness.wait_until(
+        lambda: ec2.held().get(fs.DESCRIBE, 0) >= 1,
+        timeout=fs.WAIT,
+        what="a DescribeStoreImageTasks call held in flight",
+    )
     first.kill()
-    ec2.clear_faults()
+    released = ec2.release()
+    assert released >= 1
+    # The held calls are answered (to a dead socket) and logged before the restart.
+    fs.wait_calls(ec2, released, since_seq=seq)
 
     seq = fs.last_seq(ec2)
     second = start_operator()
@@ -59,7 +66,10 @@ def test_sigkill_mid_poll_then_restart_regresses_nothing_and_does_not_burst(
     # Terminal tasks are re-checked spread over about 10 intervals, not all at once (that
     # would be all 100 in five calls now); the in-progress one is polled at once.
     assert len(rechecked) < 50, len(rechecked)
-    assert any(BUSY in c["params"].get("ImageIds", []) for c in early)
+    # By its ID or by the listing of every running task, which finds it.
+    assert any(BUSY in c["params"].get("ImageIds", []) or fs.lists_in_progress(c) for c in early), [
+        c["params"] for c in early
+    ]
     after = kubectl.status("fleet")
     fs.assert_not_regressed(before, after)
     assert after["tasksCompleted"] == 100

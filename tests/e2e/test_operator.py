@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import parser
 
 from tests.e2e import harness
-from tests.e2e.conftest import OperatorFactory
+from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
@@ -289,31 +289,62 @@ def test_printer_columns(
     assert "columns" in by_category
 
 
+def store_events(kubectl: harness.Kubectl, name: str, reason: str) -> int:
+    """How many times an Event of this reason was posted about the resource."""
+    return sum(int(e.get("count") or 1) for e in kubectl.events(name) if e["reason"] == reason)
+
+
+def calls_naming(ec2: control.Ec2SimControl, ami_id: str, since_seq: int) -> list[control.CallInfo]:
+    """DescribeStoreImageTasks calls after ``since_seq`` that asked for this AMI."""
+    return [
+        c
+        for c in ec2.calls("DescribeStoreImageTasks")
+        if c["seq"] > since_seq and ami_id in c["params"].get("ImageIds", [])
+    ]
+
+
+def next_poll(ec2: control.Ec2SimControl, after: control.CallInfo) -> list[control.CallInfo]:
+    """DescribeStoreImageTasks calls of a later refresh than the call ``after``."""
+    return [
+        c
+        for c in ec2.calls("DescribeStoreImageTasks")
+        if c["seq"] > after["seq"] and c["time"] >= after["time"] + POLL_INTERVAL / 2
+    ]
+
+
 def test_restart_loses_and_regresses_nothing(
-    ec2: control.Ec2SimControl,
-    kubectl: harness.Kubectl,
-    start_operator: OperatorFactory,
-    sandbox: cluster.Sandbox,
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
 ) -> None:
-    ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    ec2.create_task(AMI_A, BUCKET, progress=60)
     ec2.create_task(AMI_B, BUCKET, duration_seconds=600)
     first = start_operator()
     kubectl.apply(harness.amistore("durable", imageIds=[AMI_A, AMI_B]))
     harness.wait_until(
         lambda: state_of(kubectl, "durable") == "InProgress", timeout=WAIT, what="InProgress"
     )
+    ec2.update_task(AMI_A, state="Completed", progress=100)
+    harness.wait_until(
+        lambda: store_events(kubectl, "durable", "StoreCompleted") == 1,
+        timeout=WAIT,
+        what="StoreCompleted for the finished task",
+    )
     first.kill()
     before = kubectl.status("durable")
+    assert next(t for t in before["tasks"] if t["amiId"] == AMI_A)["state"] == "Completed"
     # AWS forgets the completed task (its 31 days passed) while the operator is down.
     ec2.update_task(AMI_A, started_seconds_ago=40 * 86400)
-    second = start_operator()
+    assert not next(t for t in ec2.tasks() if t["ami_id"] == AMI_A)["visible"]
+    seq = ec2.calls()[-1]["seq"] if ec2.calls() else -1
+    start_operator()
+    # The finished task is re-checked within 10 intervals of the restart: AWS answers
+    # nothing for it. Then wait for a poll after that answer was served, and look.
+    recheck = harness.wait_until(
+        lambda: calls_naming(ec2, AMI_A, seq),
+        timeout=10 * POLL_INTERVAL + WAIT,
+        what="the forgotten task to be re-checked after the restart",
+    )[0]
     harness.wait_until(
-        lambda: any(
-            labels["name"] == "durable"
-            for labels, _ in samples(second.metrics(), "amistore_task_state")
-        ),
-        timeout=WAIT,
-        what="the restarted operator to poll",
+        lambda: next_poll(ec2, recheck), timeout=WAIT, what="a poll after the re-check"
     )
     after = kubectl.status("durable")
     tasks = {t["amiId"]: t for t in after["tasks"]}
@@ -330,7 +361,8 @@ def test_restart_loses_and_regresses_nothing(
         condition(after, "Synced")["lastTransitionTime"]
         == condition(before, "Synced")["lastTransitionTime"]
     )
-    assert [e["reason"] for e in kubectl.events("durable")].count("StoreCompleted") <= 1
+    assert store_events(kubectl, "durable", "StoreCompleted") == 1
+    assert store_events(kubectl, "durable", "StoreStarted") == 2
 
 
 def test_unchanged_resources_are_never_written(
@@ -340,21 +372,26 @@ def test_unchanged_resources_are_never_written(
     emulated: cluster.Sandbox,
 ) -> None:
     ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
+    # Pinned progress: polled every interval, never changing.
+    ec2.create_task(AMI_B, BUCKET, progress=50)
     start_operator()
-    kubectl.apply(harness.amistore("quiet", imageIds=[AMI_A]))
+    kubectl.apply(harness.amistore("quiet", imageIds=[AMI_A, AMI_B]))
     harness.wait_until(
-        lambda: state_of(kubectl, "quiet") == "Completed", timeout=WAIT, what="Completed"
+        lambda: state_of(kubectl, "quiet") == "InProgress", timeout=WAIT, what="InProgress"
     )
     log_url = f"{emulated.kube_url}/_sandbox/requests"
     urllib.request.urlopen(urllib.request.Request(log_url, method="DELETE"), timeout=5).close()
-    ec2.clear_calls()
-    # The quiet period being measured: the operator keeps polling EC2 (each Completed task is
-    # re-checked every 5 to 10 intervals; resources' timers tick every interval) and must not
-    # write. Wait until it provably polled again, not for a fixed time.
+    seq = ec2.calls()[-1]["seq"] if ec2.calls() else -1
+    # The quiet period being measured: the operator keeps polling EC2 (the in-progress task
+    # every interval, the Completed one re-checked every 5 to 10 intervals) and must not
+    # write. Wait for the re-check, then for a poll after it: by then its answer was served.
+    recheck = harness.wait_until(
+        lambda: calls_naming(ec2, AMI_A, seq),
+        timeout=10 * POLL_INTERVAL + WAIT,
+        what="the Completed task to be re-checked",
+    )[0]
     harness.wait_until(
-        lambda: len(ec2.calls("DescribeStoreImageTasks")) >= 1,
-        timeout=30,
-        what="the operator to poll EC2 again",
+        lambda: next_poll(ec2, recheck), timeout=WAIT, what="a poll after the re-check"
     )
     with urllib.request.urlopen(log_url, timeout=5) as response:
         requests: list[dict[str, Any]] = json.loads(response.read())
@@ -364,6 +401,10 @@ def test_unchanged_resources_are_never_written(
         if r["method"] in {"PATCH", "PUT", "POST"} and "/amistores/" in r["path"]
     ]
     assert writes == []
+    assert sorted(e["reason"] for e in kubectl.events("quiet")) == [
+        "StoreCompleted",
+        "StoreStarted",
+    ]
 
 
 def test_bad_flag_is_one_clear_line() -> None:

@@ -191,6 +191,19 @@ class Ec2SimControl:
         """Empty the call log."""
         return int(self._call("DELETE", "calls")["cleared"])
 
+    def hold(self, action: str) -> None:
+        """Keep every later call of ``action`` in flight until ``release``."""
+        self._call("POST", "hold", {"action": action})
+
+    def held(self) -> dict[str, int]:
+        """The calls held in flight now, per action."""
+        return cast(dict[str, int], self._call("GET", "hold")["held"])
+
+    def release(self, action: str | None = None) -> int:
+        """Answer the held calls (of one action, or all) and stop holding; how many waited."""
+        query = "" if action is None else "?" + urllib.parse.urlencode({"action": action})
+        return int(self._call("DELETE", f"hold{query}")["released"])
+
     def configure(self, create_duration_seconds: float) -> None:
         """Set how long tasks started by CreateStoreImageTask take."""
         self._call("POST", "config", {"create_duration_seconds": create_duration_seconds})

@@ -12,6 +12,9 @@ A task spec (POST /_sim/tasks, and the template of POST /_sim/bulk):
 Bulk adds count, first_id (AMI number to start at), spread_seconds (start times
 spread back over this long, newest first) and fail_every (every Nth task fails
 at 0 percent with "Access Denied for bucket <bucket>").
+Held calls (POST /_sim/hold {"action": "DescribeStoreImageTasks"}): later calls of
+that action stay in flight until DELETE /_sim/hold (?action= for one); GET shows
+how many wait. A reset releases them.
 Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
 """
 
@@ -268,6 +271,21 @@ async def calls(sim: state.SimState, body: dict[str, Any], request: web.Request)
     return {"calls": [c.to_json() for c in sim.calls.calls if action in (None, c.action)]}
 
 
+async def holds(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET, POST or DELETE /_sim/hold: see, start ({"action": ...}) or release held calls.
+
+    DELETE takes ?action= to release one action; it answers how many calls were waiting.
+    """
+    if request.method == "POST":
+        action = body.get("action")
+        if not isinstance(action, str) or not action:
+            raise BadRequestError("hold needs an action name")
+        sim.holds.hold(action)
+    if request.method == "DELETE":
+        return {"released": sim.holds.release(request.query.get("action"))}
+    return {"holding": sim.holds.holding(), "held": sim.holds.held()}
+
+
 async def config(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
     """GET or POST /_sim/config: the duration of tasks CreateStoreImageTask starts."""
     if "create_duration_seconds" in body:
@@ -294,6 +312,9 @@ ROUTES: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = [
     ("DELETE", "/_sim/faults", faults),
     ("GET", "/_sim/calls", calls),
     ("DELETE", "/_sim/calls", calls),
+    ("GET", "/_sim/hold", holds),
+    ("POST", "/_sim/hold", holds),
+    ("DELETE", "/_sim/hold", holds),
     ("GET", "/_sim/config", config),
     ("POST", "/_sim/config", config),
 ]

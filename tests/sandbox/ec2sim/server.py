@@ -94,6 +94,7 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
         delay, fault = sim.faults.take(req.action)
         if delay:
             await asyncio.sleep(delay)
+        await sim.holds.wait(req.action)
         if fault is not None and fault.kind == "drop":
             calls.add(sim.model.clock.now(), req.action, req.to_log(), 0, "ConnectionDropped")
             _drop(request)

@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import faults, model, throttle
+from tests.sandbox.ec2sim import faults, hold, model, throttle
 
 
 @dataclasses.dataclass
@@ -69,9 +69,12 @@ class SimState:
         self.throttler = throttle.Throttler(throttle_enabled)
         self.faults = faults.FaultSet()
         self.calls = CallLog()
+        self.holds = hold.Holds()
 
     def reset(self) -> None:
         """Forget AMIs, tasks, faults and calls; clock, throttling back to their start."""
+        self.holds.release()  # a held call must not wait for ever
+        self.holds = hold.Holds()
         self.model = model.SimModel()
         self.throttler = throttle.Throttler(self._throttle_default)
         self.faults = faults.FaultSet()
