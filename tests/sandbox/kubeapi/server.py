@@ -105,7 +105,7 @@ class KubeApiServer:
         status = 500
         # A watch streams for minutes: log it when it starts, or tests reading the log
         # while it is open would never see it.
-        watching = request.query.get("watch") in {"true", "1"}
+        watching = request.query.get("watch", "").lower() in {"true", "t", "1"}  # Go ParseBool
         if watching:
             self._record(request, 200)
         try:
@@ -242,7 +242,7 @@ class KubeApiServer:
         validation = request.query.get("fieldValidation", "Warn")
         ns = namespace or ""
         if name is None:
-            if method == "GET" and request.query.get("watch") in ("true", "1"):
+            if method == "GET" and request.query.get("watch", "").lower() in ("true", "t", "1"):
                 return await watch.serve(
                     request, cluster.store, rt, namespace, self.bookmark_interval
                 )

@@ -53,9 +53,9 @@ async def serve(
         selectors.label_predicate(query.get("labelSelector")),
         selectors.field_predicate(query.get("fieldSelector")),
     )
-    stream = Stream(rt, namespace, match, query.get("allowWatchBookmarks") == "true")
+    stream = Stream(rt, namespace, match, query.get("allowWatchBookmarks", "").lower() == "true")
     rv_text = query.get("resourceVersion") or ""
-    initial = query.get("sendInitialEvents") == "true"
+    initial = query.get("sendInitialEvents", "").lower() == "true"
     # Register before reading the backlog: nothing can change in between (no await).
     cluster_store.watchers.add(stream)
     try:
