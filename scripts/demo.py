@@ -3,7 +3,8 @@
 Brings up the sandbox (Kubernetes API emulator + EC2 simulator), installs the CRD,
 scripts three store tasks in EC2, starts ``amistore-operator``, applies ``examples/``,
 shows ``kubectl get amistores -o wide`` as the exports progress, prints a metrics
-excerpt, then stops everything it started.
+excerpt, starts the one missing export and follows it with ``kubectl amistore watch``
+(the plugin), then stops everything it started.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e import harness  # noqa: E402
-from tests.sandbox import cluster  # noqa: E402
+from tests.sandbox import cluster, tools  # noqa: E402
 from tests.sandbox.ec2sim import control  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -64,6 +66,20 @@ def done(kubectl: harness.Kubectl) -> bool:
     )
 
 
+def watch_with_plugin(sandbox: cluster.Sandbox, name: str) -> int:
+    """``kubectl amistore watch NAME``: live bars on a terminal, plain lines otherwise."""
+    venv_bin = pathlib.Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(sandbox.kubeconfig),
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [tools.kubectl_path(), "amistore", "watch", name, "--timeout", "90s"]
+    code = subprocess.run(command, env=env, check=False).returncode
+    print(f"    kubectl amistore watch exited with code {code} (0: Complete)")
+    return code
+
+
 def main() -> int:
     """Run the demo; return non-zero if the exports did not end as scripted."""
     started = time.monotonic()
@@ -79,7 +95,8 @@ def main() -> int:
         kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
 
         step("Scripting EC2: one export completes, one fails at 35%, one AMI has no task")
-        script_ec2(control.Ec2SimControl(sandbox.ec2_url))
+        ec2 = control.Ec2SimControl(sandbox.ec2_url)
+        script_ec2(ec2)
 
         step(f"Starting amistore-operator (poll interval {POLL_SECONDS}s, region eu-west-1)")
         operator = harness.OperatorProcess(
@@ -131,6 +148,11 @@ def main() -> int:
                     ("amistore_task_state", "amistore_task_progress", "amistore_task_failure")
                 ) and not line.endswith(" 0.0"):
                     print(f"    {line}")
+
+            step("Starting the missing export; kubectl amistore watch release-2026-11")
+            ec2.create_task("ami-03333333333333333", "acme-ami-archive", duration_seconds=25)
+            if watch_with_plugin(sandbox, "release-2026-11") != 0:
+                return 1
         finally:
             step("Stopping the operator (SIGTERM) and the sandbox")
             code = operator.stop()

@@ -1,0 +1,139 @@
+"""The cluster through the official ``kubernetes`` client: kubeconfig, AmiStores, Events, watch.
+
+Every call returns plain dicts (the API's JSON) and turns the client's exceptions into one
+``PluginError`` line: a missing CRD, an unreachable cluster, a refused login.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+
+from amistore_operator.plugin import errors
+
+GROUP, VERSION, PLURAL = "amistore.io", "v1alpha1", "amistores"
+CRD = f"{PLURAL}.{GROUP}"
+REQUEST_TIMEOUT = (10, 30)  # connect, read: a dead endpoint is an error, not a hang
+Obj = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """An API client for one kubeconfig context and that context's default namespace."""
+
+    api: Any  # kubernetes.client.ApiClient
+    namespace: str
+    host: str
+
+
+def connect(kubeconfig: str | None, context: str | None) -> Cluster:
+    """Log in as kubectl would: ``--kubeconfig``, else ``KUBECONFIG``, else ~/.kube/config."""
+    try:
+        contexts, active = config.list_kube_config_contexts(kubeconfig)
+        chosen = next((c for c in contexts if c["name"] == context), None) if context else active
+        if chosen is None:
+            raise errors.PluginError(f'context "{context}" does not exist in the kubeconfig')
+        api = config.new_client_from_config(kubeconfig, context=context, persist_config=False)
+    except (config.ConfigException, OSError, ValueError) as error:
+        raise errors.PluginError(f"cannot load the kubeconfig: {error}") from None
+    namespace = (chosen.get("context") or {}).get("namespace") or "default"
+    return Cluster(api, namespace, str(api.configuration.host))
+
+
+@contextlib.contextmanager
+def _translated(cluster: Cluster) -> Iterator[None]:
+    """The client's exceptions as one line each."""
+    try:
+        yield
+    except client.ApiException as error:
+        if error.status == 404:
+            raise errors.PluginError(
+                f"the server has no AmiStore resource type: is the CRD {CRD} installed?"
+            ) from None
+        if error.status == 410:
+            raise errors.WatchExpiredError("watch expired") from None
+        raise errors.PluginError(f"the server answered {error.status}: {_message(error)}") from None
+    except urllib3.exceptions.HTTPError as error:
+        reason = getattr(error, "reason", None) or error
+        raise errors.PluginError(f"cannot reach the cluster at {cluster.host}: {reason}") from None
+
+
+def _message(error: Any) -> str:
+    try:
+        return str(json.loads(error.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(error.reason)
+
+
+def list_amistores(cluster: Cluster, namespace: str | None, name: str | None = None) -> Obj:
+    """The AmiStore list (``items``, ``metadata.resourceVersion``); all namespaces on None."""
+    api = client.CustomObjectsApi(cluster.api)
+    selector = {"field_selector": f"metadata.name={name}"} if name else {}
+    with _translated(cluster):
+        if namespace is None:
+            return dict(
+                api.list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT, **selector
+                )
+            )
+        return dict(
+            api.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT, **selector
+            )
+        )
+
+
+def get_amistore(cluster: Cluster, namespace: str, name: str) -> tuple[Obj, str]:
+    """One AmiStore and the list's resourceVersion to watch from; an error when absent."""
+    listing = list_amistores(cluster, namespace, name)
+    items = listing.get("items") or []
+    if not items:
+        raise errors.PluginError(f'amistore "{name}" not found in namespace "{namespace}"')
+    return dict(items[0]), str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+
+def events(cluster: Cluster, obj: Obj) -> list[Obj]:
+    """The Events about one AmiStore (matched by UID, so a namesake's old Events are left out)."""
+    meta = obj["metadata"]
+    api = client.CoreV1Api(cluster.api)
+    with _translated(cluster):
+        response = api.list_namespaced_event(
+            meta["namespace"],
+            field_selector=f"involvedObject.name={meta['name']}",
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    items = json.loads(response.data).get("items") or []
+    uid = meta.get("uid")
+    return [e for e in items if (e.get("involvedObject") or {}).get("uid") in (uid, None)]
+
+
+def watch_amistore(
+    cluster: Cluster, namespace: str, name: str, resource_version: str, seconds: int
+) -> Iterator[tuple[str, Obj]]:
+    """(type, object) for each change of one AmiStore, for at most ``seconds``."""
+    api = client.CustomObjectsApi(cluster.api)
+    stream = watch.Watch().stream(
+        api.list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        field_selector=f"metadata.name={name}",
+        resource_version=resource_version,
+        timeout_seconds=seconds,
+        allow_watch_bookmarks=False,
+        _request_timeout=(REQUEST_TIMEOUT[0], seconds + 5),
+    )
+    with _translated(cluster):
+        try:
+            for event in stream:
+                yield str(event["type"]), dict(event["object"])
+        except urllib3.exceptions.ReadTimeoutError:
+            return  # no change within the window: the caller checks its deadline

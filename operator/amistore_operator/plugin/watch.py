@@ -1,0 +1,79 @@
+"""``kubectl amistore watch``: follow one AmiStore through watch events until it ends.
+
+The loop updates on the API's watch events (no polling); each stream lasts at most
+``WINDOW`` seconds or the time left, then resumes from the last resourceVersion.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from collections.abc import Callable
+from typing import IO, Protocol
+
+from amistore_operator.plugin import cluster, errors, render, verdict
+
+WINDOW = 300  # seconds per watch request; a longer wait is several requests
+
+
+class Display(Protocol):
+    """Where each observed version of the resource goes."""
+
+    def show(self, obj: render.Obj) -> None: ...
+
+
+class PlainLines:
+    """No terminal: print the lines that changed since the last version, for CI logs."""
+
+    def __init__(self, out: IO[str], clock: Callable[[], datetime.datetime]) -> None:
+        self._out, self._clock, self._last = out, clock, [""]
+
+    def show(self, obj: render.Obj) -> None:
+        """Print the summary line if it changed, and each task line that changed."""
+        stamp = self._clock().strftime("%H:%M:%S")
+        lines = render.plain_lines(obj, self._clock())
+        previous = set(self._last)
+        if lines[0] != self._last[0] or any(line not in previous for line in lines[1:]):
+            print(f"{stamp} {lines[0]}", file=self._out)
+        for line in lines[1:]:
+            if line not in previous:
+                print(f"{stamp} {line}", file=self._out)
+        self._out.flush()
+        self._last = lines
+
+
+def follow(
+    api: cluster.Cluster,
+    namespace: str,
+    name: str,
+    display: Display,
+    timeout: float | None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[verdict.Verdict | None, render.Obj]:
+    """The verdict that ended the watch and the last version seen; None when time ran out."""
+    deadline = None if timeout is None else monotonic() + timeout
+    obj, version = cluster.get_amistore(api, namespace, name)
+    display.show(obj)
+    while True:
+        judged = verdict.judge(obj)
+        if judged in verdict.EXIT_CODES:
+            return judged, obj
+        left = WINDOW if deadline is None else deadline - monotonic()
+        if left <= 0:
+            return None, obj
+        try:
+            seconds = max(1, math.ceil(min(left, WINDOW)))
+            for kind, new in cluster.watch_amistore(api, namespace, name, version, seconds):
+                if kind == "DELETED":
+                    raise errors.PluginError(f'amistore "{name}" was deleted while watching')
+                if kind in ("ADDED", "MODIFIED"):
+                    obj, version = new, str(new["metadata"].get("resourceVersion", version))
+                    display.show(obj)
+                    if verdict.judge(obj) in verdict.EXIT_CODES:
+                        break
+                if deadline is not None and monotonic() >= deadline:
+                    break
+        except errors.WatchExpiredError:
+            obj, version = cluster.get_amistore(api, namespace, name)
+            display.show(obj)
