@@ -10,17 +10,11 @@ from collections.abc import Sequence
 
 import kopf
 
-from amistore_operator import (
-    aws,
-    handlers,
-    logs,
-    metrics,
-    poller,
-    service,
-    settings,
-    threads,
-    webserver,
-)
+from amistore_operator import service, settings
+from amistore_operator.aws import ec2, threads
+from amistore_operator.kube import handlers, logs
+from amistore_operator.observe import metrics, webserver
+from amistore_operator.polling import poller
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +50,9 @@ def run(config: settings.Settings) -> None:
             f"--metrics-port {config.metrics_port}: cannot listen ({exc.strerror or exc})"
         ) from None
 
-    def client_for(region: str) -> aws.StoreTaskClient:
+    def client_for(region: str) -> ec2.StoreTaskClient:
         # Every HTTP attempt, botocore's retries included, is paid from the region's budget.
-        return aws.make_client(
+        return ec2.make_client(
             region,
             metrics=operator_metrics,
             on_attempt=hub.attempt_hook(region),

@@ -20,7 +20,9 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from amistore_operator import conditions, metrics, model, poller, spec, status
+from amistore_operator.core import conditions, model, spec, status
+from amistore_operator.observe import metrics
+from amistore_operator.polling import poller
 
 logger = logging.getLogger(__name__)
 

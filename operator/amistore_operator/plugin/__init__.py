@@ -5,5 +5,5 @@ package that imports the official ``kubernetes`` client (``cluster.py`` only) an
 (``view.py`` only); the rest is pure: ``durations.py`` (parse and print durations),
 ``render.py`` (rows, bars, ETA text from plain dicts), ``verdict.py`` (how a watch ends),
 with ``watch.py`` (the watch loop) and ``cli.py`` (flags, errors, exit codes) on top.
-From the operator it may import only the pure ``amistore_operator.timestamps``.
+From the operator it may import only the pure ``amistore_operator.core.timestamps``.
 """

@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from amistore_operator import timestamps
+from amistore_operator.core import timestamps
 from amistore_operator.plugin import durations
 
 Obj = Mapping[str, Any]

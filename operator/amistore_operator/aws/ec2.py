@@ -1,0 +1,355 @@
+"""The AWS boundary: the only module that imports boto3 or botocore.
+
+One ``StoreTaskClient`` wraps one boto3 EC2 client for one region. Its methods
+block (the poller runs them in worker threads). Every HTTP attempt, botocore's
+own retries included, is paid for through ``on_attempt`` (the region's token
+bucket) and reported to an ``Ec2CallObserver``; every failure comes out as one
+``AwsError`` with a ``PollErrorReason``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+import boto3.session
+import botocore.config
+import botocore.exceptions
+import botocore.loaders
+import botocore.session
+
+from amistore_operator import __version__
+from amistore_operator.aws import ec2model
+from amistore_operator.core import model
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, StoreImageTaskResultTypeDef
+
+logger = logging.getLogger(__name__)
+
+OPERATION = "DescribeStoreImageTasks"
+MAX_IDS_PER_CALL = 20
+MAX_RESULTS = 200
+
+_THROTTLED = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
+_ACCESS_DENIED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+_BAD_CREDENTIALS = frozenset(
+    {
+        "AuthFailure",
+        "RequestExpired",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+    }
+)
+_UNAVAILABLE = frozenset({"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable"})
+# botocore raises these before or instead of an HTTP response.
+_CREDENTIAL_EXCEPTIONS: tuple[type[Exception], ...] = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+    botocore.exceptions.NoAuthTokenError,
+    botocore.exceptions.TokenRetrievalError,
+    botocore.exceptions.UnauthorizedSSOTokenError,
+    botocore.exceptions.RefreshWithMFAUnsupportedError,
+    botocore.exceptions.MetadataRetrievalError,
+)
+_CONNECTION_EXCEPTIONS: tuple[type[Exception], ...] = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+)
+# Nothing answered at all: the host did not resolve, refused, or never accepted.
+_UNREACHABLE: tuple[type[Exception], ...] = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+)
+_STATES = {state.lower(): model.TaskState(state) for state in model.AWS_TASK_STATES}
+
+
+class AwsError(Exception):
+    """One failed EC2 call, classified for ``Synced=False``."""
+
+    def __init__(self, reason: model.PollErrorReason, code: str, message: str) -> None:
+        super().__init__(f"{reason}: {code}: {message}")
+        self.reason = reason
+        self.code = code
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """Where a client sends its calls, for naming it when it cannot be reached."""
+
+    region: str
+    url: str
+    region_known: bool  # botocore lists the region for EC2 (a newer one may still work)
+
+    @property
+    def is_regions_own(self) -> bool:
+        """The URL was derived from the region (no ``AWS_ENDPOINT_URL_EC2``-style override)."""
+        host = urllib.parse.urlsplit(self.url).hostname or ""
+        return self.region in host.split(".")
+
+
+class Ec2CallObserver(Protocol):
+    """Where per-attempt telemetry goes (``metrics.OperatorMetrics`` in production)."""
+
+    def observe_ec2_call(
+        self, region: str, operation: str, outcome: str, seconds: float
+    ) -> None: ...
+
+
+def reason_for_code(code: str, status: int | None = None) -> model.PollErrorReason:
+    """Map an AWS error code (and HTTP status) to a ``PollErrorReason``."""
+    if code in _THROTTLED:
+        return model.PollErrorReason.THROTTLED
+    if code in _ACCESS_DENIED:
+        return model.PollErrorReason.ACCESS_DENIED
+    if code in _BAD_CREDENTIALS:
+        return model.PollErrorReason.INVALID_CREDENTIALS
+    if code.startswith("InvalidAMIID."):
+        return model.PollErrorReason.INVALID_IMAGE_ID
+    if code in _UNAVAILABLE or (status is not None and status >= 500):
+        return model.PollErrorReason.AWS_UNAVAILABLE
+    return model.PollErrorReason.INVALID_REQUEST
+
+
+def to_aws_error(exc: Exception, endpoint: Endpoint | None = None) -> AwsError:
+    """Classify any exception from a boto3 call; messages never carry request headers.
+
+    With ``endpoint``, a connection failure names the endpoint, and an unreachable
+    endpoint of a region botocore does not know is ``UnknownRegion``: there is no such
+    region (or it is newer than this botocore), which no retry will fix.
+    """
+    if isinstance(exc, AwsError):
+        return exc
+    if endpoint is not None and isinstance(exc, _CONNECTION_EXCEPTIONS):
+        message = str(exc)
+        if endpoint.url not in message:
+            message = f"{message} (endpoint {endpoint.url})"
+        if isinstance(exc, _UNREACHABLE) and not endpoint.region_known and endpoint.is_regions_own:
+            message = (
+                f"region {endpoint.region!r} is not an EC2 region botocore "
+                f"{botocore.__version__} knows, and its endpoint {endpoint.url} "
+                f"cannot be reached: {message}"
+            )
+            return AwsError(model.PollErrorReason.UNKNOWN_REGION, type(exc).__name__, message)
+        return AwsError(model.PollErrorReason.AWS_UNAVAILABLE, type(exc).__name__, message)
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error: Mapping[str, Any] = exc.response.get("Error", {})
+        meta: Mapping[str, Any] = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code") or "Unknown")
+        message = str(error.get("Message") or code)
+        reason = reason_for_code(code, meta.get("HTTPStatusCode"))
+    elif isinstance(exc, _CREDENTIAL_EXCEPTIONS):
+        code, message = type(exc).__name__, str(exc)
+        reason = model.PollErrorReason.INVALID_CREDENTIALS
+    elif isinstance(exc, _CONNECTION_EXCEPTIONS):
+        code, message = type(exc).__name__, str(exc)
+        reason = model.PollErrorReason.AWS_UNAVAILABLE
+    else:
+        code, message = type(exc).__name__, str(exc)
+        reason = model.PollErrorReason.INVALID_REQUEST
+    return AwsError(reason, code, message)
+
+
+def to_store_task(raw: StoreImageTaskResultTypeDef | Mapping[str, Any]) -> model.StoreTask | None:
+    """Convert one StoreImageTaskResult; None when it has no AMI or an unknown state."""
+    ami_id = raw.get("AmiId")
+    state = _STATES.get(str(raw.get("StoreTaskState", "")).lower())
+    if not ami_id or state is None:
+        logger.warning("ignoring a store task result without AMI or known state: %r", raw)
+        return None
+    start = raw.get("TaskStartTime")
+    if isinstance(start, datetime.datetime):
+        start = (
+            start.replace(tzinfo=datetime.UTC)
+            if start.tzinfo is None
+            else start.astimezone(datetime.UTC)
+        )
+    else:
+        start = None
+    progress = raw.get("ProgressPercentage")
+    return model.StoreTask(
+        ami_id=str(ami_id),
+        state=state,
+        progress=max(0, min(100, int(progress))) if progress is not None else 0,
+        bucket=raw.get("Bucket"),
+        s3_object_key=raw.get("S3objectKey"),
+        start_time=start,
+        failure_reason=raw.get("StoreTaskFailureReason") or None,
+    )
+
+
+class _AttemptHooks:
+    """botocore event handlers run once per HTTP attempt, in the calling thread."""
+
+    def __init__(
+        self,
+        region: str,
+        on_attempt: Callable[[], None] | None,
+        metrics: Ec2CallObserver | None,
+    ) -> None:
+        self.region = region
+        self.on_attempt = on_attempt
+        self.metrics = metrics
+        self._local = threading.local()
+
+    def before_send(self, **kwargs: Any) -> None:
+        """Pay for the attempt (may block this worker thread), then start its timer."""
+        self._local.started = None
+        if self.on_attempt is not None:
+            self.on_attempt()
+        self._local.started = time.perf_counter()
+
+    def response_received(
+        self,
+        *,
+        response_dict: Mapping[str, Any] | None = None,
+        parsed_response: Mapping[str, Any] | None = None,
+        exception: Exception | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Count and time the attempt that ``before_send`` let through."""
+        started: float | None = getattr(self._local, "started", None)
+        self._local.started = None
+        if started is None or self.metrics is None:
+            return  # never sent (e.g. the budget hook refused): nothing left the process
+        outcome = attempt_outcome(response_dict, parsed_response, exception)
+        self.metrics.observe_ec2_call(
+            self.region, OPERATION, outcome, time.perf_counter() - started
+        )
+
+
+def attempt_outcome(
+    response_dict: Mapping[str, Any] | None,
+    parsed_response: Mapping[str, Any] | None,
+    exception: Exception | None,
+) -> str:
+    """success|throttled|client_error|server_error|connection_error for one attempt."""
+    if exception is not None or response_dict is None:
+        return "connection_error"
+    status = int(response_dict.get("status_code", 0))
+    if 200 <= status < 300:
+        return "success"
+    code = str(((parsed_response or {}).get("Error") or {}).get("Code", ""))
+    if code in _THROTTLED or status == 429:
+        return "throttled"
+    return "server_error" if status >= 500 else "client_error"
+
+
+class StoreTaskClient:
+    """Blocking DescribeStoreImageTasks calls for one region."""
+
+    def __init__(self, region: str, client: EC2Client, endpoint: Endpoint) -> None:
+        self.region = region
+        self.client = client
+        self.endpoint = endpoint
+
+    def describe_ids(self, image_ids: Sequence[str]) -> list[model.StoreTask]:
+        """The latest store task of each AMI (1..20 IDs; AWS forbids MaxResults here)."""
+        if not 1 <= len(image_ids) <= MAX_IDS_PER_CALL:
+            raise ValueError(f"describe_ids takes 1..{MAX_IDS_PER_CALL} IDs, got {len(image_ids)}")
+        try:
+            response = self.client.describe_store_image_tasks(ImageIds=list(image_ids))
+        except Exception as exc:
+            raise to_aws_error(exc, self.endpoint) from None
+        return _tasks(response.get("StoreImageTaskResults", []))
+
+    def describe_page(
+        self,
+        *,
+        task_states: Sequence[str] = (),
+        bucket: str | None = None,
+        max_results: int = MAX_RESULTS,
+        next_token: str | None = None,
+    ) -> tuple[list[model.StoreTask], str | None]:
+        """One page of a filtered listing and the token of the next page (None: done)."""
+        filters: list[FilterTypeDef] = []
+        if task_states:
+            filters.append({"Name": "task-state", "Values": list(task_states)})
+        if bucket:
+            filters.append({"Name": "bucket", "Values": [bucket]})
+        try:
+            if next_token:
+                response = self.client.describe_store_image_tasks(
+                    Filters=filters, MaxResults=max_results, NextToken=next_token
+                )
+            else:
+                response = self.client.describe_store_image_tasks(
+                    Filters=filters, MaxResults=max_results
+                )
+        except Exception as exc:
+            raise to_aws_error(exc, self.endpoint) from None
+        token = response.get("NextToken") or None
+        return _tasks(response.get("StoreImageTaskResults", [])), token
+
+
+def _tasks(results: Sequence[StoreImageTaskResultTypeDef]) -> list[model.StoreTask]:
+    return [task for task in map(to_store_task, results) if task is not None]
+
+
+def client_config(read_timeout: float = 20.0) -> botocore.config.Config:
+    """Retries, timeouts and user agent, set explicitly rather than inherited."""
+    return botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        user_agent_extra=f"amistore-operator/{__version__}",
+    )
+
+
+def make_client(
+    region: str,
+    *,
+    on_attempt: Callable[[], None] | None = None,
+    metrics: Ec2CallObserver | None = None,
+    read_timeout: float = 20.0,
+) -> StoreTaskClient:
+    """A client for ``region`` with boto3's default credential chain and the attempt hooks."""
+    session = _session()
+    client = session.client("ec2", region_name=region, config=client_config(read_timeout))
+    hooks = _AttemptHooks(region, on_attempt, metrics)
+    events = client.meta.events
+    events.register(f"before-send.ec2.{OPERATION}", hooks.before_send)
+    events.register(f"response-received.ec2.{OPERATION}", hooks.response_received)
+    known = any(
+        region in session.get_available_regions("ec2", partition)
+        for partition in session.get_available_partitions()
+    )
+    return StoreTaskClient(region, client, Endpoint(region, client.meta.endpoint_url, known))
+
+
+class _OneOperationLoader(botocore.loaders.Loader):
+    """botocore's loader, except that EC2's model is the one-operation subset in ec2model."""
+
+    def load_service_model(
+        self, service_name: str, type_name: str, api_version: str | None = None
+    ) -> Any:
+        if service_name == ec2model.SERVICE and type_name == "service-2":
+            return copy.deepcopy(ec2model.MODEL)
+        return super().load_service_model(service_name, type_name, api_version)
+
+
+def _session() -> boto3.session.Session:
+    """A boto3 session (the default credential chain) whose EC2 model costs ~25 MiB less."""
+    core = botocore.session.get_session()
+    data_path = core.get_config_variable("data_path")
+    extra = data_path.split(os.pathsep) if data_path else []
+    core.register_component("data_loader", _OneOperationLoader(extra_search_paths=extra))
+    return boto3.session.Session(botocore_session=core)

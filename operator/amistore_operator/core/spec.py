@@ -1,0 +1,181 @@
+"""Validation of an AmiStore ``spec`` into an ``AmiStoreSpec``.
+
+The CRD schema rejects most mistakes already; the operator checks again because
+a schema can be edited, skipped (``--validate=false``) or older than the code.
+Every error message names the offending field the way a user wrote it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from amistore_operator.core import model
+
+MAX_IMAGE_IDS = 1000
+MIN_POLL_INTERVAL = 5
+MAX_POLL_INTERVAL = 86400
+
+AMI_ID_PATTERN = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+# eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2, us-isob-east-1, eusc-de-east-1.
+REGION_PATTERN = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$")
+_BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Only digits and dots can spell an IPv4 address; ask ipaddress (which raises, slowly,
+# on every other name) only then: the spec is parsed on every poll of every resource.
+_MAYBE_IPV4 = re.compile(r"^[0-9.]+$")
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot act on; the message is shown to the user."""
+
+
+def is_valid_region(name: str) -> bool:
+    """Tell whether ``name`` looks like an AWS region name such as ``eu-west-1``."""
+    return REGION_PATTERN.fullmatch(name) is not None
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Return why ``name`` is not a valid S3 bucket name, or None when it is."""
+    if not 3 <= len(name) <= 63:
+        return f"must be 3 to 63 characters long, got {len(name)}"
+    if not _BUCKET_PATTERN.fullmatch(name):
+        return (
+            "may hold only lowercase letters, digits, dots and hyphens, "
+            "and must begin and end with a letter or digit"
+        )
+    if ".." in name:
+        return "must not contain two adjacent dots"
+    if not _MAYBE_IPV4.fullmatch(name):
+        return None
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return None
+    return "must not be formatted as an IP address"
+
+
+def parse_spec(
+    raw: Mapping[str, Any] | None, *, default_region: str, default_interval: float
+) -> model.AmiStoreSpec:
+    """Validate a resource's ``spec`` and fill in the operator's defaults."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"spec: must be an object, got {_kind(raw)}")
+    image_ids = _image_ids(raw.get("imageIds"))
+    bucket = _bucket(raw.get("bucket"))
+    task_states = _task_states(raw.get("taskStates"))
+    if image_ids and task_states:
+        raise SpecError(
+            "spec.taskStates: cannot be combined with spec.imageIds "
+            "(AWS ignores filters when image IDs are given); remove one of them"
+        )
+    return model.AmiStoreSpec(
+        image_ids=image_ids,
+        bucket=bucket,
+        task_states=task_states,
+        region=_region(raw.get("region"), default_region),
+        poll_interval=_poll_interval(raw.get("pollIntervalSeconds"), default_interval),
+    )
+
+
+def _image_ids(value: Any) -> tuple[str, ...]:
+    items = _string_list("spec.imageIds", value)
+    if len(items) > MAX_IMAGE_IDS:
+        raise SpecError(f"spec.imageIds: {len(items)} IDs, at most {MAX_IMAGE_IDS} are allowed")
+    seen: dict[str, int] = {}
+    for index, ami_id in enumerate(items):
+        if not AMI_ID_PATTERN.fullmatch(ami_id):
+            raise SpecError(
+                f'spec.imageIds[{index}]: "{ami_id}" is not a valid AMI ID '
+                "(ami- followed by 8 or 17 hex digits)"
+            )
+        if ami_id in seen:
+            raise SpecError(
+                f'spec.imageIds[{index}]: "{ami_id}" is listed twice (also at index {seen[ami_id]})'
+            )
+        seen[ami_id] = index
+    return tuple(items)
+
+
+def _bucket(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SpecError(f"spec.bucket: must be a string, got {_kind(value)}")
+    problem = bucket_name_problem(value)
+    if problem is not None:
+        raise SpecError(f'spec.bucket: "{value}" is not a valid S3 bucket name: {problem}')
+    return value
+
+
+def _task_states(value: Any) -> tuple[str, ...]:
+    items = _string_list("spec.taskStates", value)
+    seen: set[str] = set()
+    for index, state in enumerate(items):
+        if state not in model.AWS_TASK_STATES:
+            raise SpecError(
+                f'spec.taskStates[{index}]: "{state}" is not a task state '
+                f"(one of {', '.join(model.AWS_TASK_STATES)})"
+            )
+        if state in seen:
+            raise SpecError(f'spec.taskStates[{index}]: "{state}" is listed twice')
+        seen.add(state)
+    return tuple(items)
+
+
+def _region(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise SpecError(f"spec.region: must be a string, got {_kind(value)}")
+    if not is_valid_region(value):
+        raise SpecError(
+            f'spec.region: "{value}" is not an AWS region name (such as eu-west-1 or us-gov-west-1)'
+        )
+    return value
+
+
+def _poll_interval(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    # bool is an int in Python, but `true` is never a meant interval.
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or value != int(value):
+        raise SpecError(f"spec.pollIntervalSeconds: must be an integer, got {value!r}")
+    if not MIN_POLL_INTERVAL <= value <= MAX_POLL_INTERVAL:
+        raise SpecError(
+            f"spec.pollIntervalSeconds: must be between {MIN_POLL_INTERVAL} and "
+            f"{MAX_POLL_INTERVAL} seconds, got {int(value)}"
+        )
+    return float(value)
+
+
+def _string_list(field: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise SpecError(f"{field}: must be a list, got {_kind(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise SpecError(f"{field}[{index}]: must be a string, got {_kind(item)}")
+    return list(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
+    return type(value).__name__

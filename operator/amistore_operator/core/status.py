@@ -1,0 +1,213 @@
+"""The pure core: previous status, spec and AWS's view in; new status and events out.
+
+No kopf, boto3, clock, network or logging here: ``now`` is passed in, and the
+result is plain JSON-ready data. This module is the entry point; the parts
+live in ``taskentries`` (the ``tasks`` entries and their merge rules),
+``aggregate`` (``state``, progress and counts), ``conditions`` and
+``statusevents``.
+
+Write rule: ``Outcome.changed`` is True iff the new status differs from the
+previous one in anything other than ``lastPollTime``. When it is False, the
+returned status carries the previous ``lastPollTime`` untouched (it equals the
+previous status), so the caller writes nothing: an unchanged resource gets zero
+status writes however often it is polled. ``lastPollTime`` is the time of the
+last successful poll; a failed poll or a rejected spec keeps the previous one.
+
+Event rule: events announce a change of the status, so an unchanged status
+comes with no event. ``status.tasks`` holds at most ``MAX_TASK_ENTRIES``
+entries, but a resource may track more tasks (one without ``imageIds`` lists
+a whole region). ``Outcome.entries`` holds every entry, uncapped; a caller that
+keeps them passes them back as ``previous_entries`` and a task past the cap is
+then compared with its own previous entry, like any other. Without them (after
+a restart) the previous entries are the status's, and when that status was cut
+by the cap (``tasksTotal`` above the number of entries), a task absent from it
+counts as new only if it started after the previous ``lastPollTime``: it cannot
+have been seen before. A task past the cap whose state changed while nobody
+kept its entry is then not announced; a repeated announcement never happens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from amistore_operator.core import (
+    aggregate,
+    conditions,
+    model,
+    statusevents,
+    taskentries,
+    timestamps,
+)
+
+# The core's public interface, whichever module defines each name.
+MAX_TASK_ENTRIES = taskentries.MAX_TASK_ENTRIES
+MAX_TASK_EVENTS = statusevents.MAX_TASK_EVENTS
+MAX_FAILED_IN_MESSAGE = conditions.MAX_FAILED_IN_MESSAGE
+MAX_REASON_CHARS = taskentries.MAX_REASON_CHARS
+UNKNOWN = aggregate.UNKNOWN
+Event = statusevents.Event
+format_time = timestamps.format_time
+parse_time = timestamps.parse_time
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The new status, whether it must be written, and the events to emit."""
+
+    status: dict[str, Any]  # the complete new status, JSON-ready
+    changed: bool  # True iff a write is needed (see the module docstring)
+    events: tuple[Event, ...]
+    entries: tuple[dict[str, Any], ...] = ()  # every task entry, newest first, uncapped
+
+
+def reconcile(
+    previous: Mapping[str, Any] | None,
+    spec: model.AmiStoreSpec,
+    view: model.ResourceView,
+    *,
+    generation: int,
+    now: datetime.datetime,
+    previous_entries: Iterable[Mapping[str, Any]] | None = None,
+) -> Outcome:
+    """Merge AWS's view into the previous status for one resource.
+
+    ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
+    kept them; without them the entries of ``previous`` are all that is known.
+    """
+    prev = _plain(previous) if previous else {}
+    stamp = format_time(now)
+    if previous_entries is None:
+        known = list(taskentries.from_status(prev))
+        new_after = _cut_at(prev)
+    else:
+        known, new_after = [dict(e) for e in previous_entries], None
+    prev_entries = {e["amiId"]: e for e in known if e.get("amiId")}
+    if spec.image_ids:
+        entries = taskentries.for_image_ids(spec, view, prev_entries, stamp)
+    else:
+        entries = taskentries.for_listing(spec, view, prev_entries, stamp)
+    entries.sort(key=taskentries.order)
+
+    ever_polled = view.error is None or bool(view.tasks) or aggregate.was_polled(prev)
+    status = aggregate.aggregate(entries, ever_polled)
+    status["observedGeneration"] = generation
+    status["region"] = spec.region  # the region actually polled, defaults resolved
+    last_poll = stamp if view.error is None else prev.get("lastPollTime")
+    if last_poll is not None:
+        status["lastPollTime"] = last_poll
+    if view.error is None:
+        synced = ("Synced", "True", "Polled", "The last AWS poll succeeded")
+    else:
+        message = view.error.message or f"AWS poll failed: {view.error.reason.value}"
+        synced = ("Synced", "False", view.error.reason.value, message)
+    status["conditions"] = conditions.merge(
+        prev, [synced, *conditions.task_conditions(entries, ever_polled)], generation, stamp
+    )
+    status["tasks"] = entries[:MAX_TASK_ENTRIES]
+
+    events = [
+        *statusevents.sync_events(prev, status),
+        *statusevents.capped(statusevents.task_events(prev_entries, entries, new_after)),
+    ]
+    return _outcome(prev, status, events, entries)
+
+
+def reject_spec(
+    previous: Mapping[str, Any] | None,
+    message: str,
+    *,
+    generation: int,
+    now: datetime.datetime,
+    previous_entries: Iterable[Mapping[str, Any]] | None = None,
+) -> Outcome:
+    """Mark the resource ``Synced=False`` (InvalidSpec), keeping what is known of its tasks."""
+    prev = _plain(previous) if previous else {}
+    stamp = format_time(now)
+    ever_polled = aggregate.was_polled(prev)
+    if previous_entries is None:
+        entries = list(taskentries.from_status(prev))
+        status = aggregate.aggregate(entries, ever_polled)
+        for key in ("state", "progressPercentage", *aggregate.COUNT_KEYS.values()):
+            if key in prev:  # the previous counts may cover entries cut by the cap
+                status[key] = prev[key]
+    else:
+        entries = [dict(e) for e in previous_entries]
+        status = aggregate.aggregate(entries, ever_polled)
+    status["observedGeneration"] = generation
+    if "region" in prev:
+        status["region"] = prev["region"]
+    if "lastPollTime" in prev:
+        status["lastPollTime"] = prev["lastPollTime"]
+    synced = ("Synced", "False", model.PollErrorReason.INVALID_SPEC.value, message)
+    fresh = conditions.merge(
+        prev, [synced, *conditions.task_conditions(entries, ever_polled)], generation, stamp
+    )
+    # Complete and Failed describe the tasks under the last valid spec: keep them as they were.
+    by_type = {c.get("type"): c for c in prev.get("conditions", ())}
+    status["conditions"] = [fresh[0], *(by_type.get(c["type"]) or c for c in fresh[1:])]
+    status["tasks"] = entries[:MAX_TASK_ENTRIES]
+    return _outcome(prev, status, statusevents.sync_events(prev, status), entries)
+
+
+def known_tasks(previous: Mapping[str, Any] | None) -> dict[str, model.StoreTask]:
+    """The previous status' started tasks as ``StoreTask`` values, by AMI ID."""
+    known: dict[str, model.StoreTask] = {}
+    for entry in taskentries.from_status(_plain(previous) if previous else {}):
+        state = entry.get("state")
+        ami_id = entry.get("amiId")
+        if state not in model.AWS_TASK_STATES or not isinstance(ami_id, str):
+            continue
+        progress = entry.get("progressPercentage")
+        known[ami_id] = model.StoreTask(
+            ami_id=ami_id,
+            state=model.TaskState(state),
+            progress=progress if isinstance(progress, int) else 0,
+            bucket=entry.get("bucket"),
+            s3_object_key=entry.get("s3ObjectKey"),
+            start_time=parse_time(entry.get("taskStartTime")),
+            failure_reason=entry.get("failureReason"),
+        )
+    return known
+
+
+def _cut_at(prev: Mapping[str, Any]) -> datetime.datetime | None:
+    """For a status cut by the cap, the time after which an absent task is new; else None."""
+    total = prev.get("tasksTotal")
+    if not isinstance(total, int) or total <= sum(1 for _ in taskentries.from_status(prev)):
+        return None
+    # Without a last poll time, nothing tells a new task from one cut by the cap.
+    return parse_time(prev.get("lastPollTime")) or _NEVER
+
+
+_NEVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+
+
+def _outcome(
+    prev: Mapping[str, Any],
+    status: dict[str, Any],
+    events: Sequence[Event],
+    entries: Sequence[dict[str, Any]],
+) -> Outcome:
+    # Only the keys this module writes count: a key someone else keeps in the status
+    # must not make every poll look like a change.
+    owned = status.keys() - {"lastPollTime"}
+    if all(prev.get(key) == status[key] for key in owned):
+        status = dict(status)
+        status.pop("lastPollTime", None)
+        if "lastPollTime" in prev:
+            status["lastPollTime"] = prev["lastPollTime"]
+        # Nothing is written, so nothing is announced (see the event rule above).
+        return Outcome(status=status, changed=False, events=(), entries=tuple(entries))
+    return Outcome(status=status, changed=True, events=tuple(events), entries=tuple(entries))
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of dicts and lists, whatever mapping views kopf handed in."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,123 @@
+"""The Kubernetes Events a status change emits.
+
+One event the first time the operator records a task's state (a task first
+seen already Completed gets one ``StoreCompleted``); never again for the same
+state of the same task, so a restart emits nothing. ``SyncFailed`` and
+``SyncRecovered`` follow the ``Synced`` condition.
+
+When the previous entries are only part of what was tracked (a status cut by
+the 500-entry cap, read back after a restart), a task absent from them is new
+only if it started after the time the caller gives (the previous poll): any
+other may be one the cap cut, and announcing it again is what must not happen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from amistore_operator.core import conditions, taskentries, timestamps
+
+MAX_TASK_EVENTS = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to emit on the resource."""
+
+    type: str  # "Normal" | "Warning"
+    reason: str  # StoreStarted | StoreCompleted | StoreFailed | SyncFailed | SyncRecovered
+    message: str
+
+
+def task_events(
+    prev_entries: Mapping[str, Mapping[str, Any]],
+    entries: Iterable[Mapping[str, Any]],
+    new_after: datetime.datetime | None = None,
+) -> list[Event]:
+    """One event per entry whose state (or task) is new since ``prev_entries``.
+
+    ``new_after``: set when ``prev_entries`` may lack tracked tasks; an entry absent from
+    them is then new only if its task started after this time.
+    """
+    events = []
+    for entry in entries:
+        state = entry["state"]
+        prev = prev_entries.get(entry["amiId"])
+        if state == taskentries.PENDING:
+            continue
+        if prev is None and new_after is not None and not _started_after(entry, new_after):
+            continue
+        unchanged = prev is not None and prev.get("state") == state
+        if (
+            unchanged
+            and prev is not None
+            and taskentries.same_task(entry.get("taskStartTime"), prev)
+        ):
+            continue
+        events.append(_task_event(entry))
+    return events
+
+
+def _started_after(entry: Mapping[str, Any], moment: datetime.datetime) -> bool:
+    start = timestamps.parse_time(entry.get("taskStartTime"))
+    return start is not None and start > moment
+
+
+def _task_event(entry: Mapping[str, Any]) -> Event:
+    ami_id, state = entry["amiId"], entry["state"]
+    target = _location(entry)
+    if state == taskentries.FAILED:
+        return Event(
+            "Warning",
+            "StoreFailed",
+            f"{ami_id}: store task failed: {taskentries.reason_text(entry)}",
+        )
+    if state == taskentries.COMPLETED:
+        return Event("Normal", "StoreCompleted", f"{ami_id}: stored{target}")
+    return Event("Normal", "StoreStarted", f"{ami_id}: store task started{target}")
+
+
+def _location(entry: Mapping[str, Any]) -> str:
+    bucket, key = entry.get("bucket"), entry.get("s3ObjectKey")
+    if bucket and key:
+        return f" as s3://{bucket}/{key}"
+    return f" into bucket {bucket}" if bucket else ""
+
+
+def capped(events: list[Event]) -> list[Event]:
+    """At most MAX_TASK_EVENTS events, failures first, then one summary of the rest."""
+    if len(events) <= MAX_TASK_EVENTS:
+        return events
+    events = sorted(events, key=lambda e: e.type != "Warning")
+    shown, rest = events[:MAX_TASK_EVENTS], events[MAX_TASK_EVENTS:]
+    tally = {reason: sum(1 for e in rest if e.reason == reason) for reason in _SUMMARY_ORDER}
+    reason = next(r for r in _SUMMARY_ORDER if tally[r])
+    detail = ", ".join(f"{n} {_SUMMARY_WORDS[r]}" for r, n in tally.items() if n)
+    summary = Event(
+        "Warning" if reason == "StoreFailed" else "Normal",
+        reason,
+        f"and {len(rest)} more task changes ({detail}); see status.tasks",
+    )
+    return [*shown, summary]
+
+
+_SUMMARY_ORDER = ("StoreFailed", "StoreCompleted", "StoreStarted")
+_SUMMARY_WORDS = {"StoreFailed": "failed", "StoreCompleted": "completed", "StoreStarted": "started"}
+
+
+def sync_events(prev: Mapping[str, Any], status: Mapping[str, Any]) -> list[Event]:
+    """``SyncFailed`` when ``Synced`` turns False, ``SyncRecovered`` when it turns back."""
+    old = conditions.synced(prev)
+    new = conditions.synced(status)
+    if new is None or (old is not None and old.get("status") == new["status"]):
+        return []
+    if new["status"] == "False":
+        return [Event("Warning", "SyncFailed", f"{new['reason']}: {new['message']}")]
+    if old is not None and old.get("status") == "False":
+        return [
+            Event("Normal", "SyncRecovered", f"AWS poll succeeded again (was {old.get('reason')})")
+        ]
+    return []

@@ -1,0 +1,128 @@
+"""The kopf handlers: each a few lines that hand the work to the service.
+
+Handlers are registered on a registry built after the settings are loaded, so
+no interval is read at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from amistore_operator import service
+from amistore_operator.core import status
+from amistore_operator.kube import kubelogin, statuswriter
+
+GROUP = "amistore.io"
+VERSION = "v1alpha1"
+PLURAL = "amistores"
+FINALIZER = "amistore.io/finalizer"
+
+# One daemon per AmiStore loops: wait for the refresh that serves it, reconcile,
+# write. Deleting the resource or stopping the operator cancels its wait at once
+# (a wait has nothing to clean up); an unexpected error restarts the loop.
+STOP_SECONDS = 5.0
+RETRY_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+def register(
+    registry: kopf.OperatorRegistry, svc: service.AmiStoreService, *, cluster_wide: bool
+) -> None:
+    """Register every handler of the operator on ``registry``.
+
+    With named namespaces (not ``cluster_wide``) kopf does not watch CRDs and namespaces,
+    so the operator needs no cluster-scoped permission at all (the namespaced install); it
+    then serves the AmiStore CRD as found at start.
+    """
+
+    # kopf's settings, for the status writes (set at start-up, before any handler runs).
+    operator_settings: list[kopf.OperatorSettings] = []
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A fresh registry has no default login of its own.
+        return kubelogin.login(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Our own Events only: no log line becomes an Event.
+        settings.posting.loggers = False
+        settings.posting.level = logging.INFO
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 30
+        settings.scanning.disabled = not cluster_wide
+        operator_settings.append(settings)
+
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        id="poll",
+        cancellation_timeout=STOP_SECONDS,
+        backoff=RETRY_SECONDS,
+    )
+    async def poll(
+        body: kopf.Body,
+        meta: kopf.Meta,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
+    ) -> None:
+        ref = service.ResourceRef(
+            namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
+        )
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
+
+        def read() -> service.Snapshot:
+            # kopf keeps a daemon's body live: each read sees the latest watch event.
+            generation = int(body.metadata.get("generation", 1))
+            return service.Snapshot(body.get("spec"), body.get("status"), generation)
+
+        try:
+            # Each poll waits in the poller for the refresh that serves this resource;
+            # deletion and shutdown cancel that wait (cancellation_timeout).
+            while not stopped and not svc.closed:
+                outcome = await svc.poll(ref, read)
+                if await publish(ref, path, outcome):
+                    for event in outcome.events:
+                        kopf.event(
+                            body, type=event.type, reason=event.reason, message=event.message
+                        )
+        finally:
+            svc.forget(ref)
+
+    async def publish(ref: service.ResourceRef, path: str, outcome: status.Outcome) -> bool:
+        """Write the status if it changed; whether its events may be posted."""
+        if not outcome.changed:
+            return True
+        try:
+            return await statuswriter.write_status(operator_settings[-1], path, outcome.status)
+        except statuswriter.StatusWriteError as exc:
+            # Not written: the next poll computes it again from the stored status, with
+            # the same events, so none is posted for a change nobody can see.
+            logger.warning("Status of %s not written, retrying next poll: %s", ref.key, exc)
+            svc.unwritten(ref)
+            return False
+
+    # Async, as every handler that touches the service: kopf runs a plain ``def`` in a
+    # thread pool, where it would change the poller's dicts and resolve its futures while
+    # the event loop uses them.
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
+        ref = service.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
+        if type == "DELETED" or meta.get("deletionTimestamp"):
+            svc.forget(ref)
+        else:
+            svc.observe(ref, int(meta.get("generation", 1)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await svc.close()

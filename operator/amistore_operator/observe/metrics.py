@@ -1,0 +1,245 @@
+"""Prometheus metrics: per-task series rendered at scrape time, and operator health.
+
+Per-task series come from a custom collector that renders the current state at
+every scrape, so the series of a deleted resource or of an AMI removed from a
+spec vanish by construction. Every tracked task has its series (the status's
+500-entry cap does not apply here), up to ``--max-task-series`` tasks per
+resource, newest first; ``amistore_task_series_omitted`` counts the rest.
+Nothing here touches the global registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import prometheus_client
+from prometheus_client import gc_collector, metrics_core, platform_collector, process_collector
+from prometheus_client import registry as registry_module
+from prometheus_client import samples as samples_module
+
+from amistore_operator.core import model, status
+
+OUTCOMES = ("success", "throttled", "client_error", "server_error", "connection_error")
+DEFAULT_MAX_TASK_SERIES = 5000
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_TASK_LABELS = ("namespace", "name", "ami_id", "region")
+_RESOURCE_LABELS = ("namespace", "name", "region")
+_STATES = tuple(state.value for state in model.TaskState)
+
+# name -> (help, extra label names)
+_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "amistore_task_progress_percent": (
+        "Progress of the AMI's store task, 0 to 100 (Pending counts 0, Completed 100).",
+        _TASK_LABELS,
+    ),
+    "amistore_task_state": (
+        "1 for the store task's current state (InProgress, Completed, Failed or Pending; "
+        "Pending: AWS shows no store task for the AMI), 0 for the other states.",
+        (*_TASK_LABELS, "state"),
+    ),
+    "amistore_task_failure_info": (
+        "1 for each failed store task, with AWS's failure reason.",
+        (*_TASK_LABELS, "reason"),
+    ),
+    "amistore_task_start_time_seconds": (
+        "Unix time the AMI's store task started, when AWS reports it.",
+        _TASK_LABELS,
+    ),
+    "amistore_task_info": (
+        "1 for each store task with a known bucket; the S3 bucket and object key are labels.",
+        (*_TASK_LABELS, "bucket", "s3_object_key"),
+    ),
+    "amistore_resource_synced": (
+        "1 when the AmiStore's last AWS poll succeeded (condition Synced=True), 0 when it "
+        "failed; absent until the first poll.",
+        _RESOURCE_LABELS,
+    ),
+    "amistore_task_series_omitted": (
+        "Tracked tasks of the AmiStore without per-task series, the oldest beyond "
+        "--max-task-series; 0 when every task has its series.",
+        _RESOURCE_LABELS,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ResourceSamples:
+    """One resource's samples, computed once in set_resource, by family name."""
+
+    by_family: dict[str, tuple[samples_module.Sample, ...]]
+
+
+class TaskCollector(registry_module.Collector):
+    """Renders per-task series from the current state at every scrape."""
+
+    def __init__(self, max_task_series: int = DEFAULT_MAX_TASK_SERIES) -> None:
+        self._lock = threading.Lock()
+        self._resources: dict[tuple[str, str], _ResourceSamples] = {}
+        self._max_task_series = max_task_series
+
+    def set_resource(
+        self,
+        namespace: str,
+        name: str,
+        region: str,
+        tasks: Sequence[Mapping[str, Any]],
+        synced: bool | None,
+    ) -> None:
+        """Replace the series of one resource (``tasks``: all its task entries, newest first)."""
+        built: dict[str, list[samples_module.Sample]] = {family: [] for family in _FAMILIES}
+        for task in tasks[: self._max_task_series]:
+            ami_id = task.get("amiId")
+            state = task.get("state")
+            if not isinstance(ami_id, str) or state not in _STATES:
+                continue
+            base = {"namespace": namespace, "name": name, "ami_id": ami_id, "region": region}
+            progress = task.get("progressPercentage")
+            _add(built, "amistore_task_progress_percent", base, _number(progress, 0.0))
+            for candidate in _STATES:
+                value = 1.0 if candidate == state else 0.0
+                _add(built, "amistore_task_state", {**base, "state": candidate}, value)
+            if state == model.TaskState.FAILED:
+                reason = task.get("failureReason") or "unknown"
+                _add(built, "amistore_task_failure_info", {**base, "reason": str(reason)}, 1.0)
+            start = _start_seconds(task.get("taskStartTime"))
+            if start is not None:
+                _add(built, "amistore_task_start_time_seconds", base, start)
+            bucket = task.get("bucket")
+            if bucket:
+                labels = {
+                    **base,
+                    "bucket": str(bucket),
+                    "s3_object_key": task.get("s3ObjectKey") or "",
+                }
+                _add(built, "amistore_task_info", labels, 1.0)
+        resource = {"namespace": namespace, "name": name, "region": region}
+        omitted = max(0, len(tasks) - self._max_task_series)
+        _add(built, "amistore_task_series_omitted", resource, float(omitted))
+        if synced is not None:
+            _add(built, "amistore_resource_synced", resource, 1.0 if synced else 0.0)
+        samples = _ResourceSamples({family: tuple(s) for family, s in built.items() if s})
+        with self._lock:
+            self._resources[(namespace, name)] = samples
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop every series of a resource (deleted, or no longer watched)."""
+        with self._lock:
+            self._resources.pop((namespace, name), None)
+
+    def describe(self) -> Iterable[metrics_core.Metric]:
+        """The families this collector renders, so a registry can detect name clashes."""
+        return _empty_families().values()
+
+    def collect(self) -> Iterable[metrics_core.Metric]:
+        """Render every resource's samples into one family per metric name."""
+        with self._lock:
+            resources = list(self._resources.values())
+        families = _empty_families()
+        for resource in resources:
+            for family, samples in resource.by_family.items():
+                families[family].samples.extend(samples)
+        return families.values()
+
+
+class OperatorMetrics:
+    """Operator-health metrics, registered on the given registry."""
+
+    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
+        self._requests = prometheus_client.Counter(
+            "amistore_ec2_requests",
+            "HTTP attempts of EC2 API calls made by the operator (each retry counts), by "
+            "outcome (success, throttled, client_error, server_error, connection_error).",
+            ("region", "operation", "outcome"),
+            registry=registry,
+        )
+        self._duration = prometheus_client.Histogram(
+            "amistore_ec2_request_duration_seconds",
+            "Seconds each HTTP attempt of an EC2 API call took, from sending the request to "
+            "its response or error; each retry is observed on its own, and the wait for the "
+            "client-side request budget is not included.",
+            ("region", "operation"),
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self._last_success = prometheus_client.Gauge(
+            "amistore_poll_last_success_timestamp_seconds",
+            "Unix time of the last successful DescribeStoreImageTasks poll in the region.",
+            ("region",),
+            registry=registry,
+        )
+        self._interval = prometheus_client.Gauge(
+            "amistore_poll_effective_interval_seconds",
+            "Interval the poller actually achieves in the region; above the configured one "
+            "when the EC2 request budget forces it to stretch.",
+            ("region",),
+            registry=registry,
+        )
+        self._budget = prometheus_client.Gauge(
+            "amistore_ec2_budget_tokens",
+            "DescribeStoreImageTasks calls the operator may still make in the region now "
+            "(its client-side token bucket, refilled at --ec2-rate up to --ec2-burst).",
+            ("region",),
+            registry=registry,
+        )
+
+    def observe_ec2_call(self, region: str, operation: str, outcome: str, seconds: float) -> None:
+        """Count one EC2 call and record its duration."""
+        self._requests.labels(region, operation, outcome).inc()
+        self._duration.labels(region, operation).observe(seconds)
+
+    def set_poll_success(self, region: str, timestamp: float) -> None:
+        """Record the Unix time of a successful poll in the region."""
+        self._last_success.labels(region).set(timestamp)
+
+    def set_effective_interval(self, region: str, seconds: float) -> None:
+        """Record the polling interval actually achieved in the region."""
+        self._interval.labels(region).set(seconds)
+
+    def set_budget(self, region: str, tokens: float) -> None:
+        """Record the level of the region's client-side request token bucket."""
+        self._budget.labels(region).set(tokens)
+
+
+def build_registry(
+    max_task_series: int = DEFAULT_MAX_TASK_SERIES,
+) -> tuple[prometheus_client.CollectorRegistry, TaskCollector, OperatorMetrics]:
+    """A fresh registry with the task collector, health metrics and process metrics."""
+    registry = prometheus_client.CollectorRegistry()
+    tasks = TaskCollector(max_task_series)
+    registry.register(tasks)
+    health = OperatorMetrics(registry)
+    process_collector.ProcessCollector(registry=registry)
+    platform_collector.PlatformCollector(registry=registry)
+    gc_collector.GCCollector(registry=registry)
+    return registry, tasks, health
+
+
+def _empty_families() -> dict[str, metrics_core.GaugeMetricFamily]:
+    return {
+        family: metrics_core.GaugeMetricFamily(family, documentation, labels=labels)
+        for family, (documentation, labels) in _FAMILIES.items()
+    }
+
+
+def _add(
+    built: dict[str, list[samples_module.Sample]],
+    family: str,
+    labels: dict[str, str],
+    value: float,
+) -> None:
+    built[family].append(samples_module.Sample(family, labels, value))
+
+
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
+
+
+def _start_seconds(value: Any) -> float | None:
+    moment = status.parse_time(value)
+    return moment.timestamp() if moment is not None else None

@@ -1,0 +1,250 @@
+"""What one region's poller knows: the latest store task per AMI, each listing, each subscription.
+
+A resource subscribes with its spec; the AMIs and listing filter sets it needs
+get a cache entry, shared with every other resource that needs them, and leave
+the cache when nobody tracks them any more. ``TaskCache.build_view`` turns the
+entries of one subscription into the ``ResourceView`` the core reconciles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping
+
+from amistore_operator.core import model
+from amistore_operator.polling import clock
+
+FilterKey = tuple[str | None, tuple[str, ...]]
+
+
+@dataclasses.dataclass
+class AmiEntry:
+    """The cache entry of one tracked AMI."""
+
+    task: model.StoreTask | None = None
+    known: bool = False  # fetched (or seeded from a status) at least once
+    attempted_at: float | None = None
+    error: model.PollError | None = None
+    invalid: bool = False  # AWS rejected the ID: poll it alone
+    forced: bool = False  # due now (new, woken or changed)
+    due: float = 0.0  # active / invalid: next poll
+    next_check: float = 0.0  # terminal: spread re-check (ImageIds mode)
+    deadline: float = 0.0  # terminal: hard re-check (rolling-listing mode)
+    retry_at: float | None = None  # after a failed call: backoff
+
+
+@dataclasses.dataclass
+class ListingEntry:
+    """The cache entry of one listing filter set."""
+
+    tasks: dict[str, model.StoreTask] = dataclasses.field(default_factory=dict)
+    known: bool = False
+    attempted_at: float | None = None
+    error: model.PollError | None = None
+    forced: bool = True
+    due: float = 0.0
+    retry_at: float | None = None
+
+
+@dataclasses.dataclass
+class Subscription:
+    """One resource's spec and when it was last handed a view."""
+
+    spec: model.AmiStoreSpec
+    served_at: float | None = None
+
+
+def filter_key(spec: model.AmiStoreSpec) -> FilterKey:
+    """The listing filter set a spec without image IDs reads."""
+    return spec.bucket, tuple(sorted(spec.task_states))
+
+
+def slack_for(interval: float) -> float:
+    """How old data may be and still count as this interval's refresh."""
+    return min(5.0, interval / 4)
+
+
+def is_active(task: model.StoreTask | None) -> bool:
+    """Whether the task may still change (not started yet, or not finished)."""
+    return task is None or task.state not in model.TERMINAL_STATES
+
+
+def newer(a: model.StoreTask, b: model.StoreTask | None) -> bool:
+    """Whether ``a`` is the same or a later store task than ``b``."""
+    if b is None or a.start_time is None or b.start_time is None:
+        return True
+    return a.start_time >= b.start_time
+
+
+class TaskCache:
+    """The entries of one region and who subscribes to them."""
+
+    def __init__(
+        self, *, clock: clock.Clock, rng: random.Random, on_change: Callable[[], None]
+    ) -> None:
+        self._clock = clock
+        self._rng = rng
+        self._on_change = on_change  # something became due now: wake the refresh loop
+        self.subs: dict[str, Subscription] = {}
+        self.amis: dict[str, AmiEntry] = {}
+        self._ami_subs: dict[str, set[str]] = {}
+        self.listings: dict[FilterKey, ListingEntry] = {}
+        self._listing_subs: dict[FilterKey, set[str]] = {}
+        self._interval: float | None = None  # interval(), until the subscriptions change
+
+    # --- subscriptions -------------------------------------------------------
+
+    def interval(self) -> float:
+        """The region's poll interval: the smallest of its resources'."""
+        # Memoized: a refresh cycle asks once per AMI, and a scan per ask is quadratic.
+        if self._interval is None:
+            self._interval = min((s.spec.poll_interval for s in self.subs.values()), default=60.0)
+        return self._interval
+
+    def ami_interval(self, ami: str) -> float:
+        """The poll interval of an AMI: the smallest of the resources tracking it."""
+        keys = self._ami_subs.get(ami, ())
+        return min((self.subs[k].spec.poll_interval for k in keys), default=self.interval())
+
+    def listing_interval(self, fk: FilterKey) -> float:
+        """The poll interval of a listing: the smallest of the resources reading it."""
+        keys = self._listing_subs.get(fk, ())
+        return min((self.subs[k].spec.poll_interval for k in keys), default=self.interval())
+
+    def subscribe(
+        self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
+    ) -> Subscription:
+        """Track ``spec`` for ``key``; a new or changed spec is due now."""
+        old = self.subs.get(key)
+        if old is not None and old.spec == spec:
+            return old
+        changed = old is not None
+        if old is not None:
+            self.unsubscribe(key)
+        sub = Subscription(spec)
+        self.subs[key] = sub
+        self._interval = None
+        now = self._clock.now()
+        if spec.image_ids:
+            for ami in spec.image_ids:
+                self._ami_subs.setdefault(ami, set()).add(key)
+                entry = self.amis.get(ami)
+                if entry is None:
+                    entry = self.amis[ami] = AmiEntry()
+                    seed = known.get(ami)
+                    if seed is not None and seed.state in model.TERMINAL_STATES:
+                        # After a restart: trust the status, re-check spread over 10 intervals.
+                        entry.task, entry.known = seed, True
+                        first = now + self._rng.uniform(0, 10) * spec.poll_interval
+                        entry.next_check = entry.deadline = first
+                        continue
+                if changed or is_active(entry.task) or entry.invalid:
+                    entry.forced = True
+        else:
+            fk = filter_key(spec)
+            self._listing_subs.setdefault(fk, set()).add(key)
+            listing = self.listings.setdefault(fk, ListingEntry())
+            listing.forced = True
+        if any(self.items_forced(sub)):
+            self._on_change()
+        return sub
+
+    def unsubscribe(self, key: str) -> None:
+        """Drop ``key``; AMIs and listings nobody tracks any more leave the cache."""
+        sub = self.subs.pop(key, None)
+        if sub is None:
+            return
+        self._interval = None
+        for ami in sub.spec.image_ids:
+            keys = self._ami_subs.get(ami)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._ami_subs[ami]
+                    self.amis.pop(ami, None)
+        if not sub.spec.image_ids:
+            fk = filter_key(sub.spec)
+            keys = self._listing_subs.get(fk)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._listing_subs[fk]
+                    self.listings.pop(fk, None)
+        if not self.subs:
+            # Nothing left to poll: let the loop end. Otherwise leaving makes nothing due
+            # sooner, and waking the loop (a scan of every entry) per departure would make
+            # deleting or shutting down with N resources cost N scans.
+            self._on_change()
+
+    def wake(self, key: str) -> None:
+        """Make every item of ``key`` due now."""
+        sub = self.subs.get(key)
+        if sub is None:
+            return
+        for ami in sub.spec.image_ids:
+            self.amis[ami].forced = True
+        if not sub.spec.image_ids:
+            self.listings[filter_key(sub.spec)].forced = True
+        self._on_change()
+
+    def items(self, sub: Subscription) -> list[AmiEntry | ListingEntry]:
+        """The entries ``sub`` reads."""
+        if sub.spec.image_ids:
+            return [self.amis[ami] for ami in sub.spec.image_ids]
+        return [self.listings[filter_key(sub.spec)]]
+
+    def items_forced(self, sub: Subscription) -> Iterable[bool]:
+        """Whether each entry of ``sub`` is due now."""
+        return (item.forced for item in self.items(sub))
+
+    # --- views ---------------------------------------------------------------
+
+    def ready_now(self, sub: Subscription) -> bool:
+        """Whether ``sub`` may have its view without waiting for a refresh."""
+        items = self.items(sub)
+        if any(item.forced for item in items):
+            return False
+        if sub.served_at is None:
+            return all(item.known for item in items)
+        now = self._clock.now()
+        since = now - slack_for(sub.spec.poll_interval)
+        fresh = all(
+            item.attempted_at is not None and item.attempted_at >= since
+            for item in items
+            if isinstance(item, ListingEntry) or item.invalid or is_active(item.task)
+        )
+        unseen = any(
+            item.attempted_at is not None and item.attempted_at > (sub.served_at or -math.inf)
+            for item in items
+        )
+        return fresh and unseen
+
+    def served_since(self, sub: Subscription, start: float) -> bool:
+        """Whether a refresh that started at ``start`` served ``sub``."""
+        items = self.items(sub)
+        if any(item.forced for item in items):
+            return False
+        return any(item.attempted_at is not None and item.attempted_at >= start for item in items)
+
+    def build_view(self, sub: Subscription) -> model.ResourceView:
+        """What the cache knows for ``sub``: tasks of known AMIs, the first error."""
+        spec = sub.spec
+        tasks: dict[str, model.StoreTask | None] = {}
+        error: model.PollError | None = None
+        if spec.image_ids:
+            for ami in spec.image_ids:
+                entry = self.amis[ami]
+                error = error or entry.error
+                if not entry.known:
+                    continue  # never fetched: say nothing rather than "Pending"
+                task = entry.task
+                if task is not None and spec.bucket and task.bucket != spec.bucket:
+                    task = None  # only tasks into this resource's bucket count
+                tasks[ami] = task
+        else:
+            listing = self.listings[filter_key(spec)]
+            error = listing.error
+            tasks.update(listing.tasks)
+        return model.ResourceView(tasks=tasks, error=error)

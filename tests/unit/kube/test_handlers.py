@@ -1,0 +1,43 @@
+"""The kopf handlers as registered: those that touch the service run on the event loop."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import kopf
+from amistore_operator import service
+from amistore_operator.kube import handlers
+
+
+def registered(registry: kopf.OperatorRegistry) -> Iterator[Any]:
+    """Every handler on a registry, of every kind (kopf keeps one sub-registry per kind)."""
+    for kind in ("_activities", "_indexing", "_watching", "_spawning", "_changing", "_webhooks"):
+        yield from getattr(registry, kind).get_all_handlers()
+
+
+def touches(fn: Callable[..., Any], target: object, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether ``fn`` closes over ``target``, directly or through a function it closes over."""
+    if id(fn) in seen or not inspect.isfunction(fn):
+        return False
+    closed = inspect.getclosurevars(fn)
+    values = [*closed.nonlocals.values(), *closed.globals.values()]
+    return any(value is target for value in values) or any(
+        touches(value, target, seen | {id(fn)}) for value in values if inspect.isfunction(value)
+    )
+
+
+def test_every_handler_that_touches_the_service_is_a_coroutine_function() -> None:
+    # kopf runs a plain ``def`` in its thread pool, where it would change the poller's dicts
+    # and resolve asyncio futures while the event loop uses them.
+    svc = cast(service.AmiStoreService, object())
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, svc, cluster_wide=False)
+
+    users = {h.fn.__name__: h.fn for h in registered(registry) if touches(h.fn, svc)}
+
+    # The daemon, the watch handler and the cleanup all use it: the check above sees them.
+    assert {"poll", "watched", "close"} <= set(users), sorted(users)
+    threaded = sorted(name for name, fn in users.items() if not inspect.iscoroutinefunction(fn))
+    assert threaded == [], f"handlers kopf would run in a thread: {threaded}"
