@@ -10,13 +10,11 @@ bucket) and reported to an ``Ec2CallObserver``; every failure comes out as one
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import logging
 import os
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +26,7 @@ import botocore.loaders
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import ec2model
+from amistore_operator.aws import ec2model, errors
 from amistore_operator.core import model
 
 if TYPE_CHECKING:
@@ -41,69 +39,7 @@ OPERATION = "DescribeStoreImageTasks"
 MAX_IDS_PER_CALL = 20
 MAX_RESULTS = 200
 
-_THROTTLED = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
-_ACCESS_DENIED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
-_BAD_CREDENTIALS = frozenset(
-    {
-        "AuthFailure",
-        "RequestExpired",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-    }
-)
-_UNAVAILABLE = frozenset({"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable"})
-# botocore raises these before or instead of an HTTP response.
-_CREDENTIAL_EXCEPTIONS: tuple[type[Exception], ...] = (
-    botocore.exceptions.NoCredentialsError,
-    botocore.exceptions.PartialCredentialsError,
-    botocore.exceptions.CredentialRetrievalError,
-    botocore.exceptions.NoAuthTokenError,
-    botocore.exceptions.TokenRetrievalError,
-    botocore.exceptions.UnauthorizedSSOTokenError,
-    botocore.exceptions.RefreshWithMFAUnsupportedError,
-    botocore.exceptions.MetadataRetrievalError,
-)
-_CONNECTION_EXCEPTIONS: tuple[type[Exception], ...] = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ConnectionError,
-    botocore.exceptions.HTTPClientError,
-)
-# Nothing answered at all: the host did not resolve, refused, or never accepted.
-_UNREACHABLE: tuple[type[Exception], ...] = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectTimeoutError,
-)
 _STATES = {state.lower(): model.TaskState(state) for state in model.AWS_TASK_STATES}
-
-
-class AwsError(Exception):
-    """One failed EC2 call, classified for ``Synced=False``."""
-
-    def __init__(self, reason: model.PollErrorReason, code: str, message: str) -> None:
-        super().__init__(f"{reason}: {code}: {message}")
-        self.reason = reason
-        self.code = code
-        self.message = message
-
-
-@dataclasses.dataclass(frozen=True)
-class Endpoint:
-    """Where a client sends its calls, for naming it when it cannot be reached."""
-
-    region: str
-    url: str
-    region_known: bool  # botocore lists the region for EC2 (a newer one may still work)
-
-    @property
-    def is_regions_own(self) -> bool:
-        """The URL was derived from the region (no ``AWS_ENDPOINT_URL_EC2``-style override)."""
-        host = urllib.parse.urlsplit(self.url).hostname or ""
-        return self.region in host.split(".")
 
 
 class Ec2CallObserver(Protocol):
@@ -112,60 +48,6 @@ class Ec2CallObserver(Protocol):
     def observe_ec2_call(
         self, region: str, operation: str, outcome: str, seconds: float
     ) -> None: ...
-
-
-def reason_for_code(code: str, status: int | None = None) -> model.PollErrorReason:
-    """Map an AWS error code (and HTTP status) to a ``PollErrorReason``."""
-    if code in _THROTTLED:
-        return model.PollErrorReason.THROTTLED
-    if code in _ACCESS_DENIED:
-        return model.PollErrorReason.ACCESS_DENIED
-    if code in _BAD_CREDENTIALS:
-        return model.PollErrorReason.INVALID_CREDENTIALS
-    if code.startswith("InvalidAMIID."):
-        return model.PollErrorReason.INVALID_IMAGE_ID
-    if code in _UNAVAILABLE or (status is not None and status >= 500):
-        return model.PollErrorReason.AWS_UNAVAILABLE
-    return model.PollErrorReason.INVALID_REQUEST
-
-
-def to_aws_error(exc: Exception, endpoint: Endpoint | None = None) -> AwsError:
-    """Classify any exception from a boto3 call; messages never carry request headers.
-
-    With ``endpoint``, a connection failure names the endpoint, and an unreachable
-    endpoint of a region botocore does not know is ``UnknownRegion``: there is no such
-    region (or it is newer than this botocore), which no retry will fix.
-    """
-    if isinstance(exc, AwsError):
-        return exc
-    if endpoint is not None and isinstance(exc, _CONNECTION_EXCEPTIONS):
-        message = str(exc)
-        if endpoint.url not in message:
-            message = f"{message} (endpoint {endpoint.url})"
-        if isinstance(exc, _UNREACHABLE) and not endpoint.region_known and endpoint.is_regions_own:
-            message = (
-                f"region {endpoint.region!r} is not an EC2 region botocore "
-                f"{botocore.__version__} knows, and its endpoint {endpoint.url} "
-                f"cannot be reached: {message}"
-            )
-            return AwsError(model.PollErrorReason.UNKNOWN_REGION, type(exc).__name__, message)
-        return AwsError(model.PollErrorReason.AWS_UNAVAILABLE, type(exc).__name__, message)
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error: Mapping[str, Any] = exc.response.get("Error", {})
-        meta: Mapping[str, Any] = exc.response.get("ResponseMetadata", {})
-        code = str(error.get("Code") or "Unknown")
-        message = str(error.get("Message") or code)
-        reason = reason_for_code(code, meta.get("HTTPStatusCode"))
-    elif isinstance(exc, _CREDENTIAL_EXCEPTIONS):
-        code, message = type(exc).__name__, str(exc)
-        reason = model.PollErrorReason.INVALID_CREDENTIALS
-    elif isinstance(exc, _CONNECTION_EXCEPTIONS):
-        code, message = type(exc).__name__, str(exc)
-        reason = model.PollErrorReason.AWS_UNAVAILABLE
-    else:
-        code, message = type(exc).__name__, str(exc)
-        reason = model.PollErrorReason.INVALID_REQUEST
-    return AwsError(reason, code, message)
 
 
 def to_store_task(raw: StoreImageTaskResultTypeDef | Mapping[str, Any]) -> model.StoreTask | None:
@@ -248,7 +130,7 @@ def attempt_outcome(
     if 200 <= status < 300:
         return "success"
     code = str(((parsed_response or {}).get("Error") or {}).get("Code", ""))
-    if code in _THROTTLED or status == 429:
+    if code in errors.THROTTLED_CODES or status == 429:
         return "throttled"
     return "server_error" if status >= 500 else "client_error"
 
@@ -256,7 +138,7 @@ def attempt_outcome(
 class StoreTaskClient:
     """Blocking DescribeStoreImageTasks calls for one region."""
 
-    def __init__(self, region: str, client: EC2Client, endpoint: Endpoint) -> None:
+    def __init__(self, region: str, client: EC2Client, endpoint: errors.Endpoint) -> None:
         self.region = region
         self.client = client
         self.endpoint = endpoint
@@ -268,7 +150,7 @@ class StoreTaskClient:
         try:
             response = self.client.describe_store_image_tasks(ImageIds=list(image_ids))
         except Exception as exc:
-            raise to_aws_error(exc, self.endpoint) from None
+            raise errors.to_aws_error(exc, self.endpoint) from None
         return _tasks(response.get("StoreImageTaskResults", []))
 
     def describe_page(
@@ -295,7 +177,7 @@ class StoreTaskClient:
                     Filters=filters, MaxResults=max_results
                 )
         except Exception as exc:
-            raise to_aws_error(exc, self.endpoint) from None
+            raise errors.to_aws_error(exc, self.endpoint) from None
         token = response.get("NextToken") or None
         return _tasks(response.get("StoreImageTaskResults", [])), token
 
@@ -332,7 +214,7 @@ def make_client(
         region in session.get_available_regions("ec2", partition)
         for partition in session.get_available_partitions()
     )
-    return StoreTaskClient(region, client, Endpoint(region, client.meta.endpoint_url, known))
+    return StoreTaskClient(region, client, errors.Endpoint(region, client.meta.endpoint_url, known))
 
 
 class _OneOperationLoader(botocore.loaders.Loader):

@@ -14,7 +14,7 @@ from typing import Any
 import botocore.exceptions
 import botocore.retries.standard
 import pytest
-from amistore_operator.aws import ec2
+from amistore_operator.aws import ec2, errors
 from amistore_operator.core import model
 from botocore.stub import Stubber
 
@@ -143,68 +143,6 @@ def test_results_without_ami_or_with_unknown_state_are_skipped(
     assert client.describe_ids([AMI]) == [model.StoreTask(AMI, model.TaskState.COMPLETED, 100)]
 
 
-@pytest.mark.parametrize(
-    ("exc", "reason"),
-    [
-        (botocore.exceptions.NoCredentialsError(), R.INVALID_CREDENTIALS),
-        (
-            botocore.exceptions.CredentialRetrievalError(provider="sts", error_msg="x"),
-            R.INVALID_CREDENTIALS,
-        ),
-        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), R.AWS_UNAVAILABLE),
-        (botocore.exceptions.ConnectTimeoutError(endpoint_url="http://x"), R.AWS_UNAVAILABLE),
-        (botocore.exceptions.ReadTimeoutError(endpoint_url="http://x"), R.AWS_UNAVAILABLE),
-        (botocore.exceptions.ConnectionClosedError(endpoint_url="http://x"), R.AWS_UNAVAILABLE),
-        (ValueError("odd"), R.INVALID_REQUEST),
-    ],
-)
-def test_botocore_exceptions_map_to_reasons(exc: Exception, reason: model.PollErrorReason) -> None:
-    error = ec2.to_aws_error(exc)
-    assert error.reason is reason
-    assert error.code == type(exc).__name__
-
-
-NOWHERE = ec2.Endpoint("xx-nowhere-1", "https://ec2.xx-nowhere-1.amazonaws.com", False)
-IRELAND = ec2.Endpoint("eu-west-1", "https://ec2.eu-west-1.amazonaws.com", True)
-CUSTOM = ec2.Endpoint("xx-nowhere-1", "http://127.0.0.1:9", False)  # AWS_ENDPOINT_URL_EC2
-
-
-@pytest.mark.parametrize(
-    ("exc", "endpoint", "reason"),
-    [
-        # The region's own endpoint never answered and botocore has no such region.
-        (botocore.exceptions.EndpointConnectionError(endpoint_url=NOWHERE.url), NOWHERE,
-         R.UNKNOWN_REGION),
-        (botocore.exceptions.ConnectTimeoutError(endpoint_url=NOWHERE.url), NOWHERE,
-         R.UNKNOWN_REGION),
-        # It answered, then failed: the region exists.
-        (botocore.exceptions.ReadTimeoutError(endpoint_url=NOWHERE.url), NOWHERE,
-         R.AWS_UNAVAILABLE),
-        # A region botocore knows is only unavailable, whatever the failure.
-        (botocore.exceptions.EndpointConnectionError(endpoint_url=IRELAND.url), IRELAND,
-         R.AWS_UNAVAILABLE),
-        # Every region goes to a custom endpoint: the endpoint is at fault, not the region.
-        (botocore.exceptions.EndpointConnectionError(endpoint_url=CUSTOM.url), CUSTOM,
-         R.AWS_UNAVAILABLE),
-    ],
-)  # fmt: skip
-def test_connection_failures_name_the_endpoint(
-    exc: Exception, endpoint: ec2.Endpoint, reason: model.PollErrorReason
-) -> None:
-    error = ec2.to_aws_error(exc, endpoint)
-    assert error.reason is reason
-    assert endpoint.url in error.message
-    assert error.code == type(exc).__name__
-    assert (f"'{endpoint.region}'" in error.message) is (reason is R.UNKNOWN_REGION)
-
-
-def test_a_connection_failure_without_a_url_gets_the_endpoint() -> None:
-    exc = botocore.exceptions.HTTPClientError(error="socket closed")
-    error = ec2.to_aws_error(exc, IRELAND)
-    assert error.reason is R.AWS_UNAVAILABLE
-    assert error.message == f"{exc} (endpoint {IRELAND.url})"
-
-
 # --- the per-attempt hooks, end to end over HTTP on 127.0.0.1 ---------------
 
 OK_BODY = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -296,7 +234,7 @@ def test_retries_exhausted_raise_throttled(server: FakeEc2Server) -> None:
     observed = Observed()
     client = ec2.make_client("eu-west-1", metrics=observed)
     server.replies = [(503, THROTTLE_BODY)] * 3
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_page(task_states=["InProgress"])
     assert info.value.reason is R.THROTTLED
     assert info.value.message == "Request limit exceeded."
@@ -313,7 +251,7 @@ def test_a_refused_budget_sends_nothing(server: FakeEc2Server) -> None:
         raise RuntimeError("budget closed")
 
     client = ec2.make_client("eu-west-1", on_attempt=refuse, metrics=observed)
-    with pytest.raises(ec2.AwsError):
+    with pytest.raises(errors.AwsError):
         client.describe_ids([AMI])
     assert server.requests == []
     assert observed.calls == []
@@ -354,7 +292,7 @@ def test_what_ec2_answers_is_the_reason_users_see(
 ) -> None:
     server.replies = [(status, error_body(code, message))] * 3
     client = ec2.make_client("eu-west-1")
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_ids([AMI])
     assert (info.value.reason, info.value.code, info.value.message) == (reason, code, message)
     assert len(server.requests) == attempts
@@ -375,7 +313,7 @@ def test_an_unreachable_endpoint_is_unavailable_and_named(
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
     observed = Observed()
     client = ec2.make_client("eu-west-1", metrics=observed)
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_ids([AMI])
     assert info.value.reason is R.AWS_UNAVAILABLE
     assert endpoint in info.value.message
@@ -406,7 +344,7 @@ def test_a_region_botocore_does_not_know_whose_endpoint_does_not_resolve_is_unkn
     aws_env: None, no_dns: list[str]
 ) -> None:
     client = ec2.make_client("xx-nowhere-1")
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_ids([AMI])
     assert info.value.reason == "UnknownRegion"
     assert "'xx-nowhere-1'" in info.value.message
@@ -418,7 +356,7 @@ def test_a_known_region_whose_endpoint_does_not_resolve_is_unavailable(
     aws_env: None, no_dns: list[str]
 ) -> None:
     client = ec2.make_client("eu-west-1")
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_ids([AMI])
     assert info.value.reason is R.AWS_UNAVAILABLE
     assert "https://ec2.eu-west-1.amazonaws.com" in info.value.message
@@ -434,7 +372,7 @@ def test_an_unknown_region_at_an_unreachable_custom_endpoint_blames_the_endpoint
     monkeypatch.setattr(
         botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
     )
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         ec2.make_client("xx-nowhere-1").describe_ids([AMI])
     assert info.value.reason is R.AWS_UNAVAILABLE
     assert endpoint in info.value.message
@@ -447,15 +385,15 @@ def test_a_region_botocore_does_not_know_but_that_answers_is_polled(
     client = ec2.make_client("xx-nowhere-1")
     assert [t.ami_id for t in client.describe_ids([AMI])] == [AMI]
     server.replies = [(401, error_body("AuthFailure", "AWS was not able to validate"))]
-    with pytest.raises(ec2.AwsError) as info:
+    with pytest.raises(errors.AwsError) as info:
         client.describe_ids([AMI])
     assert info.value.reason is R.INVALID_CREDENTIALS
 
 
-def test_only_aws_imports_boto3() -> None:
-    package = pathlib.Path(ec2.__file__).parent
-    offenders = []
-    for path in package.glob("*.py"):
+def test_only_the_aws_subpackage_imports_boto3() -> None:
+    package = pathlib.Path(ec2.__file__).parents[1]
+    importers = set()
+    for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
@@ -463,5 +401,5 @@ def test_only_aws_imports_boto3() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             if any(n.split(".")[0] in ("boto3", "botocore") for n in names):
-                offenders.append(path.name)
-    assert set(offenders) == {"ec2.py"}
+                importers.add(path.relative_to(package).as_posix())
+    assert importers == {"aws/ec2.py", "aws/errors.py"}
