@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn, TypeVar
 
 import amistore_operator
+from amistore_operator import settingvalues as values
 from amistore_operator.core import spec
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off", "")
 
 T = TypeVar("T")
 
 
-class SettingsError(Exception):
-    """A bad flag or variable; the message is one line naming it."""
+SettingsError = values.SettingsError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +161,12 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             return parse(env, environ[env])
         return default
 
-    metrics_port = pick("--metrics-port", "AMISTORE_METRICS_PORT", _port, defaults.metrics_port)
-    liveness_port = pick("--liveness-port", "AMISTORE_LIVENESS_PORT", _port, defaults.liveness_port)
+    metrics_port = pick(
+        "--metrics-port", "AMISTORE_METRICS_PORT", values.port, defaults.metrics_port
+    )
+    liveness_port = pick(
+        "--liveness-port", "AMISTORE_LIVENESS_PORT", values.port, defaults.liveness_port
+    )
     if metrics_port == liveness_port:
         raise SettingsError(
             f"--liveness-port: must differ from --metrics-port (both are {metrics_port})"
@@ -177,21 +176,21 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         metrics_port=metrics_port,
         liveness_port=liveness_port,
         poll_interval=pick(
-            "--poll-interval", "AMISTORE_POLL_INTERVAL", _interval, defaults.poll_interval
+            "--poll-interval", "AMISTORE_POLL_INTERVAL", values.interval, defaults.poll_interval
         ),
         region=_region(args.region, environ),
         log_format=pick(
-            "--log-format", "AMISTORE_LOG_FORMAT", _choice(LOG_FORMATS), defaults.log_format
+            "--log-format", "AMISTORE_LOG_FORMAT", values.choice(LOG_FORMATS), defaults.log_format
         ),
         log_level=pick(
-            "--log-level", "AMISTORE_LOG_LEVEL", _choice(LOG_LEVELS), defaults.log_level
+            "--log-level", "AMISTORE_LOG_LEVEL", values.choice(LOG_LEVELS), defaults.log_level
         ),
-        ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", _rate, defaults.ec2_rate),
-        ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", _burst, defaults.ec2_burst),
+        ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", values.rate, defaults.ec2_rate),
+        ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", values.burst, defaults.ec2_burst),
         max_task_series=pick(
-            "--max-task-series", "AMISTORE_MAX_TASK_SERIES", _count, defaults.max_task_series
+            "--max-task-series", "AMISTORE_MAX_TASK_SERIES", values.count, defaults.max_task_series
         ),
-        ec2_read_timeout=_rate(
+        ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
         ),
@@ -204,21 +203,14 @@ def _namespaces(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[s
     if args.all_namespaces:
         return ()
     if args.namespace:
-        return _namespace_list("--namespace", args.namespace)
-    every = _boolean("AMISTORE_ALL_NAMESPACES", environ.get("AMISTORE_ALL_NAMESPACES", ""))
+        return values.namespace_list("--namespace", args.namespace)
+    every = values.boolean("AMISTORE_ALL_NAMESPACES", environ.get("AMISTORE_ALL_NAMESPACES", ""))
     listed = [n.strip() for n in environ.get("AMISTORE_NAMESPACE", "").split(",") if n.strip()]
     if every and listed:
         raise SettingsError(
             "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
         )
-    return _namespace_list("AMISTORE_NAMESPACE", listed)
-
-
-def _namespace_list(source: str, names: Sequence[str]) -> tuple[str, ...]:
-    for name in names:
-        if not _NAMESPACE_PATTERN.fullmatch(name):
-            raise SettingsError(f'{source}: "{name}" is not a valid namespace name')
-    return tuple(dict.fromkeys(names))  # drop repeats, keep the order
+    return values.namespace_list("AMISTORE_NAMESPACE", listed)
 
 
 def _region(flag: str | None, environ: Mapping[str, str]) -> str:
@@ -234,76 +226,3 @@ def _region(flag: str | None, environ: Mapping[str, str]) -> str:
                 )
             return value
     raise SettingsError("no AWS region: set --region, AMISTORE_REGION or AWS_REGION")
-
-
-def _port(source: str, text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise SettingsError(f'{source}: must be a port number from 1 to 65535, got "{text}"')
-    return port
-
-
-def _float(source: str, text: str, requirement: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f'{source}: must be a number {requirement}, got "{text}"') from None
-    if not math.isfinite(value):
-        raise SettingsError(f'{source}: must be a number {requirement}, got "{text}"')
-    return value
-
-
-def _interval(source: str, text: str) -> float:
-    value = _float(source, text, ">= 1")
-    if value < 1:
-        raise SettingsError(f'{source}: must be a number >= 1, got "{text}"')
-    return value
-
-
-def _rate(source: str, text: str) -> float:
-    value = _float(source, text, "> 0")
-    if value <= 0:
-        raise SettingsError(f'{source}: must be a number > 0, got "{text}"')
-    return value
-
-
-def _burst(source: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SettingsError(f'{source}: must be a whole number >= 1, got "{text}"')
-    return value
-
-
-def _count(source: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise SettingsError(f'{source}: must be a whole number >= 0, got "{text}"')
-    return value
-
-
-def _choice(options: Sequence[str]) -> Callable[[str, str], str]:
-    def parse(source: str, text: str) -> str:
-        value = text.strip().lower()
-        if value not in options:
-            raise SettingsError(f'{source}: must be one of {", ".join(options)}, got "{text}"')
-        return value
-
-    return parse
-
-
-def _boolean(source: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise SettingsError(f'{source}: must be true or false, got "{text}"')
