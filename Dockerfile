@@ -16,9 +16,11 @@ RUN python -m venv /opt/amistore
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-# The constraints pin every runtime dependency (and the build backend) to the tested versions.
-RUN PIP_CONSTRAINT=requirements/constraints.txt \
-    /opt/amistore/bin/pip install --no-cache-dir . \
+# The wheel, as tests/deploy/test_wheel.py builds and checks it, then installed with its
+# runtime dependencies; the constraints pin them to the tested versions.
+RUN /opt/amistore/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && PIP_CONSTRAINT=requirements/constraints.txt \
+    /opt/amistore/bin/pip install --no-cache-dir /wheels/amistore_operator-*.whl \
     && /opt/amistore/bin/pip uninstall --yes pip \
     && /opt/amistore/bin/python -m compileall -q /opt/amistore/lib
 
