@@ -14,7 +14,7 @@ from amistore_operator import service, settings
 from amistore_operator.aws import ec2, threads
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
-from amistore_operator.polling import poller
+from amistore_operator.polling import hub as poller_hub
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run(config: settings.Settings) -> None:
             read_timeout=config.ec2_read_timeout,
         )
 
-    hub = poller.PollerHub(
+    hub = poller_hub.PollerHub(
         client_factory=client_for,
         rate=config.ec2_rate,
         # One token in reserve: AWS's bucket sees a call when it arrives, ours when we pay,

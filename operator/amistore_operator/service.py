@@ -22,7 +22,7 @@ from typing import Any
 
 from amistore_operator.core import conditions, model, spec, status
 from amistore_operator.observe import metrics
-from amistore_operator.polling import poller
+from amistore_operator.polling import hub as poller_hub
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class AmiStoreService:
     def __init__(
         self,
         *,
-        hub: poller.PollerHub,
+        hub: poller_hub.PollerHub,
         collector: metrics.TaskCollector,
         default_region: str,
         default_interval: float,

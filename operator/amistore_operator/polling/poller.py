@@ -1,12 +1,13 @@
 """The shared, batched, budgeted poller: the only caller of DescribeStoreImageTasks.
 
-One ``RegionPoller`` per region keeps a cache of the latest store task per AMI
-and of each listing filter set (``cache``), and runs ONE refresh loop. Each
-refresh cycle (``refresh``) plans the fewest calls for everything due across
-all subscribed resources, pays each call from the region's token bucket
-(``budget``) and then wakes the resources waiting in ``view()``. Cycles run on
-a grid of one poll interval, so resources created at random phases lock onto
-it and one call per interval serves them all; a refresh wakes only the
+One ``RegionPoller`` per region (``hub.PollerHub`` holds them) keeps a cache
+of the latest store task per AMI and of each listing filter set (``cache``),
+and runs ONE refresh loop. Each refresh cycle (``refresh``) plans the fewest
+calls for everything due across all subscribed resources (``plan``), pays each
+call from the region's token bucket (``calls``), settles the answers in the
+cache (``settle``) and then wakes the resources waiting in ``view()``. Cycles
+run on a grid of one poll interval, so resources created at random phases lock
+onto it and one call per interval serves them all; a refresh wakes only the
 resources it served.
 
 No kopf and no boto3 here: the clock and the EC2 client are injected.
@@ -15,30 +16,19 @@ No kopf and no boto3 here: the clock and the EC2 client are injected.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from amistore_operator.aws import budget, ratelimit
+from amistore_operator.aws import ratelimit
 from amistore_operator.core import model
 from amistore_operator.polling import cache, clock, refresh
 
 logger = logging.getLogger(__name__)
 
-# The poller's public interface, whichever module defines each name.
-Clock = clock.Clock
-SystemClock = clock.SystemClock
-SYSTEM_CLOCK = clock.SYSTEM_CLOCK
-StoreTaskApi = refresh.StoreTaskApi
-PollerMetrics = refresh.PollerMetrics
-BlockingRunner = refresh.BlockingRunner
-BudgetClosedError = budget.BudgetClosedError
-poll_error = refresh.poll_error
+# How old data may be and still count as this interval's refresh (waiters allow as much).
 slack_for = cache.slack_for
-IDS_PER_CALL = refresh.IDS_PER_CALL
-PAGE_SIZE = refresh.PAGE_SIZE
 # The longest a first refresh waits for more resources to subscribe (gather windows).
 MAX_GATHER_SECONDS = 5.0
 
@@ -52,7 +42,7 @@ class RegionPoller:
         *,
         refresher: Callable[[cache.TaskCache], refresh.Refresher],
         bucket: ratelimit.TokenBucket,
-        clock: Clock,
+        clock: clock.Clock,
         rng: random.Random,
         gather: float,
     ) -> None:
@@ -227,113 +217,3 @@ async def _first_of(*awaitables: Awaitable[Any]) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class PollerHub:
-    """One RegionPoller per region; the only caller of AWS."""
-
-    def __init__(
-        self,
-        *,
-        client_factory: Callable[[str], StoreTaskApi],
-        rate: float,
-        burst: int,
-        metrics: PollerMetrics,
-        clock: Clock = SYSTEM_CLOCK,
-        rng: random.Random | None = None,
-        runner: BlockingRunner = asyncio.to_thread,
-        gather: float = 0.5,
-        max_in_flight: int = 4,
-        backoff_base: float = 1.0,
-    ) -> None:
-        self._client_factory = client_factory
-        self._rate = rate
-        self._burst = burst
-        self._metrics = metrics
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._runner = runner
-        self._gather = gather
-        self._max_in_flight = max_in_flight
-        self._backoff_base = backoff_base
-        self._buckets: dict[str, ratelimit.TokenBucket] = {}
-        self._regions: dict[str, RegionPoller] = {}
-        self._key_region: dict[str, str] = {}
-
-    def budget(self, region: str) -> ratelimit.TokenBucket:
-        """The region's token bucket (created on first use)."""
-        bucket = self._buckets.get(region)
-        if bucket is None:
-            bucket = ratelimit.TokenBucket(self._rate, self._burst, self._clock.now)
-            self._buckets[region] = bucket
-        return bucket
-
-    def attempt_hook(self, region: str) -> Callable[[], None]:
-        """The ``on_attempt`` for ``aws.make_client(region)``: botocore's retries pay too.
-
-        The first attempt of each call is paid by the poller on the event loop
-        before dispatch, so the hook only blocks (in the worker thread) for retries.
-        """
-        return budget.attempt_hook(self.budget(region))
-
-    def region(self, region: str) -> RegionPoller:
-        """The poller of ``region`` (created on first use)."""
-        poller = self._regions.get(region)
-        if poller is None:
-            bucket = self.budget(region)
-            refresher = functools.partial(
-                refresh.Refresher,
-                region,
-                client_factory=self._client_factory,
-                bucket=bucket,
-                metrics=self._metrics,
-                clock=self._clock,
-                rng=self._rng,
-                runner=self._runner,
-                gather=self._gather,
-                max_in_flight=self._max_in_flight,
-                backoff_base=self._backoff_base,
-            )
-            poller = RegionPoller(
-                region,
-                refresher=refresher,
-                bucket=bucket,
-                clock=self._clock,
-                rng=self._rng,
-                gather=self._gather,
-            )
-            self._regions[region] = poller
-        return poller
-
-    async def view(
-        self,
-        key: str,
-        spec: model.AmiStoreSpec,
-        known: Mapping[str, model.StoreTask],
-        *,
-        wait: bool = True,
-    ) -> model.ResourceView:
-        """The resource's latest data, right after the region's refresh that serves it."""
-        previous = self._key_region.get(key)
-        if previous is not None and previous != spec.region:
-            self._regions[previous].unsubscribe(key)
-        self._key_region[key] = spec.region
-        return await self.region(spec.region).view(key, spec, known, wait)
-
-    def wake(self, key: str) -> None:
-        """The resource's spec changed: poll it within seconds."""
-        region = self._key_region.get(key)
-        if region is not None:
-            self._regions[region].wake(key)
-
-    def forget(self, key: str) -> None:
-        """The resource is gone: drop its subscription (and AMIs nobody else tracks)."""
-        region = self._key_region.pop(key, None)
-        if region is not None:
-            self._regions[region].unsubscribe(key)
-
-    async def close(self) -> None:
-        """Stop every region's loop; threads blocked on the budget give up."""
-        for bucket in self._buckets.values():
-            bucket.close()
-        await asyncio.gather(*(poller.stop() for poller in self._regions.values()))

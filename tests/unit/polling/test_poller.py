@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from amistore_operator.aws import budget
 from amistore_operator.core import model
+from amistore_operator.polling import hub as poller_hub
 from amistore_operator.polling import poller
 
 REGION = "eu-west-1"
@@ -210,7 +211,7 @@ class Env:
     clock: FakeClock
     ec2: FakeEc2
     metrics: FakeMetrics
-    hub: poller.PollerHub
+    hub: poller_hub.PollerHub
 
     def calls_between(self, start: float, end: float) -> list[Call]:
         return [c for c in self.ec2.calls if start <= c.at < end]
@@ -218,13 +219,13 @@ class Env:
 
 @pytest.fixture
 async def make_env() -> Any:
-    hubs: list[poller.PollerHub] = []
+    hubs: list[poller_hub.PollerHub] = []
 
     def build(rate: float = 1000.0, burst: int = 1000, seed: int = 7) -> Env:
         clock = FakeClock()
         ec2 = FakeEc2(clock)
         metrics = FakeMetrics()
-        hub = poller.PollerHub(
+        hub = poller_hub.PollerHub(
             client_factory=lambda region: ec2,
             rate=rate,
             burst=burst,
@@ -766,7 +767,7 @@ async def test_shared_ami_with_different_buckets(make_env: Any) -> None:
 
 async def test_attempt_hook_charges_only_retries() -> None:
     clock = FakeClock()
-    hub = poller.PollerHub(
+    hub = poller_hub.PollerHub(
         client_factory=lambda r: FakeEc2(clock),
         rate=1.0,
         burst=3,
@@ -788,7 +789,7 @@ async def test_attempt_hook_charges_only_retries() -> None:
 async def test_real_threads_and_clock() -> None:
     ec2 = FakeEc2(FakeClock())
     ec2.put("ami-0000000000000000a", "InProgress")
-    hub = poller.PollerHub(
+    hub = poller_hub.PollerHub(
         client_factory=lambda r: ec2, rate=100, burst=10, metrics=FakeMetrics(), gather=0.01
     )
     try:
