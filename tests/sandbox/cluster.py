@@ -2,8 +2,8 @@
 
 Both run as their own processes on free loopback ports. ``Sandbox.up()`` waits
 until each has written its ready file, writes a kubeconfig and returns the
-environment a client needs (``KUBECONFIG``, ``AWS_ENDPOINT_URL_EC2``, fake AWS
-credentials and a region).
+environment a client needs (``KUBECONFIG``, ``AWS_ENDPOINT_URL_EC2`` and
+``AWS_ENDPOINT_URL_STS``, fake AWS credentials and a region).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Sandbox:
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "AWS_ENDPOINT_URL_EC2": self.ec2_url,
+            "AWS_ENDPOINT_URL_STS": self.ec2_url,  # the simulator answers STS too
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
             "AWS_REGION": REGION,

@@ -191,3 +191,36 @@ def test_bulk_creates_amis_with_tasks(ctl: Ec2SimControl, ec2: EC2Client) -> Non
     assert (state["amis"], state["tasks"]) == (300, 300)
     more = ctl.bulk(2, bucket="bench")
     assert more["first_ami_id"] == "ami-0000000000000012d"
+
+
+def progress_after(ctl: Ec2SimControl, ec2: EC2Client, steps: list[float]) -> list[int]:
+    seen = []
+    for step in steps:
+        ctl.advance(step)
+        seen.append(one(ec2)["ProgressPercentage"])
+    return seen
+
+
+def test_a_queued_task_sits_at_zero_then_moves(ctl: Ec2SimControl, ec2: EC2Client) -> None:
+    ctl.create_task(AMI, "b", duration_seconds=100, queued_seconds=300)
+    assert progress_after(ctl, ec2, [0, 299, 1, 50, 50]) == [0, 0, 0, 50, 100]
+    assert one(ec2)["StoreTaskState"] == "Completed"
+
+
+def test_a_curve_of_rate_segments(ctl: Ec2SimControl, ec2: EC2Client) -> None:
+    # Fast to 50% in 100 s, then slow: 50 more points over 400 s.
+    ctl.create_task(AMI, "b", segments=[(50, 100), (100, 400)])
+    assert progress_after(ctl, ec2, [50, 50, 200, 199, 1]) == [25, 50, 75, 99, 100]
+    assert one(ec2)["StoreTaskState"] == "Completed"
+
+
+def test_uneven_steps_report_only_the_step_reached(ctl: Ec2SimControl, ec2: EC2Client) -> None:
+    ctl.create_task(AMI, "b", duration_seconds=100, steps=[3, 40, 45, 90])
+    assert progress_after(ctl, ec2, [2, 1, 36, 1, 5, 45, 10]) == [0, 3, 3, 40, 45, 90, 100]
+
+
+def test_a_bad_curve_is_refused(ctl: Ec2SimControl) -> None:
+    with pytest.raises(ControlError, match="segments"):
+        ctl.create_task(AMI, "b", segments=[(80, 10), (50, 10)])
+    with pytest.raises(ControlError, match="steps"):
+        ctl.create_task(AMI, "b", steps=[0, 150])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from tests.sandbox import httpjson
 
@@ -32,6 +32,7 @@ class CallInfo(TypedDict):
     params: dict[str, Any]
     status: int
     error_code: str | None
+    account: NotRequired[str]  # whose key signed it
 
 
 class ControlError(Exception):
@@ -41,11 +42,18 @@ class ControlError(Exception):
 class Ec2SimControl:
     """Drive a running simulator: `Ec2SimControl("http://127.0.0.1:PORT")`."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, account: str = "") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.account = account  # "": the default account (the operator's own identity)
+
+    def for_account(self, account: str) -> Ec2SimControl:
+        """A client acting on ``account``'s tasks and throttle buckets."""
+        return Ec2SimControl(self.url, self.timeout, account)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if self.account:
+            path += ("&" if "?" in path else "?") + f"account={self.account}"
         try:
             return httpjson.call(f"{self.url}/_sim/{path}", method, body, self.timeout)
         except urllib.error.HTTPError as exc:
@@ -79,6 +87,9 @@ class Ec2SimControl:
         started_seconds_ago: float = 0.0,
         state: str | None = None,
         register: bool = True,
+        queued_seconds: float | None = None,
+        segments: list[tuple[float, float]] | None = None,
+        steps: list[int] | None = None,
     ) -> TaskInfo:
         """Create (or replace) an AMI's store task; `progress` alone pins the progress."""
         spec: dict[str, Any] = {
@@ -93,6 +104,9 @@ class Ec2SimControl:
             "fail_at_percent": fail_at_percent,
             "failure_reason": failure_reason,
             "state": state,
+            "queued_seconds": queued_seconds,
+            "segments": [list(piece) for piece in segments] if segments else None,
+            "steps": steps,
         }
         spec.update({k: v for k, v in optional.items() if v is not None})
         return self.create_tasks([spec])[0]
@@ -207,3 +221,22 @@ class Ec2SimControl:
     def configure(self, create_duration_seconds: float) -> None:
         """Set how long tasks started by CreateStoreImageTask take."""
         self._call("POST", "config", {"create_duration_seconds": create_duration_seconds})
+
+    def sts(
+        self, *, session_seconds: float | None = None, default_account: str | None = None
+    ) -> dict[str, Any]:
+        """STS: set how long AssumeRole sessions last; see roles and sessions issued."""
+        body: dict[str, Any] = {}
+        if session_seconds is not None:
+            body["session_seconds"] = session_seconds
+        if default_account is not None:
+            body["default_account"] = default_account
+        return cast(dict[str, Any], self._call("POST", "sts", body))
+
+    def put_role(
+        self, role_arn: str, *, external_id: str | None = None, refuse: str | None = None
+    ) -> None:
+        """Register a role AssumeRole accepts (with the external ID its trust requires);
+        ``refuse``: refuse AssumeRole with this message (AccessDenied) until set back to None."""
+        body = {"role_arn": role_arn, "external_id": external_id, "refuse": refuse}
+        self._call("POST", "sts/roles", body)

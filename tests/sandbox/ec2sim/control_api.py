@@ -5,6 +5,10 @@ A task spec (POST /_sim/tasks, and the template of POST /_sim/bulk):
     duration_seconds: 0 -> 100 percent linearly over this long (default: the
         create duration, 60 s); "progress" without "duration_seconds" pins
         the progress instead
+    queued_seconds: at 0 percent this long before moving (AWS's queue)
+    segments: [[up_to_percent, seconds], ...], a piecewise-linear curve after
+        the queue instead of duration_seconds
+    steps: [percent, ...], the only percentages reported (uneven steps)
     fail_at_percent, failure_reason: fail on reaching this percentage
     started_seconds_ago (default 0) or start_time (Unix seconds)
     state: InProgress | Completed | Failed, forced over the script
@@ -15,18 +19,25 @@ at 0 percent with "Access Denied for bucket <bucket>").
 Held calls (POST /_sim/hold {"action": "DescribeStoreImageTasks"}): later calls of
 that action stay in flight until DELETE /_sim/hold (?action= for one); GET shows
 how many wait. A reset releases them.
+Accounts: every endpoint but reset takes ?account=ID (12 digits) to act on that
+account's tasks and throttle buckets (default: the operator's own account). STS:
+GET/POST /_sim/sts (session_seconds, default_account; roles and sessions),
+POST /_sim/sts/roles {"role_arn", "external_id", "refuse"} registers a role.
 Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from tests.sandbox.ec2sim import model, protocol, state
+
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
 class BadRequestError(Exception):
@@ -54,6 +65,34 @@ def _ids(body: dict[str, Any]) -> list[str]:
     return ids
 
 
+def _segments(body: dict[str, Any]) -> tuple[tuple[float, float], ...]:
+    value = body.get("segments", [])
+    pieces = []
+    ok = isinstance(value, list)
+    for piece in value if ok else ():
+        if not isinstance(piece, list | tuple) or len(piece) != 2:
+            ok = False
+            break
+        until, seconds = piece
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in piece)
+        if not numbers or not 0 < until <= 100 or seconds <= 0:
+            ok = False
+            break
+        pieces.append((float(until), float(seconds)))
+    if not ok or [u for u, _ in pieces] != sorted({u for u, _ in pieces}):
+        raise BadRequestError("segments must be [[up_to_percent, seconds], ...], rising")
+    return tuple(pieces)
+
+
+def _steps(body: dict[str, Any]) -> tuple[int, ...]:
+    value = body.get("steps", [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100 for v in value
+    ):
+        raise BadRequestError("steps must be a list of percentages (1 to 100)")
+    return tuple(sorted(set(value)))
+
+
 def _state_value(value: Any) -> str | None:
     if value is not None and value not in model.STATES:
         raise BadRequestError(f"state must be one of {', '.join(model.STATES)} or null")
@@ -79,13 +118,20 @@ def task_from_spec(sim: state.SimState, spec: dict[str, Any], now: float) -> mod
     start = _num(spec, "start_time")
     if start is None:
         start = now - (_num(spec, "started_seconds_ago", 0.0) or 0.0)
-    fixed = "progress" in spec and "duration_seconds" not in spec
+    segments = _segments(spec)
+    fixed = "progress" in spec and "duration_seconds" not in spec and not segments
+    duration = _num(spec, "duration_seconds", sim.model.create_duration)
+    if segments:
+        duration = sum(seconds for _, seconds in segments)
     task = model.StoreTask(
         ami_id=ami_id,
         bucket=bucket,
         start_time=start,
-        duration=None if fixed else _num(spec, "duration_seconds", sim.model.create_duration),
+        duration=None if fixed else duration,
         progress=_int(spec, "progress") or 0,
+        queued_seconds=_num(spec, "queued_seconds", 0.0) or 0.0,
+        segments=segments,
+        steps=_steps(spec),
         fail_at=_int(spec, "fail_at_percent"),
         failure_reason=str(spec.get("failure_reason", "")),
         forced_state=_state_value(spec.get("state")),
@@ -176,6 +222,7 @@ async def update_task(sim: state.SimState, body: dict[str, Any], request: web.Re
         task.duration, task.progress, task.fail_at = None, _int(body, "progress") or 0, None
     if "duration_seconds" in body:
         task.duration = _num(body, "duration_seconds")
+        task.segments = ()  # a linear duration replaces a curve
     if "state" in body:
         task.forced_state = _state_value(body["state"])
     if "failure_reason" in body:
@@ -286,6 +333,45 @@ async def holds(sim: state.SimState, body: dict[str, Any], request: web.Request)
     return {"holding": sim.holds.holding(), "held": sim.holds.held()}
 
 
+async def sts_config(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """GET or POST /_sim/sts: session length, the default account; roles and sessions issued.
+
+    {"session_seconds": N} sets how long later AssumeRole sessions last (botocore
+    refreshes 15 minutes before expiry, so 900 + N refreshes about every N seconds).
+    """
+    if "session_seconds" in body:
+        seconds = _num(body, "session_seconds") or 0.0
+        if seconds <= 0:
+            raise BadRequestError("session_seconds must be above 0")
+        sim.sts.session_seconds = seconds
+    if "default_account" in body:
+        account = str(body["default_account"])
+        if not ACCOUNT_ID.fullmatch(account):
+            raise BadRequestError("default_account must be 12 digits")
+        sim.sts.default_account = account
+    return sim.sts.to_json()
+
+
+async def sts_role(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
+    """POST /_sim/sts/roles {"role_arn", "external_id"?, "refuse"?}: register or change a role.
+
+    ``external_id``: the one its trust policy requires; ``refuse``: a message AssumeRole
+    is refused with (AccessDenied), null to accept again.
+    """
+    arn, external_id, refuse = body.get("role_arn"), body.get("external_id"), body.get("refuse")
+    if not isinstance(arn, str):
+        raise BadRequestError("role_arn must be a string")
+    if external_id is not None and not isinstance(external_id, str):
+        raise BadRequestError("external_id must be a string or null")
+    if refuse is not None and not isinstance(refuse, str):
+        raise BadRequestError("refuse must be a string or null")
+    try:
+        role = sim.sts.put_role(arn, external_id, refuse)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from exc
+    return {"role_arn": role.arn, "account": role.account}
+
+
 async def config(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
     """GET or POST /_sim/config: the duration of tasks CreateStoreImageTask starts."""
     if "create_duration_seconds" in body:
@@ -317,6 +403,9 @@ ROUTES: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = [
     ("DELETE", "/_sim/hold", holds),
     ("GET", "/_sim/config", config),
     ("POST", "/_sim/config", config),
+    ("GET", "/_sim/sts", sts_config),
+    ("POST", "/_sim/sts", sts_config),
+    ("POST", "/_sim/sts/roles", sts_role),
 ]
 
 
@@ -332,8 +421,14 @@ def _wrap(
                 return web.json_response({"error": "body is not JSON"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "body must be a JSON object"}, status=400)
+        sim = request.app[state.STATE_KEY]
+        account = request.query.get("account")
+        if account and handler is not reset:
+            if not ACCOUNT_ID.fullmatch(account):
+                return web.json_response({"error": "account must be 12 digits"}, status=400)
+            sim = sim.for_account(account)  # that account's tasks and throttle buckets
         try:
-            result = await handler(request.app[state.STATE_KEY], body, request)
+            result = await handler(sim, body, request)
         except BadRequestError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(result)

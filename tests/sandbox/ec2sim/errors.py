@@ -9,6 +9,7 @@ import hashlib
 STATUS_BY_CODE: dict[str, int] = {
     "AuthFailure": 401,
     "DryRunOperation": 412,
+    "ExpiredToken": 400,
     "IncorrectState": 400,
     "InternalError": 500,
     "InvalidAMIID.Malformed": 400,

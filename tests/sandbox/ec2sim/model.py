@@ -76,6 +76,12 @@ class StoreTask:
     duration: float | None = 60.0
     """Seconds from 0 to 100 percent; None means `progress` stays where it is."""
     progress: int = 0
+    queued_seconds: float = 0.0
+    """Seconds at 0 percent after `start_time` before the task moves (AWS's queue)."""
+    segments: tuple[tuple[float, float], ...] = ()
+    """A curve instead of the linear `duration`: (up to percent, over seconds) pieces."""
+    steps: tuple[int, ...] = ()
+    """The only percentages reported, each once reached (uneven steps); empty: every one."""
     fail_at: int | None = None
     """Percentage at which the task fails with `failure_reason`."""
     failure_reason: str = ""
@@ -121,12 +127,7 @@ class TaskView:
 
 def view(task: StoreTask, now: float) -> TaskView:
     """Evaluate a task's script at `now`."""
-    if task.duration is None:
-        raw = task.progress
-    elif task.duration <= 0:
-        raw = 100
-    else:
-        raw = int((now - task.start_time) / task.duration * 100)
+    raw = task.progress if task.duration is None else percent_at(task, now)
     raw = max(0, min(100, raw))
     state, reason = "InProgress", None
     if task.fail_at is not None and raw >= task.fail_at:
@@ -139,6 +140,31 @@ def view(task: StoreTask, now: float) -> TaskView:
         if state == "Completed":
             raw = 100
     return TaskView(task.ami_id, task.bucket, task.object_key, task.start_time, state, raw, reason)
+
+
+def percent_at(task: StoreTask, now: float) -> int:
+    """The whole percent a scripted task reports at `now`: queue, curve, then steps."""
+    assert task.duration is not None
+    elapsed = now - task.start_time - task.queued_seconds
+    if task.segments:
+        raw = _along(task.segments, elapsed)
+    elif task.duration <= 0:
+        raw = 100
+    else:
+        raw = int(elapsed / task.duration * 100)
+    if task.steps and raw < 100:
+        raw = max((s for s in task.steps if s <= raw), default=0)
+    return raw
+
+
+def _along(segments: tuple[tuple[float, float], ...], elapsed: float) -> int:
+    """The whole percent reached `elapsed` seconds into a piecewise-linear curve."""
+    done, at = 0.0, 0.0
+    for until, seconds in segments:
+        if elapsed < at + seconds:
+            return int(done + (until - done) * max(0.0, elapsed - at) / seconds)
+        done, at = until, at + seconds
+    return 100 if done >= 100 else int(done)
 
 
 class SimModel:

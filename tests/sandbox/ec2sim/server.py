@@ -1,4 +1,9 @@
-"""The aiohttp application: the EC2 Query endpoint at `/` and the control API under `/_sim/`."""
+"""The aiohttp application: EC2 and STS Query endpoints at `/`, the control API under `/_sim/`.
+
+A call goes to STS when its SigV4 scope names the service ``sts`` or its
+Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL); its
+signing key says which account's tasks and throttle buckets serve it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import uuid
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, state
+from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, state, sts
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +63,47 @@ REGIONS = frozenset(
 )
 
 
+def _scope(authorization: str) -> list[str]:
+    """The SigV4 credential scope ``AKID/DATE/REGION/SERVICE/aws4_request``, split."""
+    return authorization.removeprefix(SIGV4_PREFIX).split(",", 1)[0].strip().split("/")
+
+
 def _scope_region(authorization: str) -> str:
-    """The region of a full SigV4 credential scope ``AKID/DATE/REGION/SERVICE/aws4_request``."""
-    scope = authorization.removeprefix(SIGV4_PREFIX).split(",", 1)[0].split("/")
+    """The region of a full SigV4 credential scope."""
+    scope = _scope(authorization)
     return scope[2] if len(scope) == 5 else ""
+
+
+def _is_sts(authorization: str, action: str) -> bool:
+    scope = _scope(authorization)
+    return (len(scope) == 5 and scope[3] == "sts") or action in sts.ACTIONS
+
+
+async def handle_sts(
+    sim: state.SimState, request: web.Request, form: dict[str, str]
+) -> web.StreamResponse:
+    """Serve one STS Query-protocol call."""
+    request_id = str(uuid.uuid4())
+    action = form.get("Action", "")
+    status, code, account = 200, None, ""
+    try:
+        authorization = request.headers.get("Authorization", "")
+        if not authorization.startswith(SIGV4_PREFIX):
+            raise sts.StsError(
+                "MissingAuthenticationToken", "Request is missing Authentication Token", 403
+            )
+        caller = sim.sts.identify(_scope(authorization)[0])
+        account = caller.account
+        body = sts.answer(sim.sts, caller, form, request_id)
+    except sts.StsError as exc:
+        status, code = exc.status, exc.code
+        body = sts.render_error(request_id, exc)
+    logged = ("RoleArn", "RoleSessionName", "ExternalId")
+    params: dict[str, object] = {k: v for k, v in form.items() if k in logged}
+    sim.calls.add(sim.model.clock.now(), action, params, status, code, account)
+    return web.Response(
+        text=body, status=status, content_type="text/xml", headers={"x-amzn-RequestId": request_id}
+    )
 
 
 def _drop(request: web.Request) -> None:
@@ -79,13 +121,20 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     form: dict[str, str] = dict(request.query)
     if request.method == "POST":
         form.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    if _is_sts(request.headers.get("Authorization", ""), form.get("Action", "")):
+        return await handle_sts(sim, request, form)
     req = protocol.parse(form)
     request_id = str(uuid.uuid4())
-    status, code = 200, None
+    status, code, account = 200, None, ""
     try:
         # Signatures are not verified; only their presence, as a missing one is a real bug.
         if not request.headers.get("Authorization", "").startswith(SIGV4_PREFIX):
             raise errors.for_code("AuthFailure", req.action)
+        try:
+            account = sim.sts.identify(_scope(request.headers["Authorization"])[0]).account
+        except sts.StsError as exc:
+            raise errors.Ec2Error(exc.code, exc.message) from None
+        sim = sim.for_account(account)
         region = _scope_region(request.headers["Authorization"])
         if region and region not in REGIONS:  # hand-made headers in tests carry no full scope
             raise errors.Ec2Error(
@@ -96,7 +145,9 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(delay)
         await sim.holds.wait(req.action)
         if fault is not None and fault.kind == "drop":
-            calls.add(sim.model.clock.now(), req.action, req.to_log(), 0, "ConnectionDropped")
+            calls.add(
+                sim.model.clock.now(), req.action, req.to_log(), 0, "ConnectionDropped", account
+            )
             _drop(request)
             raise web.HTTPServiceUnavailable()  # never reaches the client: the socket is gone
         if fault is not None:
@@ -112,7 +163,7 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     except errors.Ec2Error as exc:
         status, code = exc.status, exc.code
         body = protocol.render_error(request_id, exc)
-    calls.add(sim.model.clock.now(), req.action, req.to_log(), status, code)
+    calls.add(sim.model.clock.now(), req.action, req.to_log(), status, code, account)
     return web.Response(
         text=body,
         status=status,

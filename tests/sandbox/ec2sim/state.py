@@ -1,14 +1,21 @@
-"""Everything one simulator instance holds: model, throttling, faults and the call log."""
+"""Everything one simulator instance holds: model, throttling, faults and the call log.
+
+Each AWS account has its own store tasks and throttle buckets, as AWS keeps
+them: ``model`` and ``throttler`` are the default account's (the operator's
+own identity), ``for_account`` gives another account's view of the same
+simulator (its clock, faults, holds and call log are shared).
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import time
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import faults, hold, model, throttle
+from tests.sandbox.ec2sim import faults, hold, model, sts, throttle
 
 
 @dataclasses.dataclass
@@ -22,6 +29,7 @@ class CallRecord:
     params: dict[str, object]
     status: int
     error_code: str | None
+    account: str = ""  # whose key signed it
 
     def to_json(self) -> dict[str, object]:
         """The control API's JSON shape of a call."""
@@ -43,10 +51,11 @@ class CallLog:
         params: dict[str, object],
         status: int,
         error_code: str | None,
+        account: str = "",
     ) -> CallRecord:
         """Record a finished call."""
         record = CallRecord(
-            next(self._seq), time.time(), sim_time, action, params, status, error_code
+            next(self._seq), time.time(), sim_time, action, params, status, error_code, account
         )
         self.calls.append(record)
         if len(self.calls) > self.limit:
@@ -70,6 +79,20 @@ class SimState:
         self.faults = faults.FaultSet()
         self.calls = CallLog()
         self.holds = hold.Holds()
+        self.sts = sts.StsState()
+        self._accounts: dict[str, SimState] = {}
+
+    def for_account(self, account: str) -> SimState:
+        """The simulator as ``account`` sees it: its own tasks and throttle buckets."""
+        if account in ("", self.sts.default_account):
+            return self
+        view = self._accounts.get(account)
+        if view is None:
+            view = copy.copy(self)  # shares faults, holds, calls and STS with this one
+            view.model = model.SimModel(self.model.clock)
+            view.throttler = throttle.Throttler(self._throttle_default)
+            self._accounts[account] = view
+        return view
 
     def reset(self) -> None:
         """Forget AMIs, tasks, faults and calls; clock, throttling back to their start."""
@@ -79,6 +102,8 @@ class SimState:
         self.throttler = throttle.Throttler(self._throttle_default)
         self.faults = faults.FaultSet()
         self.calls = CallLog()
+        self.sts = sts.StsState()
+        self._accounts = {}
 
 
 STATE_KEY = web.AppKey("ec2sim_state", SimState)
