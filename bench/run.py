@@ -2,17 +2,20 @@
 
     python -m bench.run [--sizes 10,100,1000,5000,10000] [--interval 60] [--intervals 3]
                         [--small-interval 10] [--naive-interval 20] [--naive-intervals 1]
-                        [--no-stretch] [--quick] [--out bench/results/]
+                        [--no-accounts] [--no-stretch] [--quick] [--out bench/results/]
 
 Each size runs in a fresh sandbox (the EC2 simulator's real throttle on) with
 the real ``amistore-operator`` process; sizes under 1,000 use
 ``--small-interval`` so the run ends in minutes. Then the stretch case: the
 operator's budget set far below demand (``--ec2-rate 0.1 --ec2-burst 2``, 100
-in-progress AMIs, a 2-second interval). Prints a table and writes
+in-progress AMIs, a 2-second interval). Between them, the accounts scenario
+(``bench/accounts.py``): 3 AWS accounts with 1,000 AmiStores each through
+AssumeRole, one budget per (account, region). Prints a table and writes
 ``results.json`` with the machine's core count.
 
 ``--quick`` checks the harness, not the operator: shorter intervals (5 s, 20 s
-from 1,000), 2 steady intervals, a shorter stretch case, and the results in a
+from 1,000), 2 steady intervals, 3 accounts x 50 AmiStores at 10 s, a shorter
+stretch case, and the results in a
 new temporary folder unless ``--out`` says where, so ``bench/results/`` keeps
 the last full run. Flags given with it still win.
 """
@@ -33,13 +36,16 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from bench import report, scenario
+from bench import accounts, report, scenario
 
 OUT = "bench/results/"
 # What the full run and --quick use for every flag not given.
 FULL = {"interval": 60.0, "small_interval": 10.0, "intervals": 3, "naive_interval": 20.0}
 QUICK = {"interval": 20.0, "small_interval": 5.0, "intervals": 2, "naive_interval": 5.0}
 QUICK_STRETCH_INTERVALS = 10
+# The accounts scenario: (accounts, AmiStores per account, interval); --quick: a smaller one.
+ACCOUNTS = (3, 1000, 60.0)
+QUICK_ACCOUNTS = (3, 50, 10.0)
 STRETCH = scenario.Plan(
     size=100,
     interval=2,
@@ -87,6 +93,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["sizes"].append(row)
             print(json.dumps(row), flush=True)
             _save(out, results)
+        if args.accounts:
+            count, size, interval = QUICK_ACCOUNTS if args.quick else ACCOUNTS
+            print(f"==> accounts: {count} x {size} AmiStores, interval {interval:g}s", flush=True)
+            accounts_plan = accounts.Plan(
+                accounts=count,
+                size=size,
+                interval=interval,
+                intervals=args.intervals,
+                python=args.operator_python,
+            )
+            results["accounts"] = await accounts.run(accounts_plan, pathlib.Path(tmp) / "accounts")
+            print(json.dumps(results["accounts"]), flush=True)
+            _save(out, results)
         if args.stretch:
             print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
             stretch = dataclasses.replace(STRETCH, python=args.operator_python)
@@ -113,6 +132,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--naive-interval", type=float, help="at most (20; --quick: 5)")
     parser.add_argument("--naive-intervals", type=int, default=1)
     parser.add_argument("--no-stretch", dest="stretch", action="store_false")
+    parser.add_argument(
+        "--no-accounts",
+        dest="accounts",
+        action="store_false",
+        help="skip the accounts scenario (3 accounts x 1,000 AmiStores; --quick: x 50)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="check the harness: short intervals, temporary --out"
     )
@@ -143,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(main_async(args))
     print()
     print(report.table(results))
+    if "accounts" in results:
+        print()
+        print(accounts.table(results["accounts"]))
     print(f"\nresults: {pathlib.Path(args.out) / 'results.json'}")
     return 0
 

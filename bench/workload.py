@@ -32,6 +32,7 @@ class Workload:
     amis: list[str]
     in_progress: list[int]  # indexes into names/amis
     progress: dict[int, int]  # pinned progress of the in-progress tasks
+    account: str = ""  # spec.account of its AmiStores ("": the operator's own identity)
 
     @property
     def size(self) -> int:
@@ -71,13 +72,16 @@ def seed_ec2(sim: control.Ec2SimControl, size: int, in_progress_share: float = 0
     return Workload(names=names, amis=amis, in_progress=list(range(n_ip)), progress=progress)
 
 
-def manifest(name: str, ami: str) -> dict[str, Any]:
-    """One AmiStore tracking one AMI into the bench bucket."""
+def manifest(name: str, ami: str, account: str = "") -> dict[str, Any]:
+    """One AmiStore tracking one AMI into the bench bucket (in ``account``, if given)."""
+    spec: dict[str, Any] = {"imageIds": [ami], "bucket": BUCKET}
+    if account:
+        spec["account"] = account
     return {
         "apiVersion": "amistore.io/v1alpha1",
         "kind": "AmiStore",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"imageIds": [ami], "bucket": BUCKET},
+        "spec": spec,
     }
 
 
@@ -100,7 +104,7 @@ async def create_amistores(kube_url: str, workload: Workload, concurrency: int =
     async def worker(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             name, ami = queue.get_nowait()
-            data = json.dumps(manifest(name, ami))
+            data = json.dumps(manifest(name, ami, workload.account))
             async with session.post(url, data=data, headers=headers) as resp:
                 if resp.status not in (200, 201):
                     raise RuntimeError(f"creating {name}: {resp.status} {await resp.text()}")
@@ -143,5 +147,7 @@ def step(workload: Workload, index: int) -> int:
 
 
 def push(sim: control.Ec2SimControl, workload: Workload, index: int) -> None:
-    """Set one task's progress in EC2 to its pinned value."""
-    sim.update_task(workload.amis[index], progress=workload.progress[index])
+    """Set one task's progress in EC2 (in the workload's account) to its pinned value."""
+    sim.for_account(workload.account).update_task(
+        workload.amis[index], progress=workload.progress[index]
+    )
