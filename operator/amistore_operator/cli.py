@@ -6,12 +6,13 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 
 import kopf
 
-from amistore_operator import service, settings
-from amistore_operator.aws import ec2, threads
+from amistore_operator import accountfile, service, settings
+from amistore_operator.aws import credentials, ec2, threads
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
 from amistore_operator.polling import hub as poller_hub
@@ -27,20 +28,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the operator until SIGTERM/SIGINT; exit 0 then, 2 on bad settings, 1 on start faults."""
     try:
         config = settings.load(sys.argv[1:] if argv is None else argv, os.environ)
+        account_file = accountfile.AccountFile(config.accounts_file)
     except settings.SettingsError as exc:
         print(f"amistore-operator: error: {exc}", file=sys.stderr)
         return 2
     logs.configure(log_format=config.log_format, log_level=config.log_level)
     try:
-        run(config)
+        run(config, account_file)
     except StartupError as exc:
         print(f"amistore-operator: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def run(config: settings.Settings) -> None:
+def run(config: settings.Settings, account_file: accountfile.AccountFile | None = None) -> None:
     """Start the metrics server and kopf with our handlers; return when kopf stops."""
+    account_file = account_file or accountfile.AccountFile("")
     _check_port_free(config.liveness_port, "--liveness-port")
     registry, collector, operator_metrics = metrics.build_registry(config.max_task_series)
     try:
@@ -50,12 +53,18 @@ def run(config: settings.Settings) -> None:
             f"--metrics-port {config.metrics_port}: cannot listen ({exc.strerror or exc})"
         ) from None
 
-    def client_for(region: str) -> ec2.StoreTaskClient:
-        # Every HTTP attempt, botocore's retries included, is paid from the region's budget.
-        return ec2.make_client(
+    identities = credentials.Identities(account_map=account_file.map, sts_region=config.region)
+    # status.account of resources without spec.account; STS may be slow or unreachable.
+    threading.Thread(target=identities.resolve_own_account, name="own-account", daemon=True).start()
+
+    def client_for(account: str, region: str) -> ec2.StoreTaskClient:
+        # Every HTTP attempt, botocore's retries included, is paid from the budget of the
+        # account in the region; the account's session is shared by all its regions.
+        return identities.ec2_client(
+            account,
             region,
             metrics=operator_metrics,
-            on_attempt=hub.attempt_hook(region),
+            on_attempt=hub.attempt_hook(region, account),
             read_timeout=config.ec2_read_timeout,
         )
 
@@ -66,6 +75,7 @@ def run(config: settings.Settings) -> None:
         # and a slow first call of a burst would otherwise leave AWS one short at its end.
         burst=max(1, config.ec2_burst - 1),
         metrics=operator_metrics,
+        account_label=lambda account: account or identities.own_account,
         runner=threads.run,
     )
     svc = service.AmiStoreService(
@@ -73,6 +83,12 @@ def run(config: settings.Settings) -> None:
         collector=collector,
         default_region=config.region,
         default_interval=config.poll_interval,
+        default_stall_after=config.stall_after,
+        account_map=account_file.map,
+        own_account=lambda: identities.own_account,
+        watch_accounts=lambda on_change: account_file.watch(
+            on_change, every=min(accountfile.CHECK_SECONDS, config.poll_interval)
+        ),
     )
     kopf_registry = kopf.OperatorRegistry()
     handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
@@ -85,6 +101,13 @@ def run(config: settings.Settings) -> None:
         config.ec2_burst,
         config.metrics_port,
     )
+    if config.accounts_file:
+        logger.info(
+            "Account map %s: %d accounts, own identity for %s",
+            config.accounts_file,
+            len(account_file.map().accounts),
+            ", ".join(account_file.map().default_namespaces) or "no namespace",
+        )
     try:
         kopf.run(
             registry=kopf_registry,

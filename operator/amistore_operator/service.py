@@ -8,6 +8,10 @@ The status holds at most 500 task entries; the service keeps every entry of the
 status it last computed in memory and hands them back to the core, so a task
 past the cap is compared with its own previous entry (one Event per change,
 never a repeated one) and has its metric series.
+
+Accounts: before any AWS call the service asks the ``accountgate`` whether the
+resource may use its account; a reloaded map is applied at once: resources it
+denies now leave their pollers and are marked within seconds.
 """
 
 from __future__ import annotations
@@ -17,59 +21,15 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from amistore_operator.core import conditions, model, spec, status
+from amistore_operator import accountgate, resource
+from amistore_operator.core import accounts, conditions, model, spec, stall, status
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceRef:
-    """Which AmiStore: the poller and the metrics key on namespace/name."""
-
-    namespace: str
-    name: str
-    uid: str = ""  # tells a re-created object of the same name from the one we wrote to
-
-    @property
-    def key(self) -> str:
-        """The poller's subscription key."""
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
-    """The resource as last watched: what one poll reads."""
-
-    raw_spec: Mapping[str, Any] | None
-    status: Mapping[str, Any] | None
-    generation: int
-
-
-class _Lazy(Mapping[str, model.StoreTask]):
-    """A mapping computed on first use."""
-
-    def __init__(self, load: Callable[[], dict[str, model.StoreTask]]) -> None:
-        self._load: Callable[[], dict[str, model.StoreTask]] | None = load
-        self._data: dict[str, model.StoreTask] = {}
-
-    def _get(self) -> dict[str, model.StoreTask]:
-        if self._load is not None:
-            self._data, self._load = self._load(), None
-        return self._data
-
-    def __getitem__(self, key: str) -> model.StoreTask:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
 
 
 _Entries = tuple[str, Mapping[str, Any], tuple[dict[str, Any], ...]]  # uid, status, entries
@@ -90,12 +50,20 @@ class AmiStoreService:
         collector: metrics.TaskCollector,
         default_region: str,
         default_interval: float,
+        default_stall_after: float = stall.DEFAULT_STALL_AFTER,
         clock: Callable[[], datetime.datetime] = utcnow,
+        account_map: Callable[[], accounts.AccountMap] = lambda: accounts.NO_MAP,
+        own_account: Callable[[], str] = str,
+        watch_accounts: accountgate.WatchMap | None = None,
     ) -> None:
         self._hub = hub
+        self._gate = accountgate.AccountGate(
+            account_map=account_map, own_account=own_account, watch=watch_accounts
+        )
         self._collector = collector
         self._default_region = default_region
         self._default_interval = default_interval
+        self._default_stall_after = default_stall_after
         self._clock = clock
         # What we last wrote, per resource, with the uid of the object it went to: fresher
         # than the watched body until its watch event arrives (we are the status's only
@@ -105,8 +73,11 @@ class AmiStoreService:
         self._generations: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
         # The last reconcile's output and inputs: the same view on top of that output needs
-        # no reconcile (the core is idempotent), which is every quiet poll.
-        self._reconciled: dict[str, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+        # no reconcile (the core is idempotent), which is every quiet poll, until the moment
+        # the output changes by time alone (a task stalls: Outcome.stall_due).
+        self._reconciled: dict[
+            str, tuple[dict[str, Any], tuple[Any, ...], datetime.datetime | None]
+        ] = {}
         # Every task entry (uncapped) of the last statuses computed, with the uid and the
         # status they belong to, the newest last; the one before it is what the API holds
         # when the newest status is refused (see unwritten).
@@ -122,16 +93,23 @@ class AmiStoreService:
             raw_spec,
             default_region=self._default_region,
             default_interval=self._default_interval,
+            default_stall_after=self._default_stall_after,
         )
 
-    async def poll(self, ref: ResourceRef, read: Callable[[], Snapshot]) -> status.Outcome:
+    async def poll(
+        self, ref: resource.ResourceRef, read: Callable[[], resource.Snapshot]
+    ) -> status.Outcome:
         """One poll: wait for fresh data (about one interval) and compute the new status.
 
         ``read`` returns the resource as last watched; it is read again after each wait,
         so a spec edited meanwhile is acted on at once.
         """
+        self._gate.start(self.accounts_changed)
         if self._rejected.get(ref.key) == read().generation:
             # Its spec was rejected and that was written: nothing to poll until it is edited.
+            await self._until_edited(ref.key)
+        elif self._gate.denied_at(ref.key) == read().generation:
+            # Denied and marked: look again after an interval, an edit or a map reload.
             await self._until_edited(ref.key)
         snap = read()
         self._generations[ref.key] = snap.generation
@@ -152,16 +130,39 @@ class AmiStoreService:
             self._record(ref, self._region_of(snap.raw_spec), outcome)
             return outcome
         self._rejected.pop(ref.key, None)
-        known = _Lazy(lambda: status.known_tasks(prior))  # read only for a new AMI entry
-        view = await self._hub.view(ref.key, wanted, known)
-        if ref.key not in self._generations:
-            # Deleted while it waited (forget): nothing to write to it, no series to bring back.
-            return status.Outcome(status=dict(prior or {}), changed=False, events=())
-        if read().generation != snap.generation:
-            return await self.poll(ref, read)  # edited while we waited: act on the new spec
-        inputs = (snap.generation, wanted, view.tasks, view.error)
+        account = self._gate.account_of(wanted.account)
+        denial = self._gate.denial(ref.namespace, wanted.account)
+        if denial is not None:
+            self._hub.forget(ref.key)  # no STS or EC2 call for it
+            self._gate.deny(ref.key, snap.generation)
+            error = model.PollError(model.PollErrorReason.ACCOUNT_NOT_ALLOWED, denial)
+            view = model.ResourceView(tasks={}, error=error, account=account)
+        else:
+            self._gate.allow(ref.key)
+            known = resource.LazyTasks(
+                lambda: status.known_tasks(prior)
+            )  # read only for a new AMI entry
+            view = await self._hub.view(ref.key, wanted, known)
+            if ref.key not in self._generations:
+                # Deleted while it waited (forget): nothing to write, no series to bring back.
+                return status.Outcome(status=dict(prior or {}), changed=False, events=())
+            if read().generation != snap.generation:
+                return await self.poll(ref, read)  # edited while we waited: act on the new spec
+            if self._gate.denial(ref.namespace, wanted.account) is not None:
+                return await self.poll(ref, read)  # the map was reloaded meanwhile: denied now
+            view = dataclasses.replace(view, account=account)
+        stretched = stall.steady_interval(
+            wanted.poll_interval, self._hub.stretched_interval(ref.key)
+        )
+        inputs = (snap.generation, wanted, view.tasks, view.error, view.account, stretched)
+        now = self._clock()
         last = self._reconciled.get(ref.key)
-        if last is not None and last[0] is prior and last[1] == inputs:
+        if (
+            last is not None
+            and last[0] is prior
+            and last[1] == inputs
+            and (last[2] is None or now < last[2])
+        ):
             # Same data on top of the status it produced: the core would return it unchanged.
             return status.Outcome(status=prior, changed=False, events=())
         outcome = status.reconcile(
@@ -169,14 +170,15 @@ class AmiStoreService:
             wanted,
             view,
             generation=snap.generation,
-            now=self._clock(),
+            now=now,
             previous_entries=entries,
+            stretched_interval=stretched,
         )
         self._record(ref, wanted.region, outcome)
-        self._reconciled[ref.key] = (outcome.status, inputs)
+        self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
         return outcome
 
-    def observe(self, ref: ResourceRef, generation: int) -> None:
+    def observe(self, ref: resource.ResourceRef, generation: int) -> None:
         """A watch event: a new generation (spec change) is polled within seconds."""
         seen = self._generations.get(ref.key)
         if seen is not None and seen != generation:
@@ -184,7 +186,17 @@ class AmiStoreService:
             self._hub.wake(ref.key)
             self._edited(ref.key)
 
-    def forget(self, ref: ResourceRef) -> None:
+    def accounts_changed(self) -> None:
+        """The account map was reloaded: act on what it now denies or allows, at once."""
+        denied, allowed = self._gate.reloaded(
+            (key, wanted.account) for key, (_, wanted) in self._parsed.items()
+        )
+        for key in denied:
+            self._hub.forget(key)  # its wait ends now; its next poll marks it
+        for key in allowed:
+            self._edited(key)  # its wait ends now; its next poll polls it
+
+    def forget(self, ref: resource.ResourceRef) -> None:
         """The resource is being deleted: drop its subscription and its series at once."""
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
@@ -199,12 +211,14 @@ class AmiStoreService:
         for memo in memos:
             memo.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
+        self._gate.allow(ref.key)
         self._edited(ref.key)
 
-    def unwritten(self, ref: ResourceRef) -> None:
+    def unwritten(self, ref: resource.ResourceRef) -> None:
         """The last status was refused by the API: compute the next from the stored one."""
         self._written.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
+        self._gate.allow(ref.key)
         kept = self._entries.get(ref.key)
         if kept:
             kept.pop()  # the refused status's entries; the stored status is the one before
@@ -214,12 +228,12 @@ class AmiStoreService:
         """Whether the operator is shutting down (no more polls)."""
         return self._closed
 
-    def _prior(self, ref: ResourceRef, watched: Mapping[str, Any] | None) -> Any:
+    def _prior(self, ref: resource.ResourceRef, watched: Mapping[str, Any] | None) -> Any:
         uid, written = self._written.get(ref.key, (ref.uid, None))
         return written if written is not None and uid == ref.uid else watched
 
     def _remembered(
-        self, ref: ResourceRef, prior: Mapping[str, Any] | None
+        self, ref: resource.ResourceRef, prior: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any], ...] | None:
         """Every task entry of ``prior``, when it is a status this process computed."""
         if prior is None:
@@ -237,7 +251,7 @@ class AmiStoreService:
             return region
         return self._default_region
 
-    def _spec(self, ref: ResourceRef, snap: Snapshot) -> model.AmiStoreSpec:
+    def _spec(self, ref: resource.ResourceRef, snap: resource.Snapshot) -> model.AmiStoreSpec:
         """The parsed spec, parsed once per generation (a spec edit bumps it)."""
         cached = self._parsed.get(ref.key)
         if cached is not None and cached[0] == (ref.uid, snap.generation):
@@ -260,11 +274,12 @@ class AmiStoreService:
             edited.set_result(None)
 
     async def close(self) -> None:
-        """Stop the poller's loops (operator shutdown)."""
+        """Stop the poller's loops and the account map's watch (operator shutdown)."""
         self._closed = True
+        await self._gate.close()
         await self._hub.close()
 
-    def _record(self, ref: ResourceRef, region: str, outcome: status.Outcome) -> None:
+    def _record(self, ref: resource.ResourceRef, region: str, outcome: status.Outcome) -> None:
         self._written[ref.key] = (ref.uid, outcome.status)
         history = [e for e in self._entries.get(ref.key, ()) if e[0] == ref.uid]
         self._entries[ref.key] = [*history[-1:], (ref.uid, outcome.status, outcome.entries)]
@@ -277,6 +292,7 @@ class AmiStoreService:
             region,
             outcome.entries,
             synced=_synced(outcome.status),
+            account=outcome.status.get("account") or "",
         )
 
 

@@ -58,10 +58,25 @@ class Settings:
     ec2_burst: int = 50
     """DescribeStoreImageTasks calls the operator may make at once per region (AWS: 50)."""
 
+    stall_after: float = 7200.0
+    """
+    Seconds without progress after which an InProgress task counts as stalled, for
+    resources without ``spec.stallAfterSeconds`` (``--stall-after``,
+    ``AMISTORE_STALL_AFTER``); the threshold is at least two effective poll intervals.
+    """
+
     max_task_series: int = 5000
     """
     Tasks per AmiStore that get per-task metric series, newest first
     (``--max-task-series``); ``amistore_task_series_omitted`` counts the rest.
+    """
+
+    accounts_file: str = ""
+    """
+    The cluster admin's account map (``--accounts FILE``, ``AMISTORE_ACCOUNTS``):
+    which AWS accounts AmiStores may name in ``spec.account``, the role to assume
+    in each and the namespaces allowed to use it; re-read when its content changes.
+    Empty: no map, every resource uses the operator's own identity.
     """
 
     ec2_read_timeout: float = 20.0
@@ -140,10 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="DescribeStoreImageTasks burst per region (AMISTORE_EC2_BURST; 50, AWS's bucket)",
     )
     add(
+        "--stall-after",
+        metavar="SECONDS",
+        help="default seconds without progress before an InProgress task counts as stalled, "
+        "at least 1; at least two effective poll intervals apply (AMISTORE_STALL_AFTER; 7200)",
+    )
+    add(
         "--max-task-series",
         metavar="TASKS",
         help="tasks per AmiStore with per-task metric series, newest first; 0 for none "
         "(AMISTORE_MAX_TASK_SERIES; 5000)",
+    )
+    add(
+        "--accounts",
+        metavar="FILE",
+        help="the account map (YAML): account ID -> role ARN, external ID and allowed "
+        "namespaces, for spec.account; re-read when it changes (AMISTORE_ACCOUNTS; none)",
     )
     return parser
 
@@ -187,9 +214,13 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         ),
         ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", values.rate, defaults.ec2_rate),
         ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", values.burst, defaults.ec2_burst),
+        stall_after=pick(
+            "--stall-after", "AMISTORE_STALL_AFTER", values.interval, defaults.stall_after
+        ),
         max_task_series=pick(
             "--max-task-series", "AMISTORE_MAX_TASK_SERIES", values.count, defaults.max_task_series
         ),
+        accounts_file=pick("--accounts", "AMISTORE_ACCOUNTS", _file, defaults.accounts_file),
         ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
@@ -211,6 +242,13 @@ def _namespaces(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[s
             "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
         )
     return values.namespace_list("AMISTORE_NAMESPACE", listed)
+
+
+def _file(source: str, text: str) -> str:
+    # Read (and validated) by accountfile at start; a blank one is a mistake, not "none".
+    if not text.strip():
+        raise SettingsError(f"{source}: must name a file")
+    return text
 
 
 def _region(flag: str | None, environ: Mapping[str, str]) -> str:

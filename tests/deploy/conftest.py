@@ -34,7 +34,7 @@ def overlay_objects(render_tree: Path) -> list[dict[str, Any]]:
 
 # Live AmiStores for the dashboard: a task in each state, and one AMI AWS rejects.
 LIVE_TASKS: dict[str, dict[str, Any]] = {
-    "ami-0d000000000000001": {"duration_seconds": 3600},
+    "ami-0d000000000000001": {"duration_seconds": 3600, "started_seconds_ago": 600},
     "ami-0d000000000000002": {"progress": 100, "state": "Completed"},
     "ami-0d000000000000003": {
         "progress": 35,
@@ -43,6 +43,7 @@ LIVE_TASKS: dict[str, dict[str, Any]] = {
     },
 }
 PENDING_AMI = "ami-0d000000000000004"
+STALLED_AMI = "ami-0d000000000000006"  # pinned at 0 % (no ETA): stalled after --stall-after
 DEREGISTERED_AMI = "ami-0d000000000000005"
 
 
@@ -58,17 +59,26 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         ec2.create_tasks(
             [{"ami_id": ami, "bucket": "dash-bucket", **spec} for ami, spec in LIVE_TASKS.items()]
         )
+        ec2.create_task(STALLED_AMI, "dash-bucket", progress=0)
         ec2.register_amis([PENDING_AMI, DEREGISTERED_AMI])
         ec2.deregister_amis([DEREGISTERED_AMI])
         operator = harness.OperatorProcess(
-            sandbox.env(), ["--all-namespaces", "--poll-interval", "2"], workdir / "operator.log"
+            sandbox.env(),
+            ["--all-namespaces", "--poll-interval", "2", "--stall-after", "6"],
+            workdir / "operator.log",
         )
         try:
             operator.wait_ready()
             kubectl.apply(
                 "\n---\n".join(
                     [
-                        harness.amistore("exports", imageIds=[*LIVE_TASKS, PENDING_AMI]),
+                        # Its live task moves a step every 36 s: not stalled within the hour.
+                        harness.amistore(
+                            "exports",
+                            imageIds=[*LIVE_TASKS, PENDING_AMI],
+                            stallAfterSeconds=3600,
+                        ),
+                        harness.amistore("stuck", imageIds=[STALLED_AMI]),
                         harness.amistore("gone", imageIds=[DEREGISTERED_AMI]),
                     ]
                 )
@@ -77,6 +87,7 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                 lambda: (
                     "amistore_resource_synced{" in operator.metrics()
                     and 'state="Failed"} 1.0' in operator.metrics()
+                    and f'ami_id="{STALLED_AMI}"' in _stalled(operator.metrics())
                 ),
                 timeout=60,
                 what="the operator to publish the live AmiStores",
@@ -84,6 +95,14 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
             yield f"http://127.0.0.1:{operator.metrics_port}/metrics"
         finally:
             operator.stop()
+
+
+def _stalled(text: str) -> str:
+    """The lines of the tasks the operator calls stalled."""
+    lines = text.splitlines()
+    return "\n".join(
+        x for x in lines if x.startswith("amistore_task_stalled{") and x.endswith(" 1.0")
+    )
 
 
 @pytest.fixture(scope="session")

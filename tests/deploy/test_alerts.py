@@ -80,6 +80,7 @@ def test_alert_exprs_use_only_operator_metrics() -> None:
         "amistore_task_failure_info", "amistore_task_state", "amistore_task_progress_percent",
         "amistore_poll_last_success_timestamp_seconds", "amistore_resource_synced",
         "amistore_poll_effective_interval_seconds",
+        "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
         "amistore_ec2_requests_total", "up",
     }  # fmt: skip
     for rule in rules():

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy import prometheus, tools
+from tests.deploy import conftest, prometheus, tools
 
 DASHBOARD = tools.DEPLOY / "grafana" / "amistore-dashboard.json"
 METRICS = {
@@ -16,12 +16,14 @@ METRICS = {
     "amistore_task_start_time_seconds", "amistore_task_info", "amistore_resource_synced",
     "amistore_ec2_requests_total", "amistore_ec2_request_duration_seconds_bucket",
     "amistore_poll_last_success_timestamp_seconds", "amistore_poll_effective_interval_seconds",
-    "amistore_ec2_budget_tokens",
+    "amistore_ec2_budget_tokens", "amistore_task_estimated_completion_timestamp_seconds",
+    "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
 }  # fmt: skip
 # What Grafana would put in: All for the multi-value variables, short windows for a 1 s scrape.
 SUBSTITUTIONS = {
     "$namespace": ".*",
     "$region": ".*",
+    "$account": ".*",
     "$__rate_interval": "10s",
     "$__range": "1m",
 }
@@ -68,7 +70,7 @@ def test_dashboard_has_current_grafana_structure() -> None:
     variables = {var["name"]: var for var in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    for name in ("namespace", "region"):
+    for name in ("namespace", "region", "account"):
         assert variables[name]["type"] == "query"
         assert variables[name]["definition"].startswith("label_values(")
         assert variables[name]["query"]["query"] == variables[name]["definition"]
@@ -79,7 +81,7 @@ def test_panels_cover_the_brief() -> None:
     assert {
         "Tasks by state", "Progress per task", "Failed tasks and reasons",
         "Time since last successful poll", "EC2 calls by outcome",
-        "Effective poll interval vs EC2 budget",
+        "Effective poll interval vs EC2 budget", "Time remaining per task", "Stalled tasks",
     } <= titles  # fmt: skip
 
 
@@ -111,3 +113,30 @@ def test_variables_have_values(prometheus_server: prometheus.PrometheusServer) -
         assert match, variable["definition"]
         prometheus_server.wait_for(match[1])
         assert prometheus_server.label_values(match[2], match[1]), variable["name"]
+
+
+def test_time_remaining_counts_down_to_the_estimate(
+    prometheus_server: prometheus.PrometheusServer,
+) -> None:
+    # The live InProgress task is 10 minutes into its hour: about 50 minutes left.
+    expr = next(expr for where, expr in targets() if where.startswith("Time remaining"))
+    samples = prometheus_server.wait_for(substitute(expr))
+    assert len(samples) == 1
+    assert 40 * 60 < float(samples[0]["value"][1]) <= 55 * 60  # whole percents: a bit late
+
+
+def test_time_remaining_says_overdue_below_zero() -> None:
+    panel = next(p for p in dashboard()["panels"] if p["title"] == "Time remaining per task")
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    assert mapping["options"]["to"] == 0
+    assert mapping["options"]["result"]["text"] == "overdue"
+
+
+def test_stalled_tasks_lists_only_the_stuck_task(
+    prometheus_server: prometheus.PrometheusServer,
+) -> None:
+    # The pinned task is stalled; the live one moves (and its AmiStore's threshold is an hour).
+    expr = next(expr for where, expr in targets() if where.startswith("Stalled tasks"))
+    samples = prometheus_server.wait_for(substitute(expr))
+    assert [sample["metric"]["ami_id"] for sample in samples] == [conftest.STALLED_AMI]
+    assert float(samples[0]["value"][1]) >= 6  # seconds since it last moved: the threshold

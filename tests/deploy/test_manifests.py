@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from amistore_operator.core import accounts
 
 from tests.deploy import tools
 from tests.sandbox.kubeapi import process
@@ -84,7 +85,7 @@ def test_base_renders_every_object(base_objects: Objects) -> None:
         [
             "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
             "ClusterRoleBinding", "Deployment", "Service", "ServiceMonitor", "PrometheusRule",
-            "ConfigMap", "NetworkPolicy",
+            "ConfigMap", "ConfigMap", "NetworkPolicy",
         ]
     )  # fmt: skip
     for obj in base_objects:
@@ -155,6 +156,11 @@ def test_deployment_is_hardened(base_objects: Objects) -> None:
     assert {"name": "AWS_REGION", "value": "us-east-1"} in main["env"]
     assert {"name": "tmp", "mountPath": "/tmp"} in main["volumeMounts"]
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    # The account map as a directory (a subPath mount would never see an edit).
+    assert "--accounts=/etc/amistore/accounts/accounts.yaml" in main["args"]
+    mount = {"name": "accounts", "mountPath": "/etc/amistore/accounts", "readOnly": True}
+    assert mount in main["volumeMounts"]
+    assert {"name": "accounts", "configMap": {"name": "amistore-accounts"}} in pod["volumes"]
 
 
 def test_cluster_rbac_is_exactly_what_kopf_uses(base_objects: Objects) -> None:
@@ -225,3 +231,20 @@ def test_iam_policy_allows_only_describe_store_image_tasks() -> None:
     assert statement["Action"] == "ec2:DescribeStoreImageTasks"
     assert statement["Resource"] == "*"
     assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
+
+
+def test_the_default_account_map_is_valid_and_grants_nothing(base_objects: Objects) -> None:
+    configmap = tools.find(base_objects, "ConfigMap", "amistore-accounts")
+    parsed = accounts.parse(yaml.safe_load(configmap["data"]["accounts.yaml"]))
+    assert parsed == accounts.NO_MAP
+
+
+def test_iam_policies_for_accounts() -> None:
+    assume = json.loads((tools.DEPLOY / "iam-policy-assume-roles.json").read_text())
+    [statement] = assume["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert all(":role/" in arn for arn in statement["Resource"])  # the mapped roles, no "*"
+    trust = json.loads((tools.DEPLOY / "iam-trust-policy-target-role.json").read_text())
+    [statement] = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert "sts:ExternalId" in statement["Condition"]["StringEquals"]

@@ -16,7 +16,7 @@ from prometheus_client import parser
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox import cluster
-from tests.sandbox.ec2sim import control
+from tests.sandbox.ec2sim import control, sts
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +88,7 @@ def test_export_progresses_and_completes(
             "name": "golden",
             "ami_id": AMI_A,
             "region": "eu-west-1",
+            "account": sts.DEFAULT_ACCOUNT,  # the operator's own, from GetCallerIdentity
             "state": "Completed",
         },
         1.0,
@@ -128,6 +129,7 @@ def test_failure_shows_reason_and_warning_event(
             "name": "broken",
             "ami_id": AMI_B,
             "region": "eu-west-1",
+            "account": sts.DEFAULT_ACCOUNT,
             "reason": reason,
         },
         1.0,
@@ -276,15 +278,17 @@ def test_printer_columns(
         "AGE",
         "REGION",
         "BUCKET",
+        "ACCOUNT",
         "SYNCED",
         "LAST",
         "POLL",
+        "ETA",
     ]
     wide_row = wide[1].split()
-    assert wide_row[7:10] == ["eu-west-1", BUCKET, "True"]
+    assert wide_row[7:11] == ["eu-west-1", BUCKET, sts.DEFAULT_ACCOUNT, "True"]
     # Ages, not timestamps: kubectl renders `date` columns like "5s".
     assert wide_row[6][-1] in "smhd"
-    assert wide_row[10][-1] in "smhd"
+    assert wide_row[11][-1] in "smhd"
     by_category = kubectl.run("get", "aws").stdout
     assert "columns" in by_category
 

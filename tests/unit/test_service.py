@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import pytest
-from amistore_operator import service
+from amistore_operator import resource, service
 from amistore_operator.core import model, status
 from amistore_operator.observe import metrics
 
 AMI = "ami-0123456789abcdef0"
 NOW = datetime.datetime(2026, 11, 27, 4, 0, tzinfo=datetime.UTC)
-REF = service.ResourceRef(namespace="team", name="golden")
+REF = resource.ResourceRef(namespace="team", name="golden")
 
 
 class FakeHub:
@@ -30,6 +30,7 @@ class FakeHub:
         self.progress = 40
         self.read_known = False
         self.listing: dict[str, model.StoreTask | None] = {}  # a spec without imageIds
+        self.stretched: float | None = None  # the region's budget-stretched interval
 
     async def view(
         self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
@@ -47,6 +48,9 @@ class FakeHub:
             return model.ResourceView(tasks=dict(self.listing), error=None)
         return model.ResourceView(tasks={ami: task for ami in spec.image_ids}, error=None)
 
+    def stretched_interval(self, key: str) -> float | None:
+        return self.stretched
+
     def wake(self, key: str) -> None:
         self.woken.append(key)
 
@@ -61,10 +65,10 @@ def reader(
     raw_spec: Mapping[str, Any] | None,
     previous: Mapping[str, Any] | None = None,
     generation: list[int] | None = None,
-) -> Callable[[], service.Snapshot]:
+) -> Callable[[], resource.Snapshot]:
     """The resource as a daemon reads it: ``generation`` may be bumped by the test."""
     gen = generation if generation is not None else [1]
-    return lambda: service.Snapshot(raw_spec, previous, gen[0])
+    return lambda: resource.Snapshot(raw_spec, previous, gen[0])
 
 
 def make() -> tuple[service.AmiStoreService, FakeHub, metrics.TaskCollector]:
@@ -222,8 +226,8 @@ async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
     good = {"imageIds": [AMI]}
     spec = [bad]
 
-    def read() -> service.Snapshot:
-        return service.Snapshot(spec[0], None, generation[0])
+    def read() -> resource.Snapshot:
+        return resource.Snapshot(spec[0], None, generation[0])
 
     await svc.poll(REF, read)
     waiting = asyncio.ensure_future(svc.poll(REF, read))
@@ -258,7 +262,7 @@ async def test_a_spec_edited_during_the_wait_is_polled_again_at_once() -> None:
         generation[0], spec[0] = 2, {"imageIds": [AMI, other]}
 
     hub.on_view = edit
-    outcome = await svc.poll(REF, lambda: service.Snapshot(spec[0], None, generation[0]))
+    outcome = await svc.poll(REF, lambda: resource.Snapshot(spec[0], None, generation[0]))
     assert len(hub.views) == 2
     assert hub.views[1][1].image_ids == (AMI, other)  # the edited spec, not the old one
     assert outcome.status["observedGeneration"] == 2
@@ -299,3 +303,71 @@ async def test_a_refused_write_past_the_cap_posts_its_event_with_the_next_write(
     again = await svc.poll(REF, reader({}, previous=copy.deepcopy(first.status)))
     assert again.changed
     assert again.events == refused.events
+
+
+def make_clocked(
+    start: datetime.datetime = NOW, **options: Any
+) -> tuple[service.AmiStoreService, FakeHub, list[datetime.datetime]]:
+    """A service whose clock the test moves: ``clock[0]`` is now."""
+    hub = FakeHub()
+    clock = [start]
+    svc = service.AmiStoreService(
+        hub=cast(Any, hub),
+        collector=metrics.TaskCollector(),
+        default_region="eu-west-1",
+        default_interval=60,
+        clock=lambda: clock[0],
+        **options,
+    )
+    return svc, hub, clock
+
+
+def stalled(outcome: status.Outcome) -> str:
+    found: str = next(c["status"] for c in outcome.status["conditions"] if c["type"] == "Stalled")
+    return found
+
+
+async def test_time_alone_stalls_a_task_once_through_the_quiet_poll_shortcut() -> None:
+    svc, hub, clock = make_clocked(default_stall_after=600)
+    first = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    assert stalled(first) == "False"
+    prior = first.status
+    for minute in range(1, 10):  # the same view every interval: the core is skipped
+        clock[0] = NOW + datetime.timedelta(minutes=minute)
+        quiet = await svc.poll(REF, reader({"imageIds": [AMI]}))
+        assert quiet.status is prior
+        assert not quiet.changed
+    clock[0] = NOW + datetime.timedelta(minutes=10)  # the stall deadline: the core runs again
+    flipped = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    assert flipped.changed
+    assert stalled(flipped) == "True"
+    assert [e.reason for e in flipped.events] == ["StoreStalled"]
+    for minute in range(11, 30):  # exactly once: nothing after it
+        clock[0] = NOW + datetime.timedelta(minutes=minute)
+        after = await svc.poll(REF, reader({"imageIds": [AMI]}))
+        assert not after.changed
+        assert after.events == ()
+    hub.progress = 41
+    resumed = await svc.poll(REF, reader({"imageIds": [AMI]}))
+    assert stalled(resumed) == "False"
+    assert [e.reason for e in resumed.events] == ["StoreResumed"]
+
+
+async def test_spec_stall_after_beats_the_default_and_a_stretched_region_raises_it() -> None:
+    svc, hub, clock = make_clocked(default_stall_after=600)
+    spec = {"imageIds": [AMI], "stallAfterSeconds": 900}
+    await svc.poll(REF, reader(spec))
+    clock[0] = NOW + datetime.timedelta(seconds=600)
+    assert stalled(await svc.poll(REF, reader(spec))) == "False"
+    # The region's budget stretches its cycles to 700 s (read as the steady 800 s): 2 x 800 s.
+    hub.stretched = 700.0
+    clock[0] = NOW + datetime.timedelta(seconds=900)
+    assert stalled(await svc.poll(REF, reader(spec))) == "False"
+    clock[0] = NOW + datetime.timedelta(seconds=1599)
+    assert stalled(await svc.poll(REF, reader(spec))) == "False"
+    clock[0] = NOW + datetime.timedelta(seconds=1600)
+    outcome = await svc.poll(REF, reader(spec))
+    assert stalled(outcome) == "True"
+    assert "26m40s" in next(
+        c["message"] for c in outcome.status["conditions"] if c["type"] == "Stalled"
+    )

@@ -217,3 +217,26 @@ def test_help_and_version_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert "AMISTORE_EC2_RATE" in out
     assert "AMISTORE_MAX_TASK_SERIES" in out
     assert "amistore-operator 0.1.0" in out
+
+
+def test_accounts_file_from_the_flag_or_the_environment() -> None:
+    assert settings.load([], ENV).accounts_file == ""
+    assert settings.load(["--accounts", "/etc/amistore/accounts.yaml"], ENV).accounts_file == (
+        "/etc/amistore/accounts.yaml"
+    )
+    environ = {**ENV, "AMISTORE_ACCOUNTS": "/a.yaml"}
+    assert settings.load([], environ).accounts_file == "/a.yaml"
+    assert settings.load(["--accounts", "/b.yaml"], environ).accounts_file == "/b.yaml"
+    assert error_of(["--accounts", ""]) == "--accounts: must name a file"
+
+
+def test_stall_after_from_the_flag_or_the_environment() -> None:
+    assert settings.load([], ENV).stall_after == 7200
+    assert settings.load(["--stall-after", "600"], ENV).stall_after == 600
+    environ = {**ENV, "AMISTORE_STALL_AFTER": "90"}
+    assert settings.load([], environ).stall_after == 90
+    assert settings.load(["--stall-after", "30"], environ).stall_after == 30
+    assert error_of(["--stall-after", "0"]) == '--stall-after: must be a number >= 1, got "0"'
+    assert error_of([], {**ENV, "AMISTORE_STALL_AFTER": "2h"}) == (
+        'AMISTORE_STALL_AFTER: must be a number >= 1, got "2h"'
+    )

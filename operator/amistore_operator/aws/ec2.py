@@ -46,7 +46,7 @@ class Ec2CallObserver(Protocol):
     """Where per-attempt telemetry goes (``metrics.OperatorMetrics`` in production)."""
 
     def observe_ec2_call(
-        self, region: str, operation: str, outcome: str, seconds: float
+        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
     ) -> None: ...
 
 
@@ -86,8 +86,10 @@ class _AttemptHooks:
         region: str,
         on_attempt: Callable[[], None] | None,
         metrics: Ec2CallObserver | None,
+        account: str = "",
     ) -> None:
         self.region = region
+        self.account = account
         self.on_attempt = on_attempt
         self.metrics = metrics
         self._local = threading.local()
@@ -114,7 +116,7 @@ class _AttemptHooks:
             return  # never sent (e.g. the budget hook refused): nothing left the process
         outcome = attempt_outcome(response_dict, parsed_response, exception)
         self.metrics.observe_ec2_call(
-            self.region, OPERATION, outcome, time.perf_counter() - started
+            self.region, OPERATION, outcome, time.perf_counter() - started, self.account
         )
 
 
@@ -199,14 +201,21 @@ def client_config(read_timeout: float = 20.0) -> botocore.config.Config:
 def make_client(
     region: str,
     *,
+    session: boto3.session.Session | None = None,
     on_attempt: Callable[[], None] | None = None,
     metrics: Ec2CallObserver | None = None,
     read_timeout: float = 20.0,
+    account: str = "",
 ) -> StoreTaskClient:
-    """A client for ``region`` with boto3's default credential chain and the attempt hooks."""
-    session = _session()
+    """A client for ``region`` and the attempt hooks (``account``: the metrics' label).
+
+    Without ``session``, a new one with boto3's default credential chain;
+    ``credentials.Identities`` hands in an account's shared session.
+    """
+    if session is None:
+        session = new_session()
     client = session.client("ec2", region_name=region, config=client_config(read_timeout))
-    hooks = _AttemptHooks(region, on_attempt, metrics)
+    hooks = _AttemptHooks(region, on_attempt, metrics, account)
     events = client.meta.events
     events.register(f"before-send.ec2.{OPERATION}", hooks.before_send)
     events.register(f"response-received.ec2.{OPERATION}", hooks.response_received)
@@ -228,7 +237,7 @@ class _OneOperationLoader(botocore.loaders.Loader):
         return super().load_service_model(service_name, type_name, api_version)
 
 
-def _session() -> boto3.session.Session:
+def new_session() -> boto3.session.Session:
     """A boto3 session (the default credential chain) whose EC2 model costs ~25 MiB less."""
     core = botocore.session.get_session()
     data_path = core.get_config_variable("data_path")

@@ -1,4 +1,4 @@
-"""The status conditions: ``Synced``, ``Complete`` and ``Failed``.
+"""The status conditions: ``Synced``, ``Complete`` and ``Failed`` (``Stalled``: ``stall``).
 
 A condition's ``lastTransitionTime`` moves only when its ``status`` flips.
 """

@@ -36,6 +36,8 @@ class PollErrorReason(enum.StrEnum):
     UNKNOWN_REGION = "UnknownRegion"  # not a region botocore knows, and its endpoint is unreachable
     INVALID_SPEC = "InvalidSpec"
     INVALID_REQUEST = "InvalidRequest"
+    ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"  # the account map denies it: no AWS call made
+    ASSUME_ROLE_FAILED = "AssumeRoleFailed"  # STS refused the account's role
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,8 @@ class AmiStoreSpec:
     task_states: tuple[str, ...]  # subset of AWS_TASK_STATES; empty when image_ids is set
     region: str
     poll_interval: float  # seconds
+    account: str = ""  # spec.account; "": the operator's own identity
+    stall_after: float = 7200.0  # spec.stallAfterSeconds, else --stall-after (seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,3 +87,4 @@ class ResourceView:
 
     tasks: dict[str, StoreTask | None]
     error: PollError | None
+    account: str = ""  # the AWS account the data is from, when known (status.account)

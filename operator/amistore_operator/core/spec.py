@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from amistore_operator.core import model
+from amistore_operator.core import accounts, model, stall
 
 MAX_IMAGE_IDS = 1000
 MIN_POLL_INTERVAL = 5
@@ -58,7 +58,11 @@ def bucket_name_problem(name: str) -> str | None:
 
 
 def parse_spec(
-    raw: Mapping[str, Any] | None, *, default_region: str, default_interval: float
+    raw: Mapping[str, Any] | None,
+    *,
+    default_region: str,
+    default_interval: float,
+    default_stall_after: float = stall.DEFAULT_STALL_AFTER,
 ) -> model.AmiStoreSpec:
     """Validate a resource's ``spec`` and fill in the operator's defaults."""
     if raw is None:
@@ -79,6 +83,8 @@ def parse_spec(
         task_states=task_states,
         region=_region(raw.get("region"), default_region),
         poll_interval=_poll_interval(raw.get("pollIntervalSeconds"), default_interval),
+        account=_account(raw.get("account")),
+        stall_after=_stall_after(raw.get("stallAfterSeconds"), default_stall_after),
     )
 
 
@@ -139,6 +145,16 @@ def _region(value: Any, default: str) -> str:
     return value
 
 
+def _account(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SpecError(f"spec.account: must be a string of 12 digits, got {_kind(value)}")
+    if not accounts.ACCOUNT_PATTERN.fullmatch(value):
+        raise SpecError(f'spec.account: "{value}" is not an AWS account ID (12 digits)')
+    return value
+
+
 def _poll_interval(value: Any, default: float) -> float:
     if value is None:
         return default
@@ -150,6 +166,20 @@ def _poll_interval(value: Any, default: float) -> float:
         raise SpecError(
             f"spec.pollIntervalSeconds: must be between {MIN_POLL_INTERVAL} and "
             f"{MAX_POLL_INTERVAL} seconds, got {int(value)}"
+        )
+    return float(value)
+
+
+def _stall_after(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or value != int(value):
+        raise SpecError(f"spec.stallAfterSeconds: must be an integer, got {value!r}")
+    if not stall.MIN_STALL_AFTER <= value <= stall.MAX_STALL_AFTER:
+        raise SpecError(
+            f"spec.stallAfterSeconds: must be between {stall.MIN_STALL_AFTER} and "
+            f"{stall.MAX_STALL_AFTER} seconds, got {int(value)}"
         )
     return float(value)
 

@@ -3,8 +3,8 @@
 No kopf, boto3, clock, network or logging here: ``now`` is passed in, and the
 result is plain JSON-ready data. This module is the entry point; the parts
 live in ``taskentries`` (the ``tasks`` entries and their merge rules),
-``aggregate`` (``state``, progress and counts), ``conditions`` and
-``statusevents``.
+``aggregate`` (``state``, progress and counts), ``conditions``,
+``statusevents`` and ``stall`` (the ``Stalled`` condition and its events).
 
 Write rule: ``Outcome.changed`` is True iff the new status differs from the
 previous one in anything other than ``lastPollTime``. When it is False, the
@@ -36,7 +36,9 @@ from typing import Any
 from amistore_operator.core import (
     aggregate,
     conditions,
+    eta,
     model,
+    stall,
     statusevents,
     taskentries,
     timestamps,
@@ -61,6 +63,9 @@ class Outcome:
     changed: bool  # True iff a write is needed (see the module docstring)
     events: tuple[Event, ...]
     entries: tuple[dict[str, Any], ...] = ()  # every task entry, newest first, uncapped
+    # The next moment the status changes by time alone (a task stalls), if any: a caller
+    # that skips the core on quiet polls must run it again from then on.
+    stall_due: datetime.datetime | None = None
 
 
 def reconcile(
@@ -71,11 +76,14 @@ def reconcile(
     generation: int,
     now: datetime.datetime,
     previous_entries: Iterable[Mapping[str, Any]] | None = None,
+    stretched_interval: float | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
+    ``stretched_interval``: the region's poll interval when the EC2 budget stretches it
+    (see ``stall.steady_interval``); the stall threshold is at least two of it.
     """
     prev = _plain(previous) if previous else {}
     stamp = format_time(now)
@@ -90,11 +98,18 @@ def reconcile(
     else:
         entries = taskentries.for_listing(spec, view, prev_entries, stamp)
     entries.sort(key=taskentries.order)
+    limit = stall.threshold(spec.stall_after, spec.poll_interval, stretched_interval)
+    fresh = view.error is None
+    entries = stall.mark(entries, prev_entries, limit, now, fresh=fresh)
 
     ever_polled = view.error is None or bool(view.tasks) or aggregate.was_polled(prev)
     status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
     status["region"] = spec.region  # the region actually polled, defaults resolved
+    if view.account:
+        status["account"] = view.account  # the account polled (the operator's own if unnamed)
+    elif prev.get("account"):
+        status["account"] = None  # a merge patch deletes a key set to null
     last_poll = stamp if view.error is None else prev.get("lastPollTime")
     if last_poll is not None:
         status["lastPollTime"] = last_poll
@@ -103,16 +118,26 @@ def reconcile(
     else:
         message = view.error.message or f"AWS poll failed: {view.error.reason.value}"
         synced = ("Synced", "False", view.error.reason.value, message)
-    status["conditions"] = conditions.merge(
-        prev, [synced, *conditions.task_conditions(entries, ever_polled)], generation, stamp
-    )
+    fresh_conditions = [
+        synced,
+        *conditions.task_conditions(entries, ever_polled),
+        stall.condition(entries, limit),
+    ]
+    status["conditions"] = conditions.merge(prev, fresh_conditions, generation, stamp)
     status["tasks"] = entries[:MAX_TASK_ENTRIES]
+    _set_estimate(prev, status, entries)
 
     events = [
         *statusevents.sync_events(prev, status),
-        *statusevents.capped(statusevents.task_events(prev_entries, entries, new_after)),
+        *statusevents.capped(
+            [
+                *statusevents.task_events(prev_entries, entries, new_after),
+                *stall.events(prev_entries, entries, limit),
+            ]
+        ),
     ]
-    return _outcome(prev, status, events, entries)
+    due = stall.next_due(entries, limit, fresh=fresh)
+    return _outcome(prev, status, events, entries, stall_due=due)
 
 
 def reject_spec(
@@ -137,10 +162,13 @@ def reject_spec(
         entries = [dict(e) for e in previous_entries]
         status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
-    if "region" in prev:
-        status["region"] = prev["region"]
+    for kept in ("region", "account"):
+        if kept in prev:
+            status[kept] = prev[kept]
     if "lastPollTime" in prev:
         status["lastPollTime"] = prev["lastPollTime"]
+    if prev.get("estimatedCompletionTime"):
+        status["estimatedCompletionTime"] = prev["estimatedCompletionTime"]  # tasks kept too
     synced = ("Synced", "False", model.PollErrorReason.INVALID_SPEC.value, message)
     fresh = conditions.merge(
         prev, [synced, *conditions.task_conditions(entries, ever_polled)], generation, stamp
@@ -148,6 +176,8 @@ def reject_spec(
     # Complete and Failed describe the tasks under the last valid spec: keep them as they were.
     by_type = {c.get("type"): c for c in prev.get("conditions", ())}
     status["conditions"] = [fresh[0], *(by_type.get(c["type"]) or c for c in fresh[1:])]
+    if "Stalled" in by_type:  # likewise: what was seen of the tasks' progress still holds
+        status["conditions"].append(by_type["Stalled"])
     status["tasks"] = entries[:MAX_TASK_ENTRIES]
     return _outcome(prev, status, statusevents.sync_events(prev, status), entries)
 
@@ -173,6 +203,17 @@ def known_tasks(previous: Mapping[str, Any] | None) -> dict[str, model.StoreTask
     return known
 
 
+def _set_estimate(
+    prev: Mapping[str, Any], status: dict[str, Any], entries: Sequence[Mapping[str, Any]]
+) -> None:
+    """``estimatedCompletionTime``: absent when nothing is estimated, null to delete it."""
+    estimate = eta.resource_estimate(entries)
+    if estimate is not None:
+        status["estimatedCompletionTime"] = estimate
+    elif prev.get("estimatedCompletionTime"):
+        status["estimatedCompletionTime"] = None  # a merge patch deletes a key set to null
+
+
 def _cut_at(prev: Mapping[str, Any]) -> datetime.datetime | None:
     """For a status cut by the cap, the time after which an absent task is new; else None."""
     total = prev.get("tasksTotal")
@@ -190,6 +231,7 @@ def _outcome(
     status: dict[str, Any],
     events: Sequence[Event],
     entries: Sequence[dict[str, Any]],
+    stall_due: datetime.datetime | None = None,
 ) -> Outcome:
     # Only the keys this module writes count: a key someone else keeps in the status
     # must not make every poll look like a change.
@@ -200,8 +242,16 @@ def _outcome(
         if "lastPollTime" in prev:
             status["lastPollTime"] = prev["lastPollTime"]
         # Nothing is written, so nothing is announced (see the event rule above).
-        return Outcome(status=status, changed=False, events=(), entries=tuple(entries))
-    return Outcome(status=status, changed=True, events=tuple(events), entries=tuple(entries))
+        return Outcome(
+            status=status, changed=False, events=(), entries=tuple(entries), stall_due=stall_due
+        )
+    return Outcome(
+        status=status,
+        changed=True,
+        events=tuple(events),
+        entries=tuple(entries),
+        stall_due=stall_due,
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -3,7 +3,8 @@
 One event the first time the operator records a task's state (a task first
 seen already Completed gets one ``StoreCompleted``); never again for the same
 state of the same task, so a restart emits nothing. ``SyncFailed`` and
-``SyncRecovered`` follow the ``Synced`` condition.
+``SyncRecovered`` follow the ``Synced`` condition. ``StoreStalled`` and
+``StoreResumed`` come from ``stall``; ``capped`` bounds them with the others.
 
 When the previous entries are only part of what was tracked (a status cut by
 the 500-entry cap, read back after a restart), a task absent from them is new
@@ -28,7 +29,9 @@ class Event:
     """A Kubernetes Event to emit on the resource."""
 
     type: str  # "Normal" | "Warning"
-    reason: str  # StoreStarted | StoreCompleted | StoreFailed | SyncFailed | SyncRecovered
+    # StoreStarted | StoreCompleted | StoreFailed | StoreStalled | StoreResumed | SyncFailed
+    # | SyncRecovered
+    reason: str
     message: str
 
 
@@ -97,15 +100,22 @@ def capped(events: list[Event]) -> list[Event]:
     reason = next(r for r in _SUMMARY_ORDER if tally[r])
     detail = ", ".join(f"{n} {_SUMMARY_WORDS[r]}" for r, n in tally.items() if n)
     summary = Event(
-        "Warning" if reason == "StoreFailed" else "Normal",
+        "Warning" if reason in _WARNINGS else "Normal",
         reason,
         f"and {len(rest)} more task changes ({detail}); see status.tasks",
     )
     return [*shown, summary]
 
 
-_SUMMARY_ORDER = ("StoreFailed", "StoreCompleted", "StoreStarted")
-_SUMMARY_WORDS = {"StoreFailed": "failed", "StoreCompleted": "completed", "StoreStarted": "started"}
+_SUMMARY_ORDER = ("StoreFailed", "StoreStalled", "StoreCompleted", "StoreStarted", "StoreResumed")
+_SUMMARY_WORDS = {
+    "StoreFailed": "failed",
+    "StoreStalled": "stalled",
+    "StoreCompleted": "completed",
+    "StoreStarted": "started",
+    "StoreResumed": "resumed",
+}
+_WARNINGS = ("StoreFailed", "StoreStalled")
 
 
 def sync_events(prev: Mapping[str, Any], status: Mapping[str, Any]) -> list[Event]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import model, timestamps
+from amistore_operator.core import eta, model, timestamps
 
 MAX_REASON_CHARS = 200
 MAX_TASK_ENTRIES = 500  # in status.tasks; the counts cover every entry
@@ -127,6 +127,9 @@ def merge(
         entry["taskStartTime"] = start
     kept = same and prev is not None and prev.get("state") == state
     entry["lastTransitionTime"] = _transition(prev, stamp) if kept else stamp
+    entry["lastProgressTime"] = _progress_time(prev if same else None, progress, stamp)
+    if state == IN_PROGRESS:
+        entry.update(eta.fields(prev if same else None, entry, stamp))
     return entry
 
 
@@ -144,6 +147,14 @@ def pending(ami_id: str, prev: dict[str, Any] | None, stamp: str) -> dict[str, A
 def _transition(prev: dict[str, Any] | None, stamp: str) -> str:
     value = prev.get("lastTransitionTime") if prev else None
     return value if isinstance(value, str) and value else stamp
+
+
+def _progress_time(prev: Mapping[str, Any] | None, progress: int, stamp: str) -> str:
+    """When the progress last moved: ``stamp`` on a move or a first sighting, else kept."""
+    value = prev.get("lastProgressTime") if prev else None
+    if prev is None or prev.get("progressPercentage") != progress or not isinstance(value, str):
+        return stamp
+    return value or stamp
 
 
 def _older(start: str | None, prev: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from amistore_operator import service
+from amistore_operator import resource, service
 from amistore_operator.core import status
 from amistore_operator.kube import kubelogin, statuswriter
 
@@ -76,15 +76,15 @@ def register(
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
-        ref = service.ResourceRef(
+        ref = resource.ResourceRef(
             namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
         )
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
 
-        def read() -> service.Snapshot:
+        def read() -> resource.Snapshot:
             # kopf keeps a daemon's body live: each read sees the latest watch event.
             generation = int(body.metadata.get("generation", 1))
-            return service.Snapshot(body.get("spec"), body.get("status"), generation)
+            return resource.Snapshot(body.get("spec"), body.get("status"), generation)
 
         try:
             # Each poll waits in the poller for the refresh that serves this resource;
@@ -99,7 +99,7 @@ def register(
         finally:
             svc.forget(ref)
 
-    async def publish(ref: service.ResourceRef, path: str, outcome: status.Outcome) -> bool:
+    async def publish(ref: resource.ResourceRef, path: str, outcome: status.Outcome) -> bool:
         """Write the status if it changed; whether its events may be posted."""
         if not outcome.changed:
             return True
@@ -117,7 +117,7 @@ def register(
     # the event loop uses them.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
-        ref = service.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
+        ref = resource.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
         if type == "DELETED" or meta.get("deletionTimestamp"):
             svc.forget(ref)
         else:

@@ -26,8 +26,8 @@ OUTCOMES = ("success", "throttled", "client_error", "server_error", "connection_
 DEFAULT_MAX_TASK_SERIES = 5000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-_TASK_LABELS = ("namespace", "name", "ami_id", "region")
-_RESOURCE_LABELS = ("namespace", "name", "region")
+_TASK_LABELS = ("namespace", "name", "ami_id", "region", "account")
+_RESOURCE_LABELS = ("namespace", "name", "region", "account")
 _STATES = tuple(state.value for state in model.TaskState)
 
 # name -> (help, extra label names)
@@ -47,6 +47,21 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "amistore_task_start_time_seconds": (
         "Unix time the AMI's store task started, when AWS reports it.",
+        _TASK_LABELS,
+    ),
+    "amistore_task_estimated_completion_timestamp_seconds": (
+        "Unix time the InProgress store task should complete, estimated at its last "
+        "progress change; absent until it can be estimated. In the past: overdue.",
+        _TASK_LABELS,
+    ),
+    "amistore_task_last_progress_timestamp_seconds": (
+        "Unix time the operator last saw the InProgress store task's progress change (or "
+        "first saw the task): the stall clock.",
+        _TASK_LABELS,
+    ),
+    "amistore_task_stalled": (
+        "1 while the InProgress store task counts as stalled (no progress for the "
+        "AmiStore's stall threshold: the Stalled condition), 0 while it progresses.",
         _TASK_LABELS,
     ),
     "amistore_task_info": (
@@ -88,15 +103,25 @@ class TaskCollector(registry_module.Collector):
         region: str,
         tasks: Sequence[Mapping[str, Any]],
         synced: bool | None,
+        account: str = "",
     ) -> None:
-        """Replace the series of one resource (``tasks``: all its task entries, newest first)."""
+        """Replace the series of one resource (``tasks``: all its task entries, newest first).
+
+        ``account``: the AWS account polled (status.account; "" when unknown).
+        """
         built: dict[str, list[samples_module.Sample]] = {family: [] for family in _FAMILIES}
         for task in tasks[: self._max_task_series]:
             ami_id = task.get("amiId")
             state = task.get("state")
             if not isinstance(ami_id, str) or state not in _STATES:
                 continue
-            base = {"namespace": namespace, "name": name, "ami_id": ami_id, "region": region}
+            base = {
+                "namespace": namespace,
+                "name": name,
+                "ami_id": ami_id,
+                "region": region,
+                "account": account,
+            }
             progress = task.get("progressPercentage")
             _add(built, "amistore_task_progress_percent", base, _number(progress, 0.0))
             for candidate in _STATES:
@@ -108,6 +133,16 @@ class TaskCollector(registry_module.Collector):
             start = _start_seconds(task.get("taskStartTime"))
             if start is not None:
                 _add(built, "amistore_task_start_time_seconds", base, start)
+            estimate = _start_seconds(task.get("estimatedCompletionTime"))
+            if estimate is not None and state == model.TaskState.IN_PROGRESS:
+                family = "amistore_task_estimated_completion_timestamp_seconds"
+                _add(built, family, base, estimate)
+            if state == model.TaskState.IN_PROGRESS:
+                moved = _start_seconds(task.get("lastProgressTime"))
+                if moved is not None:
+                    _add(built, "amistore_task_last_progress_timestamp_seconds", base, moved)
+                stalled = 1.0 if task.get("stalled") is True else 0.0
+                _add(built, "amistore_task_stalled", base, stalled)
             bucket = task.get("bucket")
             if bucket:
                 labels = {
@@ -116,7 +151,7 @@ class TaskCollector(registry_module.Collector):
                     "s3_object_key": task.get("s3ObjectKey") or "",
                 }
                 _add(built, "amistore_task_info", labels, 1.0)
-        resource = {"namespace": namespace, "name": name, "region": region}
+        resource = {"namespace": namespace, "name": name, "region": region, "account": account}
         omitted = max(0, len(tasks) - self._max_task_series)
         _add(built, "amistore_task_series_omitted", resource, float(omitted))
         if synced is not None:
@@ -153,7 +188,7 @@ class OperatorMetrics:
             "amistore_ec2_requests",
             "HTTP attempts of EC2 API calls made by the operator (each retry counts), by "
             "outcome (success, throttled, client_error, server_error, connection_error).",
-            ("region", "operation", "outcome"),
+            ("account", "region", "operation", "outcome"),
             registry=registry,
         )
         self._duration = prometheus_client.Histogram(
@@ -161,47 +196,49 @@ class OperatorMetrics:
             "Seconds each HTTP attempt of an EC2 API call took, from sending the request to "
             "its response or error; each retry is observed on its own, and the wait for the "
             "client-side request budget is not included.",
-            ("region", "operation"),
+            ("account", "region", "operation"),
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
         self._last_success = prometheus_client.Gauge(
             "amistore_poll_last_success_timestamp_seconds",
             "Unix time of the last successful DescribeStoreImageTasks poll in the region.",
-            ("region",),
+            ("account", "region"),
             registry=registry,
         )
         self._interval = prometheus_client.Gauge(
             "amistore_poll_effective_interval_seconds",
             "Interval the poller actually achieves in the region; above the configured one "
             "when the EC2 request budget forces it to stretch.",
-            ("region",),
+            ("account", "region"),
             registry=registry,
         )
         self._budget = prometheus_client.Gauge(
             "amistore_ec2_budget_tokens",
             "DescribeStoreImageTasks calls the operator may still make in the region now "
             "(its client-side token bucket, refilled at --ec2-rate up to --ec2-burst).",
-            ("region",),
+            ("account", "region"),
             registry=registry,
         )
 
-    def observe_ec2_call(self, region: str, operation: str, outcome: str, seconds: float) -> None:
-        """Count one EC2 call and record its duration."""
-        self._requests.labels(region, operation, outcome).inc()
-        self._duration.labels(region, operation).observe(seconds)
+    def observe_ec2_call(
+        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
+    ) -> None:
+        """Count one EC2 call of ``account`` ("": unknown) and record its duration."""
+        self._requests.labels(account, region, operation, outcome).inc()
+        self._duration.labels(account, region, operation).observe(seconds)
 
-    def set_poll_success(self, region: str, timestamp: float) -> None:
-        """Record the Unix time of a successful poll in the region."""
-        self._last_success.labels(region).set(timestamp)
+    def set_poll_success(self, region: str, timestamp: float, account: str = "") -> None:
+        """Record the Unix time of a successful poll of the account in the region."""
+        self._last_success.labels(account, region).set(timestamp)
 
-    def set_effective_interval(self, region: str, seconds: float) -> None:
-        """Record the polling interval actually achieved in the region."""
-        self._interval.labels(region).set(seconds)
+    def set_effective_interval(self, region: str, seconds: float, account: str = "") -> None:
+        """Record the polling interval actually achieved for the account in the region."""
+        self._interval.labels(account, region).set(seconds)
 
-    def set_budget(self, region: str, tokens: float) -> None:
-        """Record the level of the region's client-side request token bucket."""
-        self._budget.labels(region).set(tokens)
+    def set_budget(self, region: str, tokens: float, account: str = "") -> None:
+        """Record the level of the account's client-side request token bucket in the region."""
+        self._budget.labels(account, region).set(tokens)
 
 
 def build_registry(

@@ -68,6 +68,7 @@ class Refresher:
         self.anchor: float | None = None  # start of the last regular cycle: the grid
         self.fail_streak = 0
         self.stretched = False
+        self.effective_interval: float | None = None  # the last measured, once known
         self.last_cycle_start = -math.inf
         self.settler = settle.Settler(task_cache, clock=clock, rng=rng, snap=self._snap)
         self.caller = calls.Caller(
@@ -161,6 +162,7 @@ class Refresher:
         self.last_cycle_start = cyc.start
 
     def _report_stretch(self, interval: float, effective: float) -> None:
+        self.effective_interval = effective
         self._metrics.set_effective_interval(self.region, effective)
         stretched = effective > interval + cache.slack_for(interval)
         if stretched and not self.stretched:

@@ -208,7 +208,9 @@ class Observed:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str, float]] = []
 
-    def observe_ec2_call(self, region: str, operation: str, outcome: str, seconds: float) -> None:
+    def observe_ec2_call(
+        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
+    ) -> None:
         self.calls.append((region, operation, outcome, seconds))
 
 
@@ -402,4 +404,4 @@ def test_only_the_aws_subpackage_imports_boto3() -> None:
                 names = [node.module]
             if any(n.split(".")[0] in ("boto3", "botocore") for n in names):
                 importers.add(path.relative_to(package).as_posix())
-    assert importers == {"aws/ec2.py", "aws/errors.py"}
+    assert importers == {"aws/ec2.py", "aws/errors.py", "aws/credentials.py"}

@@ -159,3 +159,41 @@ def test_spec_must_be_an_object() -> None:
 
 def test_spec_error_is_a_value_error() -> None:
     assert issubclass(spec.SpecError, ValueError)
+
+
+def test_account_is_twelve_digits_and_absent_means_the_operators_own() -> None:
+    assert parse({}).account == ""
+    assert parse({"account": "012345678901"}).account == "012345678901"
+    assert error_of({"account": "12345"}) == (
+        'spec.account: "12345" is not an AWS account ID (12 digits)'
+    )
+    assert error_of({"account": 123456789012}) == (
+        "spec.account: must be a string of 12 digits, got a number"
+    )
+
+
+def test_stall_after_defaults_to_the_operators_setting() -> None:
+    assert parse({}).stall_after == 7200
+    parsed = spec.parse_spec(
+        {}, default_region="eu-west-1", default_interval=60, default_stall_after=900
+    )
+    assert parsed.stall_after == 900
+
+
+@pytest.mark.parametrize("value", [60, 604800, 3600.0])
+def test_stall_after_bounds_accept(value: float) -> None:
+    assert parse({"stallAfterSeconds": value}).stall_after == float(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (59, "spec.stallAfterSeconds: must be between 60 and 604800 seconds, got 59"),
+        (604801, "spec.stallAfterSeconds: must be between 60 and 604800 seconds, got 604801"),
+        (90.5, "spec.stallAfterSeconds: must be an integer, got 90.5"),
+        ("7200", "spec.stallAfterSeconds: must be an integer, got '7200'"),
+        (False, "spec.stallAfterSeconds: must be an integer, got False"),
+    ],
+)
+def test_stall_after_errors(value: Any, message: str) -> None:
+    assert error_of({"stallAfterSeconds": value}) == message

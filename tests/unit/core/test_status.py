@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 from collections.abc import Mapping
 from typing import Any
@@ -102,6 +103,8 @@ def test_pending_then_in_progress_then_completed() -> None:
         "s3ObjectKey": f"{A}.bin",
         "taskStartTime": stamp(1),
         "lastTransitionTime": stamp(2),
+        "lastProgressTime": stamp(2),  # first sighting
+        "estimatedCompletionTime": "2026-11-27T04:04:20Z",  # 30% in its first minute
     }
     assert second.events == (
         status.Event("Normal", "StoreStarted", f"{A}: store task started as s3://bkt/{A}.bin"),
@@ -664,3 +667,55 @@ def test_resource_progress_is_100_only_when_every_task_completed() -> None:
     assert done.status["progressPercentage"] == 100
     failed = run(None, spec(A), view({A: task(A, "Failed", 100, reason="late")}), 0)
     assert failed.status["progressPercentage"] == 99
+
+
+# --- lastProgressTime: when the operator saw the progress move --------------------
+
+
+def test_last_progress_time_moves_only_with_the_progress() -> None:
+    first = run(None, spec(A), view({A: task(A, progress=0)}), 0)
+    assert entry(first, A)["lastProgressTime"] == stamp(0)  # first sighting counts as a move
+    quiet = run(first.status, spec(A), view({A: task(A, progress=0)}), 1)
+    assert entry(quiet, A)["lastProgressTime"] == stamp(0)
+    assert not quiet.changed
+    moved = run(quiet.status, spec(A), view({A: task(A, progress=5)}), 3)
+    assert entry(moved, A)["lastProgressTime"] == stamp(3)
+    assert moved.changed
+    stale = run(moved.status, spec(A), view({A: task(A, progress=4)}), 4)  # never regresses
+    assert entry(stale, A)["progressPercentage"] == 5
+    assert entry(stale, A)["lastProgressTime"] == stamp(3)
+    done = run(stale.status, spec(A), view({A: task(A, "Completed", 100)}), 5)
+    assert entry(done, A)["lastProgressTime"] == stamp(5)
+
+
+def test_last_progress_time_is_kept_when_a_task_fails_where_it_was() -> None:
+    first = run(None, spec(A), view({A: task(A, progress=40)}), 0)
+    failed = run(first.status, spec(A), view({A: task(A, "Failed", 40, reason="x")}), 7)
+    assert entry(failed, A)["lastProgressTime"] == stamp(0)
+
+
+def test_a_new_store_task_is_a_first_sighting_whatever_its_progress() -> None:
+    first = run(None, spec(A), view({A: task(A, progress=0, started=0)}), 1)
+    again = run(first.status, spec(A), view({A: task(A, progress=0, started=5)}), 6)
+    assert entry(again, A)["lastProgressTime"] == stamp(6)
+
+
+def test_last_progress_time_is_read_from_the_status_after_a_restart() -> None:
+    first = run(None, spec(A), view({A: task(A, progress=10)}), 0)
+    stored = copy.deepcopy(first.status)  # what the API holds; no entries kept in memory
+    later = run(stored, spec(A), view({A: task(A, progress=10)}), 90)
+    assert entry(later, A)["lastProgressTime"] == stamp(0)
+    assert not later.changed
+
+
+def test_an_entry_written_before_last_progress_time_gets_one_once() -> None:
+    first = run(None, spec(A), view({A: task(A, progress=10)}), 0)
+    old = copy.deepcopy(first.status)
+    del old["tasks"][0]["lastProgressTime"]
+    upgraded = run(old, spec(A), view({A: task(A, progress=10)}), 3)
+    assert entry(upgraded, A)["lastProgressTime"] == stamp(3)
+    assert not run(upgraded.status, spec(A), view({A: task(A, progress=10)}), 4).changed
+
+
+def test_a_pending_entry_has_no_last_progress_time() -> None:
+    assert "lastProgressTime" not in entry(run(None, spec(A), view({A: None}), 0), A)

@@ -38,7 +38,8 @@ def collector(registry: prometheus_client.CollectorRegistry) -> metrics.TaskColl
 
 
 def labels(ami_id: str, **extra: str) -> dict[str, str]:
-    return {"namespace": "ns", "name": "store", "ami_id": ami_id, "region": "eu-west-1", **extra}
+    base = {"namespace": "ns", "name": "store", "ami_id": ami_id, "region": "eu-west-1"}
+    return {**base, "account": "", **extra}
 
 
 def test_task_series(
@@ -53,7 +54,7 @@ def test_task_series(
     info = labels(A, bucket="bkt", s3_object_key=f"{A}.bin")
     assert get("amistore_task_info", info) == 1
     assert get("amistore_task_failure_info", labels(A, reason="Access Denied")) == 1
-    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1"}
+    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1", "account": ""}
     assert get("amistore_resource_synced", resource) == 1
 
 
@@ -84,7 +85,7 @@ def test_only_failed_tasks_have_failure_info(
 def test_synced_is_absent_until_known_and_zero_when_false(
     registry: prometheus_client.CollectorRegistry, collector: metrics.TaskCollector
 ) -> None:
-    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1"}
+    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1", "account": ""}
     collector.set_resource("ns", "store", "eu-west-1", TASKS, synced=None)
     assert registry.get_sample_value("amistore_resource_synced", resource) is None
     collector.set_resource("ns", "store", "eu-west-1", TASKS, synced=False)
@@ -151,7 +152,7 @@ def test_task_series_are_bounded_per_resource_newest_first(
     get = registry.get_sample_value
     assert get("amistore_task_progress_percent", labels(A)) == 40
     assert get("amistore_task_progress_percent", labels(B)) is None
-    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1"}
+    resource = {"namespace": "ns", "name": "store", "region": "eu-west-1", "account": ""}
     assert get("amistore_task_series_omitted", resource) == 1
     assert get("amistore_task_series_omitted", {**resource, "name": "small"}) == 0
 
@@ -178,13 +179,13 @@ def test_operator_metrics(registry: prometheus_client.CollectorRegistry) -> None
     health.set_effective_interval("eu-west-1", 90.0)
     health.set_budget("eu-west-1", 12.5)
     get = registry.get_sample_value
-    call = {"region": "eu-west-1", "operation": "DescribeStoreImageTasks"}
+    call = {"account": "", "region": "eu-west-1", "operation": "DescribeStoreImageTasks"}
     assert get("amistore_ec2_requests_total", {**call, "outcome": "success"}) == 1
     assert get("amistore_ec2_requests_total", {**call, "outcome": "throttled"}) == 1
     assert get("amistore_ec2_request_duration_seconds_count", call) == 2
     assert get("amistore_ec2_request_duration_seconds_bucket", {**call, "le": "0.25"}) == 1
     assert get("amistore_ec2_request_duration_seconds_bucket", {**call, "le": "30.0"}) == 1
-    region = {"region": "eu-west-1"}
+    region = {"account": "", "region": "eu-west-1"}
     assert get("amistore_poll_last_success_timestamp_seconds", region) == 1795752000.0
     assert get("amistore_poll_effective_interval_seconds", region) == 90
     assert get("amistore_ec2_budget_tokens", region) == 12.5
@@ -201,3 +202,21 @@ def test_build_registry_is_independent_of_the_global_one() -> None:
     assert prometheus_client.REGISTRY.get_sample_value("amistore_ec2_budget_tokens") is None
     second, _, _ = metrics.build_registry()  # no duplicate-registration error
     assert second is not registry
+
+
+def test_estimated_completion_of_running_tasks_only(
+    registry: prometheus_client.CollectorRegistry, collector: metrics.TaskCollector
+) -> None:
+    running = {
+        "amiId": A,
+        "state": "InProgress",
+        "progressPercentage": 40,
+        "estimatedCompletionTime": "2026-11-27T05:00:00Z",
+    }
+    collector.set_resource("ns", "store", "eu-west-1", [running, TASKS[1]], synced=True)
+    family = "amistore_task_estimated_completion_timestamp_seconds"
+    assert registry.get_sample_value(family, labels(A)) == 1795755600.0
+    assert registry.get_sample_value(family, labels(B)) is None
+    done = {**running, "state": "Completed", "progressPercentage": 100}
+    collector.set_resource("ns", "store", "eu-west-1", [done], synced=True)
+    assert registry.get_sample_value(family, labels(A)) is None

@@ -192,13 +192,13 @@ class FakeMetrics:
         self.effective: list[float] = []
         self.budget: list[float] = []
 
-    def set_poll_success(self, region: str, ts: float) -> None:
+    def set_poll_success(self, region: str, ts: float, account: str = "") -> None:
         self.success.append(ts)
 
-    def set_effective_interval(self, region: str, seconds: float) -> None:
+    def set_effective_interval(self, region: str, seconds: float, account: str = "") -> None:
         self.effective.append(seconds)
 
-    def set_budget(self, region: str, tokens: float) -> None:
+    def set_budget(self, region: str, tokens: float, account: str = "") -> None:
         self.budget.append(tokens)
 
 
@@ -226,7 +226,7 @@ async def make_env() -> Any:
         ec2 = FakeEc2(clock)
         metrics = FakeMetrics()
         hub = poller_hub.PollerHub(
-            client_factory=lambda region: ec2,
+            client_factory=lambda account, region: ec2,
             rate=rate,
             burst=burst,
             metrics=metrics,
@@ -768,7 +768,7 @@ async def test_shared_ami_with_different_buckets(make_env: Any) -> None:
 async def test_attempt_hook_charges_only_retries() -> None:
     clock = FakeClock()
     hub = poller_hub.PollerHub(
-        client_factory=lambda r: FakeEc2(clock),
+        client_factory=lambda account, r: FakeEc2(clock),
         rate=1.0,
         burst=3,
         metrics=FakeMetrics(),
@@ -790,7 +790,11 @@ async def test_real_threads_and_clock() -> None:
     ec2 = FakeEc2(FakeClock())
     ec2.put("ami-0000000000000000a", "InProgress")
     hub = poller_hub.PollerHub(
-        client_factory=lambda r: ec2, rate=100, burst=10, metrics=FakeMetrics(), gather=0.01
+        client_factory=lambda account, r: ec2,
+        rate=100,
+        burst=10,
+        metrics=FakeMetrics(),
+        gather=0.01,
     )
     try:
         view = await asyncio.wait_for(

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from amistore_operator import service
+from amistore_operator import resource, service
 from amistore_operator.observe import metrics
 
 from tests.unit.polling.test_poller import IV, REGION, amis, make_env
@@ -32,13 +32,13 @@ async def test_deleting_a_one_ami_amistore_mid_wait_leaves_no_traceback(
         default_interval=IV,
         clock=lambda: NOW,
     )
-    ref = service.ResourceRef(namespace="team", name="golden")
+    ref = resource.ResourceRef(namespace="team", name="golden")
     raw = {"imageIds": [ami], "region": REGION, "pollIntervalSeconds": int(IV)}
     stopped = asyncio.Event()
     polls = 0
 
-    def read() -> service.Snapshot:
-        return service.Snapshot(raw, None, 1)
+    def read() -> resource.Snapshot:
+        return resource.Snapshot(raw, None, 1)
 
     async def daemon() -> None:
         # What the kopf daemon in handlers.py does.
@@ -80,11 +80,11 @@ async def test_a_poll_released_by_deletion_records_and_writes_nothing(make_env: 
     svc = service.AmiStoreService(
         hub=env.hub, collector=collector, default_region=REGION, default_interval=IV
     )
-    ref = service.ResourceRef(namespace="team", name="golden")
+    ref = resource.ResourceRef(namespace="team", name="golden")
     raw = {"imageIds": [ami], "region": REGION, "pollIntervalSeconds": int(IV)}
 
-    def read() -> service.Snapshot:
-        return service.Snapshot(raw, None, 1)
+    def read() -> resource.Snapshot:
+        return resource.Snapshot(raw, None, 1)
 
     polling = asyncio.create_task(svc.poll(ref, read))
     await env.clock.advance(3)

@@ -1,0 +1,220 @@
+"""Whose credentials sign a call: the operator's own identity, or a role assumed per account.
+
+One boto3 session per account, shared by every region of it. A mapped
+account's session holds botocore's own refreshable credentials
+(``DeferredRefreshableCredentials`` over ``AssumeRoleCredentialFetcher``):
+the first call assumes the role through the regional STS endpoint, botocore
+refreshes the session before it expires (15 minutes ahead), and a refused
+AssumeRole fails that call with ``AssumeRoleFailed`` and AWS's message, to be
+tried again by the next call. The role and external ID are read from the
+current account map at each refresh, so a reloaded map needs no new client.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3.session
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+
+from amistore_operator import __version__
+from amistore_operator.aws import ec2, errors
+from amistore_operator.core import accounts, model
+
+logger = logging.getLogger(__name__)
+
+# Who is calling, in CloudTrail of the target account (sts:RoleSessionName).
+ROLE_SESSION_NAME = "amistore-operator"
+_REFRESH_FAILED = "Refreshing temporary credentials failed"
+
+ClientCreator = Callable[..., Any]
+
+
+def sts_config() -> botocore.config.Config:
+    """STS calls: few and small, so short timeouts; botocore's standard retries."""
+    return botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=10,
+        user_agent_extra=f"amistore-operator/{__version__}",
+    )
+
+
+class Identities:
+    """The sessions of the operator's own identity ("") and of each mapped account."""
+
+    def __init__(
+        self,
+        *,
+        account_map: Callable[[], accounts.AccountMap],
+        sts_region: str,
+        new_session: Callable[[], boto3.session.Session] = ec2.new_session,
+    ) -> None:
+        self._account_map = account_map
+        self._sts_region = sts_region
+        self._new_session = new_session
+        self._lock = threading.Lock()  # boto3 sessions are not thread-safe: clients made one by one
+        self._sessions: dict[str, boto3.session.Session] = {}
+        self._fetchers: dict[tuple[str, str | None], botocore.credentials.CachedCredentialFetcher]
+        self._fetchers = {}
+        self.own_account = ""  # from GetCallerIdentity (resolve_own_account); "" until known
+        _quiet_refresh_tracebacks()
+
+    def session(self, account: str) -> boto3.session.Session:
+        """The session of ``account`` ("": the operator's own identity), made on first use."""
+        with self._lock:
+            found = self._sessions.get(account)
+            if found is None:
+                found = self._new_session()
+                if account:
+                    _use_credentials(found, self._assumed(account))
+                self._sessions[account] = found
+            return found
+
+    def ec2_client(
+        self,
+        account: str,
+        region: str,
+        *,
+        on_attempt: Callable[[], None] | None = None,
+        metrics: ec2.Ec2CallObserver | None = None,
+        read_timeout: float = 20.0,
+    ) -> ec2.StoreTaskClient:
+        """An EC2 client of ``account`` in ``region``, on the account's shared session."""
+        session = self.session(account)
+        with self._lock:
+            return ec2.make_client(
+                region,
+                session=session,
+                on_attempt=on_attempt,
+                metrics=metrics,
+                read_timeout=read_timeout,
+                account=account or self.own_account,
+            )
+
+    def resolve_own_account(self) -> str:
+        """``sts:GetCallerIdentity`` (needs no permission); logs and returns "" on failure."""
+        try:
+            sts = self._sts_client(self.session(""))
+            self.own_account = str(sts.get_caller_identity()["Account"])
+        except Exception as exc:
+            logger.warning(
+                "Cannot tell the operator's own AWS account (status.account stays blank for "
+                "resources without spec.account): %s",
+                errors.to_aws_error(exc).message,
+            )
+        return self.own_account
+
+    def _sts_client(self, session: boto3.session.Session) -> Any:
+        with self._lock:
+            return session.client("sts", region_name=self._sts_region, config=sts_config())
+
+    def _assumed(self, account: str) -> botocore.credentials.RefreshableCredentials:
+        refresh = functools.partial(self._fetch, account)
+        return botocore.credentials.DeferredRefreshableCredentials(
+            refresh_using=refresh, method="assume-role"
+        )
+
+    def _fetch(self, account: str) -> dict[str, Any]:
+        """One AssumeRole for ``account`` with its current role (botocore calls this)."""
+        entry = self._account_map().entry(account)
+        if entry is None:
+            raise errors.AwsError(
+                model.PollErrorReason.ACCOUNT_NOT_ALLOWED,
+                "AccountNotMapped",
+                f"account {account} is not in the operator's account map",
+            )
+        fetcher = self._fetcher(entry)
+        try:
+            credentials: dict[str, Any] = fetcher.fetch_credentials()
+        except Exception as exc:
+            failure = errors.to_aws_error(exc)
+            raise errors.AwsError(
+                model.PollErrorReason.ASSUME_ROLE_FAILED,
+                failure.code,
+                f"AssumeRole {entry.role_arn} failed: {failure.message}",
+            ) from None
+        return credentials
+
+    def _fetcher(
+        self, entry: accounts.AccountEntry
+    ) -> botocore.credentials.CachedCredentialFetcher:
+        key = (entry.role_arn, entry.external_id)
+        with self._lock:
+            fetcher = self._fetchers.get(key)
+        if fetcher is not None:
+            return fetcher
+        base = self.session("")
+        extra: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
+        if entry.external_id:
+            extra["ExternalId"] = entry.external_id
+        source = base.get_credentials()
+        if source is None:
+            raise botocore.exceptions.NoCredentialsError()
+        fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+            client_creator=self._sts_creator(base),
+            source_credentials=source,
+            role_arn=entry.role_arn,
+            extra_args=extra,
+        )
+        with self._lock:
+            return self._fetchers.setdefault(key, fetcher)
+
+    def _sts_creator(self, base: boto3.session.Session) -> ClientCreator:
+        """Clients of the regional STS endpoint (botocore's own creator, region and config)."""
+        core: botocore.session.Session = base._session  # boto3 exposes no getter
+        lock = self._lock
+
+        def create(service: str, **kwargs: Any) -> Any:
+            with lock:
+                return core.create_client(
+                    service, region_name=self._sts_region, config=sts_config(), **kwargs
+                )
+
+        return create
+
+
+class _Given(botocore.credentials.CredentialProvider):
+    """A credential provider that always answers with the credentials it was given."""
+
+    METHOD = "amistore-assume-role"
+    CANONICAL_NAME = "customAmistoreAssumeRole"
+
+    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.Credentials:
+        return self._credentials
+
+
+def _use_credentials(
+    session: boto3.session.Session, credentials: botocore.credentials.Credentials
+) -> None:
+    """Make ``session`` sign with ``credentials`` (its resolver holds only them)."""
+    resolver = botocore.credentials.CredentialResolver(providers=[_Given(credentials)])
+    session._session.register_component("credential_provider", resolver)
+
+
+class _NoTraceback(logging.Filter):
+    """botocore logs a failed refresh with its traceback; the cause is reported already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith(_REFRESH_FAILED) and record.exc_info:
+            cause = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {cause}"
+            record.args = None
+            record.exc_info = None
+        return True
+
+
+@functools.cache
+def _quiet_refresh_tracebacks() -> None:
+    logging.getLogger("botocore.credentials").addFilter(_NoTraceback())

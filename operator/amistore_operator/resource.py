@@ -1,0 +1,58 @@
+"""What one poll is about: which AmiStore, what was last watched of it, its known tasks.
+
+These are the values a kopf handler hands the service (``kube/handlers.py``
+builds them from the watched body), so the service never sees kopf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from amistore_operator.core import model
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceRef:
+    """Which AmiStore: the poller and the metrics key on namespace/name."""
+
+    namespace: str
+    name: str
+    uid: str = ""  # tells a re-created object of the same name from the one we wrote to
+
+    @property
+    def key(self) -> str:
+        """The poller's subscription key."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The resource as last watched: what one poll reads."""
+
+    raw_spec: Mapping[str, Any] | None
+    status: Mapping[str, Any] | None
+    generation: int
+
+
+class LazyTasks(Mapping[str, model.StoreTask]):
+    """Known tasks by AMI, computed on first use (most polls never read them)."""
+
+    def __init__(self, load: Callable[[], dict[str, model.StoreTask]]) -> None:
+        self._load: Callable[[], dict[str, model.StoreTask]] | None = load
+        self._data: dict[str, model.StoreTask] = {}
+
+    def _get(self) -> dict[str, model.StoreTask]:
+        if self._load is not None:
+            self._data, self._load = self._load(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> model.StoreTask:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())

@@ -1,0 +1,156 @@
+"""Identities: the operator's own account, and assumed-role sessions refreshed by botocore.
+
+Run against the EC2 simulator's STS in this process, with real boto3.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from amistore_operator.aws import credentials, ec2, errors
+from amistore_operator.core import accounts, model
+
+from tests.sandbox.ec2sim import sts
+from tests.sandbox.ec2sim.control import Ec2SimControl
+from tests.sandbox.ec2sim.runner import ThreadedEc2Sim
+
+A, B = "111111111111", "222222222222"
+ROLE_A = f"arn:aws:iam::{A}:role/amistore-operator"
+ROLE_B = f"arn:aws:iam::{B}:role/amistore-operator"
+AMI = "ami-0000000a"
+MAP = accounts.parse(
+    {
+        "accounts": {
+            A: {"roleArn": ROLE_A, "namespaces": ["*"]},
+            B: {"roleArn": ROLE_B, "externalId": "secret-42", "namespaces": ["*"]},
+        }
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[ThreadedEc2Sim]:
+    with ThreadedEc2Sim(throttle=False) as running:
+        yield running
+
+
+@pytest.fixture
+def ctl(sim: ThreadedEc2Sim, monkeypatch: pytest.MonkeyPatch) -> Ec2SimControl:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIASANDBOXEXAMPLE00",
+        "AWS_SECRET_ACCESS_KEY": "sandbox-secret-not-real",
+        "AWS_ENDPOINT_URL_EC2": sim.url,
+        "AWS_ENDPOINT_URL_STS": sim.url,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    control = Ec2SimControl(sim.url)
+    control.reset()
+    control.put_role(ROLE_A)
+    control.put_role(ROLE_B, external_id="secret-42")
+    for account, bucket in ((A, "bucket-a"), (B, "bucket-b"), ("", "bucket-own")):
+        control.for_account(account).create_task(AMI, bucket, progress=10)
+    return control
+
+
+def identities() -> credentials.Identities:
+    return credentials.Identities(account_map=lambda: MAP, sts_region="eu-west-1")
+
+
+def buckets(client: ec2.StoreTaskClient) -> list[str | None]:
+    return [task.bucket for task in client.describe_ids([AMI])]
+
+
+def test_the_operators_own_account(ctl: Ec2SimControl) -> None:
+    ids = identities()
+    assert ids.resolve_own_account() == sts.DEFAULT_ACCOUNT
+    assert ids.own_account == sts.DEFAULT_ACCOUNT
+    assert buckets(ids.ec2_client("", "eu-west-1")) == ["bucket-own"]
+    assert ctl.calls("AssumeRole") == []
+
+
+def test_a_failed_caller_identity_leaves_it_blank(
+    ctl: Ec2SimControl, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")  # nothing listens
+    assert identities().resolve_own_account() == ""
+    assert any("own AWS account" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_each_account_assumes_its_role_once_for_all_its_regions(ctl: Ec2SimControl) -> None:
+    ids = identities()
+    assert buckets(ids.ec2_client(A, "eu-west-1")) == ["bucket-a"]
+    assert buckets(ids.ec2_client(A, "us-east-1")) == ["bucket-a"]  # the same session
+    assert buckets(ids.ec2_client(B, "eu-west-1")) == ["bucket-b"]
+    assumed = [c["params"] for c in ctl.calls("AssumeRole")]
+    assert assumed == [
+        {"RoleArn": ROLE_A, "RoleSessionName": "amistore-operator"},
+        {"RoleArn": ROLE_B, "RoleSessionName": "amistore-operator", "ExternalId": "secret-42"},
+    ]
+    assert ids.session(A) is ids.session(A)
+    assert ids.session(A) is not ids.session(B)
+
+
+def test_a_refused_role_fails_with_awss_message_then_recovers(
+    ctl: Ec2SimControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctl.put_role(ROLE_A, refuse="Not authorized to assume the role")
+    client = identities().ec2_client(A, "eu-west-1")
+    with pytest.raises(errors.AwsError) as caught:
+        client.describe_ids([AMI])
+    assert caught.value.reason is model.PollErrorReason.ASSUME_ROLE_FAILED
+    assert caught.value.code == "AccessDenied"
+    assert caught.value.message == (
+        f"AssumeRole {ROLE_A} failed: Not authorized to assume the role"
+    )
+    assert not any(r.exc_info for r in caplog.records), "botocore's refresh traceback"
+    ctl.put_role(ROLE_A)
+    assert buckets(client) == ["bucket-a"]  # the next call assumes the role again
+
+
+def test_sessions_are_refreshed_before_they_expire(
+    ctl: Ec2SimControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    # botocore refreshes 15 minutes (900 s) ahead: a 902-second session every ~2 seconds.
+    ctl.sts(session_seconds=902)
+    client = identities().ec2_client(A, "eu-west-1")
+    started = time.monotonic()
+    calls = 0
+    while time.monotonic() - started < 6.5:
+        assert buckets(client) == ["bucket-a"]  # never an expired key
+        calls += 1
+        time.sleep(0.1)
+    assumed = len(ctl.calls("AssumeRole"))
+    assert calls > 40
+    assert 3 <= assumed <= 5, "one AssumeRole per refresh, not one per call"
+    described = ctl.calls("DescribeStoreImageTasks")
+    assert all(c["status"] == 200 for c in described)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+def test_an_account_that_left_the_map_is_not_assumed(ctl: Ec2SimControl) -> None:
+    current = [MAP]
+    ids = credentials.Identities(account_map=lambda: current[0], sts_region="eu-west-1")
+    client = ids.ec2_client(A, "eu-west-1")
+    current[0] = accounts.NO_MAP
+    with pytest.raises(errors.AwsError) as caught:
+        client.describe_ids([AMI])
+    assert caught.value.reason is model.PollErrorReason.ACCOUNT_NOT_ALLOWED
+    assert ctl.calls("AssumeRole") == []
+
+
+def test_roles_are_assumed_through_the_regional_sts_endpoint(
+    ctl: Ec2SimControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_STS")
+    ids = credentials.Identities(account_map=lambda: MAP, sts_region="eu-central-1")
+    fetcher: Any = ids._fetcher(MAP.accounts[A])  # the fetcher botocore refreshes through
+    client = fetcher._create_client()
+    assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"
