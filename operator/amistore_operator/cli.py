@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import kopf
 
-from amistore_operator import accountfile, service, settings
-from amistore_operator.aws import credentials, ec2, threads
+from amistore_operator import accountfile, exporter, service, settings
+from amistore_operator.aws import create, credentials, ec2, threads
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
 from amistore_operator.polling import hub as poller_hub
@@ -78,6 +78,24 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         account_label=lambda account: account or identities.own_account,
         runner=threads.run,
     )
+
+    def create_client_for(account: str, region: str) -> create.CreateClient:
+        # Paid from the account's create bucket in the region, apart from the describe budget.
+        return identities.create_client(
+            account,
+            region,
+            metrics=operator_metrics,
+            on_attempt=exports.attempt_hook(region, account),
+            read_timeout=config.ec2_read_timeout,
+        )
+
+    exports = exporter.Exporter(
+        permission=config.export_permission,
+        client_factory=create_client_for,
+        rate=config.ec2_create_rate,
+        burst=max(1, config.ec2_create_burst - 1),  # one in reserve, as for the describe budget
+        runner=threads.run,
+    )
     svc = service.AmiStoreService(
         hub=hub,
         collector=collector,
@@ -89,6 +107,7 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         watch_accounts=lambda on_change: account_file.watch(
             on_change, every=min(accountfile.CHECK_SECONDS, config.poll_interval)
         ),
+        exports=exports,
     )
     kopf_registry = kopf.OperatorRegistry()
     handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
@@ -101,6 +120,14 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         config.ec2_burst,
         config.metrics_port,
     )
+    if config.allow_create:
+        logger.info(
+            "Export mode: buckets %s, namespaces %s, CreateStoreImageTask budget %s/s burst %s",
+            ",".join(config.allowed_buckets) or "none",
+            ",".join(config.create_namespaces),
+            config.ec2_create_rate,
+            config.ec2_create_burst,
+        )
     if config.accounts_file:
         logger.info(
             "Account map %s: %d accounts, own identity for %s",

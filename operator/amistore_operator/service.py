@@ -24,15 +24,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from amistore_operator import accountgate, resource
-from amistore_operator.core import accounts, conditions, model, spec, stall, status
+from amistore_operator import accountgate, exporter, resource, statusmemory
+from amistore_operator.core import accounts, conditions, model, spec, stall, status, taskentries
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 
 logger = logging.getLogger(__name__)
-
-
-_Entries = tuple[str, Mapping[str, Any], tuple[dict[str, Any], ...]]  # uid, status, entries
 
 
 def utcnow() -> datetime.datetime:
@@ -55,8 +52,10 @@ class AmiStoreService:
         account_map: Callable[[], accounts.AccountMap] = lambda: accounts.NO_MAP,
         own_account: Callable[[], str] = str,
         watch_accounts: accountgate.WatchMap | None = None,
+        exports: exporter.Exporter | None = None,
     ) -> None:
         self._hub = hub
+        self._exports = exports  # export mode (spec.createTasks); None: never creates
         self._gate = accountgate.AccountGate(
             account_map=account_map, own_account=own_account, watch=watch_accounts
         )
@@ -65,11 +64,7 @@ class AmiStoreService:
         self._default_interval = default_interval
         self._default_stall_after = default_stall_after
         self._clock = clock
-        # What we last wrote, per resource, with the uid of the object it went to: fresher
-        # than the watched body until its watch event arrives (we are the status's only
-        # writer); a re-created object of the same name (its DELETED event missed, e.g. the
-        # apiserver lost its objects) has another uid and starts from its own status.
-        self._written: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
         # The last reconcile's output and inputs: the same view on top of that output needs
@@ -78,11 +73,6 @@ class AmiStoreService:
         self._reconciled: dict[
             str, tuple[dict[str, Any], tuple[Any, ...], datetime.datetime | None]
         ] = {}
-        # Every task entry (uncapped) of the last statuses computed, with the uid and the
-        # status they belong to, the newest last; the one before it is what the API holds
-        # when the newest status is refused (see unwritten).
-        self._entries: dict[str, list[_Entries]] = {}
-        self._rendered: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}  # in the metrics
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
         self._edits: dict[str, asyncio.Future[None]] = {}
         self._closed = False
@@ -113,8 +103,8 @@ class AmiStoreService:
             await self._until_edited(ref.key)
         snap = read()
         self._generations[ref.key] = snap.generation
-        prior = self._prior(ref, snap.status)
-        entries = self._remembered(ref, prior)
+        prior = self._memory.prior(ref, snap.status)
+        entries = self._memory.entries(ref, prior)
         try:
             wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
@@ -154,8 +144,18 @@ class AmiStoreService:
         stretched = stall.steady_interval(
             wanted.poll_interval, self._hub.stretched_interval(ref.key)
         )
-        inputs = (snap.generation, wanted, view.tasks, view.error, view.account, stretched)
         now = self._clock()
+        step = await self._export_step(ref, wanted, view, prior, entries, now)
+        exported = None if step is None else (step.condition, step.entries)
+        inputs = (
+            snap.generation,
+            wanted,
+            view.tasks,
+            view.error,
+            view.account,
+            stretched,
+            exported,
+        )
         last = self._reconciled.get(ref.key)
         if (
             last is not None
@@ -164,19 +164,43 @@ class AmiStoreService:
             and (last[2] is None or now < last[2])
         ):
             # Same data on top of the status it produced: the core would return it unchanged.
-            return status.Outcome(status=prior, changed=False, events=())
-        outcome = status.reconcile(
-            prior,
-            wanted,
-            view,
-            generation=snap.generation,
-            now=now,
-            previous_entries=entries,
-            stretched_interval=stretched,
-        )
-        self._record(ref, wanted.region, outcome)
-        self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
+            outcome = status.Outcome(status=prior, changed=False, events=())
+        else:
+            outcome = status.reconcile(
+                prior,
+                wanted,
+                view,
+                generation=snap.generation,
+                now=now,
+                previous_entries=entries,
+                stretched_interval=stretched,
+                export_entries=None if step is None else step.entries,
+                export_condition=None if step is None else step.condition,
+            )
+            self._record(ref, wanted.region, outcome)
+            self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
+        if step is not None and step.events:
+            # The calls happened whether or not the status changed: announce them.
+            outcome = dataclasses.replace(outcome, events=(*outcome.events, *step.events))
         return outcome
+
+    async def _export_step(
+        self,
+        ref: resource.ResourceRef,
+        wanted: model.AmiStoreSpec,
+        view: model.ResourceView,
+        prior: Mapping[str, Any] | None,
+        entries: tuple[dict[str, Any], ...] | None,
+        now: datetime.datetime,
+    ) -> exporter.Step | None:
+        """Export mode's part of this poll: the requests to record, the creates to make."""
+        if self._exports is None or not wanted.create_tasks:
+            if self._exports is not None:
+                self._exports.forget(ref.key)
+            return None
+        known = entries if entries is not None else taskentries.from_status(prior or {})
+        previous = {e["amiId"]: e for e in known if isinstance(e.get("amiId"), str)}
+        return await self._exports.step(ref.key, ref.namespace, wanted, view, previous, now)
 
     def observe(self, ref: resource.ResourceRef, generation: int) -> None:
         """A watch event: a new generation (spec change) is polled within seconds."""
@@ -200,49 +224,28 @@ class AmiStoreService:
         """The resource is being deleted: drop its subscription and its series at once."""
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
-        memos: tuple[dict[str, Any], ...] = (
-            self._written,
-            self._generations,
-            self._parsed,
-            self._reconciled,
-            self._entries,
-            self._rendered,
-        )
+        self._memory.forget(ref.key)
+        memos: tuple[dict[str, Any], ...] = (self._generations, self._parsed, self._reconciled)
         for memo in memos:
             memo.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
         self._edited(ref.key)
+        if self._exports is not None:
+            self._exports.forget(ref.key)
 
     def unwritten(self, ref: resource.ResourceRef) -> None:
         """The last status was refused by the API: compute the next from the stored one."""
-        self._written.pop(ref.key, None)
+        if self._exports is not None:
+            self._exports.unwritten(ref.key)  # its requests were not recorded: no call for them
+        self._memory.refused(ref.key)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
-        kept = self._entries.get(ref.key)
-        if kept:
-            kept.pop()  # the refused status's entries; the stored status is the one before
 
     @property
     def closed(self) -> bool:
         """Whether the operator is shutting down (no more polls)."""
         return self._closed
-
-    def _prior(self, ref: resource.ResourceRef, watched: Mapping[str, Any] | None) -> Any:
-        uid, written = self._written.get(ref.key, (ref.uid, None))
-        return written if written is not None and uid == ref.uid else watched
-
-    def _remembered(
-        self, ref: resource.ResourceRef, prior: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], ...] | None:
-        """Every task entry of ``prior``, when it is a status this process computed."""
-        if prior is None:
-            return None
-        for uid, computed, entries in reversed(self._entries.get(ref.key, ())):
-            # The same object on every quiet poll; an equal one read back after a refusal.
-            if uid == ref.uid and (computed is prior or computed == prior):
-                return entries
-        return None
 
     def _region_of(self, raw_spec: Mapping[str, Any] | None) -> str:
         """The region a spec names, even one rejected for another reason; else the default."""
@@ -280,12 +283,8 @@ class AmiStoreService:
         await self._hub.close()
 
     def _record(self, ref: resource.ResourceRef, region: str, outcome: status.Outcome) -> None:
-        self._written[ref.key] = (ref.uid, outcome.status)
-        history = [e for e in self._entries.get(ref.key, ()) if e[0] == ref.uid]
-        self._entries[ref.key] = [*history[-1:], (ref.uid, outcome.status, outcome.entries)]
-        if not outcome.changed and self._rendered.get(ref.key) == (ref.uid, outcome.entries):
+        if not self._memory.record(ref, outcome):
             return  # the same entries render the same series: skip them
-        self._rendered[ref.key] = (ref.uid, outcome.entries)
         self._collector.set_resource(
             ref.namespace,
             ref.name,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
-import amistore_operator
+from amistore_operator import flags
 from amistore_operator import settingvalues as values
-from amistore_operator.core import spec
+from amistore_operator.core import export, spec
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -85,99 +85,48 @@ class Settings:
     (``AMISTORE_EC2_READ_TIMEOUT`` only: a knob for tests and slow networks, no flag).
     """
 
+    allow_create: bool = False
+    """
+    Whether AmiStores with ``spec.createTasks`` may start store tasks
+    (``--allow-create``, ``AMISTORE_ALLOW_CREATE``). Off: they get ``ExportReady=False``.
+    """
+
+    allowed_buckets: tuple[str, ...] = ()
+    """
+    Shell-style patterns of the buckets AmiStores may export into (``--allowed-buckets``,
+    comma separated, repeatable; ``AMISTORE_ALLOWED_BUCKETS``). Empty: none.
+    """
+
+    create_namespaces: tuple[str, ...] = ("*",)
+    """
+    Shell-style patterns of the namespaces whose AmiStores may export
+    (``--create-namespaces``, like ``--allowed-buckets``). Default: every namespace.
+    """
+
+    ec2_create_rate: float = 0.1
+    """CreateStoreImageTask calls per second per (account, region) (AWS's refill rate: 0.1)."""
+
+    ec2_create_burst: int = 50
+    """CreateStoreImageTask calls the operator may make at once per (account, region) (AWS: 50)."""
+
+    @property
+    def export_permission(self) -> export.Permission:
+        """What the export flags allow, for the core's ``ExportReady`` decision."""
+        return export.Permission(
+            allow_create=self.allow_create,
+            allowed_buckets=self.allowed_buckets,
+            create_namespaces=self.create_namespaces,
+        )
+
     @property
     def all_namespaces(self) -> bool:
         """True when the operator watches every namespace."""
         return not self.namespaces
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of printing usage and exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise SettingsError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser; every flag defaults to None so the environment can fill it."""
-    parser = _Parser(
-        prog="amistore-operator",
-        allow_abbrev=False,
-        description="Kubernetes operator that tracks EC2 AMI store tasks (AMIs exported to S3). "
-        "Every flag can also be set as the AMISTORE_* environment variable shown; "
-        "a flag wins over its variable.",
-    )
-    add = parser.add_argument
-    add("--version", action="version", version=f"%(prog)s {amistore_operator.__version__}")
-    add(
-        "--namespace",
-        action="append",
-        metavar="NS",
-        help="watch this namespace; repeatable (AMISTORE_NAMESPACE: comma separated). "
-        "Without --namespace the operator watches all namespaces.",
-    )
-    add(
-        "--all-namespaces",
-        action="store_true",
-        default=None,
-        help="watch all namespaces, the default (AMISTORE_ALL_NAMESPACES=true)",
-    )
-    add(
-        "--metrics-port",
-        metavar="PORT",
-        help="Prometheus /metrics port (AMISTORE_METRICS_PORT; 8000)",
-    )
-    add("--liveness-port", metavar="PORT", help="/healthz port (AMISTORE_LIVENESS_PORT; 8080)")
-    add(
-        "--poll-interval",
-        metavar="SECONDS",
-        help="default seconds between polls, at least 1 (AMISTORE_POLL_INTERVAL; 60)",
-    )
-    add(
-        "--region",
-        help="default AWS region (AMISTORE_REGION, else AWS_REGION, else AWS_DEFAULT_REGION)",
-    )
-    add("--log-format", metavar="text|json", help="log format (AMISTORE_LOG_FORMAT; text)")
-    add(
-        "--log-level",
-        metavar="LEVEL",
-        help="debug, info, warning or error (AMISTORE_LOG_LEVEL; info)",
-    )
-    add(
-        "--ec2-rate",
-        metavar="PER_SECOND",
-        help="DescribeStoreImageTasks calls per second per region; lower it to leave room "
-        "for other tools in the account (AMISTORE_EC2_RATE; 0.5, AWS's refill rate)",
-    )
-    add(
-        "--ec2-burst",
-        metavar="CALLS",
-        help="DescribeStoreImageTasks burst per region (AMISTORE_EC2_BURST; 50, AWS's bucket)",
-    )
-    add(
-        "--stall-after",
-        metavar="SECONDS",
-        help="default seconds without progress before an InProgress task counts as stalled, "
-        "at least 1; at least two effective poll intervals apply (AMISTORE_STALL_AFTER; 7200)",
-    )
-    add(
-        "--max-task-series",
-        metavar="TASKS",
-        help="tasks per AmiStore with per-task metric series, newest first; 0 for none "
-        "(AMISTORE_MAX_TASK_SERIES; 5000)",
-    )
-    add(
-        "--accounts",
-        metavar="FILE",
-        help="the account map (YAML): account ID -> role ARN, external ID and allowed "
-        "namespaces, for spec.account; re-read when it changes (AMISTORE_ACCOUNTS; none)",
-    )
-    return parser
-
-
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings; raises SettingsError with one line."""
-    args = build_parser().parse_args(list(argv))
+    args = flags.build_parser().parse_args(list(argv))
     defaults = Settings()
 
     def pick(flag: str, env: str, parse: Callable[[str, str], T], default: T) -> T:
@@ -221,6 +170,30 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             "--max-task-series", "AMISTORE_MAX_TASK_SERIES", values.count, defaults.max_task_series
         ),
         accounts_file=pick("--accounts", "AMISTORE_ACCOUNTS", _file, defaults.accounts_file),
+        allow_create=(
+            True
+            if args.allow_create
+            else values.boolean("AMISTORE_ALLOW_CREATE", environ.get("AMISTORE_ALLOW_CREATE", ""))
+        ),
+        allowed_buckets=_patterns(
+            "--allowed-buckets", args.allowed_buckets, "AMISTORE_ALLOWED_BUCKETS", environ, ()
+        ),
+        create_namespaces=_patterns(
+            "--create-namespaces",
+            args.create_namespaces,
+            "AMISTORE_CREATE_NAMESPACES",
+            environ,
+            defaults.create_namespaces,
+        ),
+        ec2_create_rate=pick(
+            "--ec2-create-rate", "AMISTORE_EC2_CREATE_RATE", values.rate, defaults.ec2_create_rate
+        ),
+        ec2_create_burst=pick(
+            "--ec2-create-burst",
+            "AMISTORE_EC2_CREATE_BURST",
+            values.burst,
+            defaults.ec2_create_burst,
+        ),
         ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
@@ -242,6 +215,20 @@ def _namespaces(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[s
             "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
         )
     return values.namespace_list("AMISTORE_NAMESPACE", listed)
+
+
+def _patterns(
+    flag: str,
+    given: Sequence[str] | None,
+    env: str,
+    environ: Mapping[str, str],
+    default: tuple[str, ...],
+) -> tuple[str, ...]:
+    if given is not None:
+        return values.patterns(flag, given)
+    if env in environ:
+        return values.patterns(env, [environ[env]])
+    return default
 
 
 def _file(source: str, text: str) -> str:

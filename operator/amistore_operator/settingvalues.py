@@ -107,3 +107,11 @@ def boolean(source: str, text: str) -> bool:
     if value in _FALSE:
         return False
     raise SettingsError(f'{source}: must be true or false, got "{text}"')
+
+
+def patterns(source: str, texts: Sequence[str]) -> tuple[str, ...]:
+    """Comma-separated shell-style patterns from one or more texts; repeats dropped."""
+    found = [p.strip() for text in texts for p in text.split(",") if p.strip()]
+    if not found:
+        raise SettingsError(f"{source}: must list at least one pattern")
+    return tuple(dict.fromkeys(found))

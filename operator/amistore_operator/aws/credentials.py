@@ -25,7 +25,7 @@ import botocore.exceptions
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import ec2, errors
+from amistore_operator.aws import create, ec2, errors
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,27 @@ class Identities:
         session = self.session(account)
         with self._lock:
             return ec2.make_client(
+                region,
+                session=session,
+                on_attempt=on_attempt,
+                metrics=metrics,
+                read_timeout=read_timeout,
+                account=account or self.own_account,
+            )
+
+    def create_client(
+        self,
+        account: str,
+        region: str,
+        *,
+        on_attempt: Callable[[], None] | None = None,
+        metrics: ec2.Ec2CallObserver | None = None,
+        read_timeout: float = 20.0,
+    ) -> create.CreateClient:
+        """A CreateStoreImageTask client of ``account`` in ``region`` (export mode)."""
+        session = self.session(account)
+        with self._lock:
+            return create.make_client(
                 region,
                 session=session,
                 on_attempt=on_attempt,

@@ -78,8 +78,8 @@ def to_store_task(raw: StoreImageTaskResultTypeDef | Mapping[str, Any]) -> model
     )
 
 
-class _AttemptHooks:
-    """botocore event handlers run once per HTTP attempt, in the calling thread."""
+class AttemptHooks:
+    """botocore event handlers run once per HTTP attempt of ``operation``, in the calling thread."""
 
     def __init__(
         self,
@@ -87,9 +87,11 @@ class _AttemptHooks:
         on_attempt: Callable[[], None] | None,
         metrics: Ec2CallObserver | None,
         account: str = "",
+        operation: str = OPERATION,
     ) -> None:
         self.region = region
         self.account = account
+        self.operation = operation
         self.on_attempt = on_attempt
         self.metrics = metrics
         self._local = threading.local()
@@ -116,7 +118,7 @@ class _AttemptHooks:
             return  # never sent (e.g. the budget hook refused): nothing left the process
         outcome = attempt_outcome(response_dict, parsed_response, exception)
         self.metrics.observe_ec2_call(
-            self.region, OPERATION, outcome, time.perf_counter() - started, self.account
+            self.region, self.operation, outcome, time.perf_counter() - started, self.account
         )
 
 
@@ -198,6 +200,15 @@ def client_config(read_timeout: float = 20.0) -> botocore.config.Config:
     )
 
 
+def endpoint_of(session: boto3.session.Session, region: str, url: str) -> errors.Endpoint:
+    """The endpoint a client for ``region`` calls, and whether botocore knows the region."""
+    known = any(
+        region in session.get_available_regions("ec2", partition)
+        for partition in session.get_available_partitions()
+    )
+    return errors.Endpoint(region, url, known)
+
+
 def make_client(
     region: str,
     *,
@@ -215,15 +226,11 @@ def make_client(
     if session is None:
         session = new_session()
     client = session.client("ec2", region_name=region, config=client_config(read_timeout))
-    hooks = _AttemptHooks(region, on_attempt, metrics, account)
+    hooks = AttemptHooks(region, on_attempt, metrics, account)
     events = client.meta.events
     events.register(f"before-send.ec2.{OPERATION}", hooks.before_send)
     events.register(f"response-received.ec2.{OPERATION}", hooks.response_received)
-    known = any(
-        region in session.get_available_regions("ec2", partition)
-        for partition in session.get_available_partitions()
-    )
-    return StoreTaskClient(region, client, errors.Endpoint(region, client.meta.endpoint_url, known))
+    return StoreTaskClient(region, client, endpoint_of(session, region, client.meta.endpoint_url))
 
 
 class _OneOperationLoader(botocore.loaders.Loader):

@@ -1,9 +1,10 @@
-"""The one EC2 operation the operator calls, as a botocore service model.
+"""The two EC2 operations the operator calls, as a botocore service model.
 
 botocore's full EC2 model (``ec2/2016-11-15/service-2.json``, hundreds of
 operations) costs about 25 MiB of memory once a client loads it, a sixth of
 the operator's footprint. The client is built from this subset instead: the
-model's metadata, ``DescribeStoreImageTasks`` and the shapes it reaches,
+model's metadata, ``DescribeStoreImageTasks``, ``CreateStoreImageTask`` (export
+mode) and the shapes they reach,
 without documentation; byte for byte what botocore ships for them (a unit
 test compares the two, so a botocore upgrade that changes them fails loudly).
 """
@@ -36,7 +37,13 @@ MODEL: dict[str, Any] = {
             "http": {"method": "POST", "requestUri": "/"},
             "input": {"shape": "DescribeStoreImageTasksRequest"},
             "output": {"shape": "DescribeStoreImageTasksResult"},
-        }
+        },
+        "CreateStoreImageTask": {
+            "name": "CreateStoreImageTask",
+            "http": {"method": "POST", "requestUri": "/"},
+            "input": {"shape": "CreateStoreImageTaskRequest"},
+            "output": {"shape": "CreateStoreImageTaskResult"},
+        },
     },
     "shapes": {
         "DescribeStoreImageTasksRequest": {
@@ -94,5 +101,27 @@ MODEL: dict[str, Any] = {
         },
         "MillisecondDateTime": {"type": "timestamp"},
         "Integer": {"type": "integer"},
+        "CreateStoreImageTaskRequest": {
+            "type": "structure",
+            "required": ["ImageId", "Bucket"],
+            "members": {
+                "ImageId": {"shape": "ImageId"},
+                "Bucket": {"shape": "String"},
+                "S3ObjectTags": {"shape": "S3ObjectTagList", "locationName": "S3ObjectTag"},
+                "DryRun": {"shape": "Boolean"},
+            },
+        },
+        "S3ObjectTagList": {
+            "type": "list",
+            "member": {"shape": "S3ObjectTag", "locationName": "item"},
+        },
+        "S3ObjectTag": {
+            "type": "structure",
+            "members": {"Key": {"shape": "String"}, "Value": {"shape": "String"}},
+        },
+        "CreateStoreImageTaskResult": {
+            "type": "structure",
+            "members": {"ObjectKey": {"shape": "String", "locationName": "objectKey"}},
+        },
     },
 }

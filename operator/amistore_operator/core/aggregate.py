@@ -30,6 +30,8 @@ def aggregate(entries: Sequence[Mapping[str, Any]], ever_polled: bool) -> dict[s
     total_progress = 0
     for entry in entries:
         state = entry.get("state")
+        if state == taskentries.QUEUED:
+            state = taskentries.PENDING  # requested, not listed by AWS yet: still to start
         if state in counts:
             counts[state] += 1
         progress = entry.get("progressPercentage")

@@ -19,6 +19,7 @@ class TaskState(enum.StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     PENDING = "Pending"  # AWS shows no store task for this AMI (in this bucket)
+    QUEUED = "Queued"  # the operator will start, or asked AWS to start, a task not listed yet
 
 
 TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED})
@@ -64,6 +65,8 @@ class AmiStoreSpec:
     poll_interval: float  # seconds
     account: str = ""  # spec.account; "": the operator's own identity
     stall_after: float = 7200.0  # spec.stallAfterSeconds, else --stall-after (seconds)
+    create_tasks: bool = False  # spec.createTasks: start a store task for each AMI without one
+    s3_object_tags: tuple[tuple[str, str], ...] = ()  # spec.s3ObjectTags, sorted by key
 
 
 @dataclasses.dataclass(frozen=True)

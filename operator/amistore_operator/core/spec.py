@@ -16,6 +16,11 @@ from typing import Any
 from amistore_operator.core import accounts, model, stall
 
 MAX_IMAGE_IDS = 1000
+MAX_CREATE_IMAGE_IDS = 500  # with createTasks: every AMI's record fits in the status
+# S3 object tag limits (Amazon S3 User Guide, "Categorizing your storage using tags").
+MAX_S3_TAGS = 10
+MAX_S3_TAG_KEY = 128
+MAX_S3_TAG_VALUE = 256
 MIN_POLL_INTERVAL = 5
 MAX_POLL_INTERVAL = 86400
 
@@ -77,6 +82,7 @@ def parse_spec(
             "spec.taskStates: cannot be combined with spec.imageIds "
             "(AWS ignores filters when image IDs are given); remove one of them"
         )
+    create_tasks = _create_tasks(raw.get("createTasks"), image_ids, bucket)
     return model.AmiStoreSpec(
         image_ids=image_ids,
         bucket=bucket,
@@ -85,7 +91,50 @@ def parse_spec(
         poll_interval=_poll_interval(raw.get("pollIntervalSeconds"), default_interval),
         account=_account(raw.get("account")),
         stall_after=_stall_after(raw.get("stallAfterSeconds"), default_stall_after),
+        create_tasks=create_tasks,
+        s3_object_tags=_s3_object_tags(raw.get("s3ObjectTags")),
     )
+
+
+def _create_tasks(value: Any, image_ids: Sequence[str], bucket: str | None) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise SpecError(f"spec.createTasks: must be true or false, got {_kind(value)}")
+    if not value:
+        return False
+    if not image_ids:
+        raise SpecError("spec.createTasks: needs spec.imageIds (the AMIs to export)")
+    if bucket is None:
+        raise SpecError("spec.createTasks: needs spec.bucket (where to export them)")
+    if len(image_ids) > MAX_CREATE_IMAGE_IDS:
+        raise SpecError(
+            f"spec.imageIds: {len(image_ids)} IDs, at most {MAX_CREATE_IMAGE_IDS} with "
+            "spec.createTasks (every AMI's record must fit in the status)"
+        )
+    return True
+
+
+def _s3_object_tags(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise SpecError(f"spec.s3ObjectTags: must be an object, got {_kind(value)}")
+    if len(value) > MAX_S3_TAGS:
+        raise SpecError(f"spec.s3ObjectTags: {len(value)} tags, at most {MAX_S3_TAGS} (S3's limit)")
+    for key, tag in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_S3_TAG_KEY:
+            raise SpecError(f"spec.s3ObjectTags: a key must be 1 to {MAX_S3_TAG_KEY} characters")
+        if key.startswith("aws:"):
+            raise SpecError(f'spec.s3ObjectTags["{key}"]: the aws: prefix is reserved by AWS')
+        if not isinstance(tag, str):
+            raise SpecError(f'spec.s3ObjectTags["{key}"]: must be a string, got {_kind(tag)}')
+        if len(tag) > MAX_S3_TAG_VALUE:
+            raise SpecError(
+                f'spec.s3ObjectTags["{key}"]: a value must be at most {MAX_S3_TAG_VALUE} '
+                f"characters, got {len(tag)}"
+            )
+    return tuple(sorted(value.items()))
 
 
 def _image_ids(value: Any) -> tuple[str, ...]:

@@ -77,8 +77,14 @@ def reconcile(
     now: datetime.datetime,
     previous_entries: Iterable[Mapping[str, Any]] | None = None,
     stretched_interval: float | None = None,
+    export_entries: Mapping[str, Mapping[str, Any]] | None = None,
+    export_condition: tuple[str, str, str, str] | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
+
+    ``export_entries`` and ``export_condition``: export mode's ``Queued`` (or refused,
+    ``Failed``) entries by AMI, which replace what AWS's view alone would give, and
+    its ``ExportReady`` condition (see ``export``).
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
@@ -95,6 +101,8 @@ def reconcile(
     prev_entries = {e["amiId"]: e for e in known if e.get("amiId")}
     if spec.image_ids:
         entries = taskentries.for_image_ids(spec, view, prev_entries, stamp)
+        if export_entries:
+            entries = [dict(export_entries.get(e["amiId"]) or e) for e in entries]
     else:
         entries = taskentries.for_listing(spec, view, prev_entries, stamp)
     entries.sort(key=taskentries.order)
@@ -122,6 +130,7 @@ def reconcile(
         synced,
         *conditions.task_conditions(entries, ever_polled),
         stall.condition(entries, limit),
+        *([export_condition] if export_condition is not None else []),
     ]
     status["conditions"] = conditions.merge(prev, fresh_conditions, generation, stamp)
     status["tasks"] = entries[:MAX_TASK_ENTRIES]

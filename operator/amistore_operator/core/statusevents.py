@@ -30,7 +30,7 @@ class Event:
 
     type: str  # "Normal" | "Warning"
     # StoreStarted | StoreCompleted | StoreFailed | StoreStalled | StoreResumed | SyncFailed
-    # | SyncRecovered
+    # | SyncRecovered | StoreRequested | StoreRequestFailed
     reason: str
     message: str
 
@@ -49,8 +49,8 @@ def task_events(
     for entry in entries:
         state = entry["state"]
         prev = prev_entries.get(entry["amiId"])
-        if state == taskentries.PENDING:
-            continue
+        if state in (taskentries.PENDING, taskentries.QUEUED):
+            continue  # nothing started yet (StoreRequested comes from the create call)
         if prev is None and new_after is not None and not _started_after(entry, new_after):
             continue
         unchanged = prev is not None and prev.get("state") == state
@@ -72,6 +72,17 @@ def _started_after(entry: Mapping[str, Any], moment: datetime.datetime) -> bool:
 def _task_event(entry: Mapping[str, Any]) -> Event:
     ami_id, state = entry["amiId"], entry["state"]
     target = _location(entry)
+    if (
+        state == taskentries.FAILED
+        and entry.get("requestedTime")
+        and not entry.get("taskStartTime")
+    ):
+        # AWS refused the operator's create: no task ever existed.
+        return Event(
+            "Warning",
+            "StoreRequestFailed",
+            f"{ami_id}: AWS refused to start a store task: {taskentries.reason_text(entry)}",
+        )
     if state == taskentries.FAILED:
         return Event(
             "Warning",

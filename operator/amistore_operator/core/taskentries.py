@@ -23,6 +23,7 @@ MAX_REASON_CHARS = 200
 MAX_TASK_ENTRIES = 500  # in status.tasks; the counts cover every entry
 
 PENDING = model.TaskState.PENDING.value
+QUEUED = model.TaskState.QUEUED.value  # an export the operator requested; counts like Pending
 IN_PROGRESS = model.TaskState.IN_PROGRESS.value
 COMPLETED = model.TaskState.COMPLETED.value
 FAILED = model.TaskState.FAILED.value

@@ -37,8 +37,9 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         _TASK_LABELS,
     ),
     "amistore_task_state": (
-        "1 for the store task's current state (InProgress, Completed, Failed or Pending; "
-        "Pending: AWS shows no store task for the AMI), 0 for the other states.",
+        "1 for the store task's current state (InProgress, Completed, Failed, Pending or "
+        "Queued; Pending: AWS shows no store task for the AMI; Queued: the operator requested "
+        "one AWS does not list yet), 0 for the other states.",
         (*_TASK_LABELS, "state"),
     ),
     "amistore_task_failure_info": (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.loaders
-from amistore_operator.aws import ec2, ec2model
+from amistore_operator.aws import create, ec2, ec2model
 
 
 def _without_docs(value: Any) -> Any:
@@ -26,22 +26,24 @@ def _closure(shapes: dict[str, Any], name: str, seen: dict[str, Any]) -> None:
         _closure(shapes, ref, seen)
 
 
-def test_model_is_botocores_operation_and_shapes() -> None:
+def test_model_is_botocores_operations_and_shapes() -> None:
     full = botocore.loaders.Loader().load_service_model("ec2", "service-2", ec2model.API_VERSION)
-    operation = _without_docs(full["operations"][ec2.OPERATION])
+    operations: dict[str, Any] = {}
     shapes: dict[str, Any] = {}
-    _closure(full["shapes"], operation["input"]["shape"], shapes)
-    _closure(full["shapes"], operation["output"]["shape"], shapes)
+    for name in (ec2.OPERATION, create.OPERATION):
+        operation = operations[name] = _without_docs(full["operations"][name])
+        _closure(full["shapes"], operation["input"]["shape"], shapes)
+        _closure(full["shapes"], operation["output"]["shape"], shapes)
 
     assert ec2model.MODEL["metadata"] == full["metadata"]
-    assert ec2model.MODEL["operations"] == {ec2.OPERATION: operation}
+    assert ec2model.MODEL["operations"] == operations
     assert ec2model.MODEL["shapes"] == shapes
 
 
 def test_client_loads_only_the_subset() -> None:
     client = ec2.make_client("eu-west-1")
     service = client.client.meta.service_model
-    assert service.operation_names == [ec2.OPERATION]
+    assert sorted(service.operation_names) == sorted([ec2.OPERATION, create.OPERATION])
     assert service.api_version == ec2model.API_VERSION
     shape = service.operation_model(ec2.OPERATION).input_shape
     assert shape is not None

@@ -139,7 +139,8 @@ def test_many_resources_render_in_one_family_each(
         collector.set_resource("ns", f"store-{n}", "eu-west-1", TASKS, synced=True)
     families = {m.name: m for m in collector.collect()}
     assert len(families["amistore_task_progress_percent"].samples) == 400
-    assert len(families["amistore_task_state"].samples) == 1600
+    # 2 tasks x 5 states (Queued included)
+    assert len(families["amistore_task_state"].samples) == 2000
 
 
 def test_task_series_are_bounded_per_resource_newest_first(

@@ -1,0 +1,232 @@
+"""Export mode's calls, for the service: the preflight, the creates, their budget.
+
+The pure decision (``core.export``) says which AMIs to record as ``Queued`` and
+which recorded ones to create; this carries it out for one poll of one resource:
+it keeps the requests this process recorded (in memory only: a restarted
+process never calls for a request it did not record, see ``core.export``),
+makes the DryRun preflight once per (account, region) and again every ten
+intervals while it is refused, and pays each create from the (account,
+region)'s create bucket, never waiting for a token inside a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from amistore_operator.aws import budget, errors, ratelimit
+from amistore_operator.core import export, model, statusevents, timestamps
+
+logger = logging.getLogger(__name__)
+
+Runner = Callable[..., Awaitable[Any]]
+RECHECK_INTERVALS = 10  # a refused preflight is tried again after this many intervals
+
+# Refused for good: the same call would be refused again until a person changes something.
+_FINAL = frozenset({model.PollErrorReason.INVALID_REQUEST, model.PollErrorReason.INVALID_IMAGE_ID})
+
+
+class CreateApi(Protocol):
+    """What the exporter needs of ``aws.create.CreateClient``."""
+
+    def create(self, ami_id: str, bucket: str, tags: Sequence[tuple[str, str]] = ()) -> str: ...
+
+    def preflight(self, ami_id: str, bucket: str) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """Export mode's part of one poll's status: condition, entries, events."""
+
+    condition: tuple[str, str, str, str] | None
+    entries: dict[str, dict[str, Any]]
+    events: tuple[statusevents.Event, ...] = ()
+
+
+@dataclasses.dataclass
+class _Preflight:
+    checked: float  # monotonic time of the check
+    denied: str | None  # AWS's message when refused
+
+
+class Exporter:
+    """Carries out ``core.export``'s decisions for every resource with ``createTasks``."""
+
+    def __init__(
+        self,
+        *,
+        permission: export.Permission,
+        client_factory: Callable[[str, str], CreateApi],
+        rate: float,
+        burst: int,
+        runner: Runner = asyncio.to_thread,
+        monotonic: Callable[[], float] = time.monotonic,
+        grace: datetime.timedelta = export.DEFAULT_GRACE,
+        call_window: datetime.timedelta = export.DEFAULT_CALL_WINDOW,
+    ) -> None:
+        self._permission = permission
+        self._client_factory = client_factory
+        self._rate = rate
+        self._burst = burst
+        self._runner = runner
+        self._monotonic = monotonic
+        self._grace = grace
+        self._call_window = call_window
+        self._clients: dict[tuple[str, str], CreateApi] = {}
+        self._buckets: dict[tuple[str, str], ratelimit.TokenBucket] = {}
+        self._preflights: dict[tuple[str, str], _Preflight] = {}
+        self._recorded: dict[str, dict[str, export.Recorded]] = {}
+
+    def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
+        """The create bucket of ``account`` in ``region`` (created on first use)."""
+        bucket = self._buckets.get((account, region))
+        if bucket is None:
+            bucket = ratelimit.TokenBucket(self._rate, self._burst, self._monotonic)
+            self._buckets[(account, region)] = bucket
+        return bucket
+
+    def attempt_hook(self, region: str, account: str = "") -> Callable[[], None]:
+        """The create client's ``on_attempt``: pays the create bucket unless prepaid."""
+        return budget.attempt_hook(self.budget(region, account))
+
+    async def step(
+        self,
+        key: str,
+        namespace: str,
+        spec: model.AmiStoreSpec,
+        view: model.ResourceView,
+        previous: Mapping[str, Mapping[str, Any]],
+        now: datetime.datetime,
+    ) -> Step | None:
+        """Export's part of one poll (None without ``createTasks``); may call AWS."""
+        if not spec.create_tasks or spec.bucket is None:
+            self.forget(key)
+            return None
+        where = (spec.account, spec.region)
+        listed = view.tasks
+        allowed = False
+        if export.is_ready(export.export_ready(spec, namespace, self._permission)):
+            allowed = await self._preflight(where, spec.image_ids[0], spec.bucket, spec)
+        condition = export.export_ready(spec, namespace, self._permission, self._denied(where))
+        if not allowed or view.error is not None:
+            if not export.is_ready(condition):
+                self._recorded.pop(key, None)  # no call for them: they lapse after the grace
+            shown = export.entries(
+                spec, listed, previous, export.Decision(), now=now, grace=self._grace
+            )
+            return Step(condition, shown)
+        recorded = self._recorded.setdefault(key, {})
+        decision = export.decide(
+            spec,
+            listed,
+            previous,
+            now=now,
+            recorded=recorded,
+            grace=self._grace,
+            call_window=self._call_window,
+        )
+        refused: dict[str, tuple[str, str]] = {}
+        events: list[statusevents.Event] = []
+        if decision.create:
+            await self._create(where, spec, decision.create, recorded, refused, events)
+            denied = self._denied(where)
+            if denied is not None:
+                condition = export.export_ready(spec, namespace, self._permission, denied)
+        stamp = timestamps.format_time(now)
+        recorded.update(export.recorded_for(decision.queue, listed, stamp))
+        shown = export.entries(
+            spec, listed, previous, decision, now=now, refused=refused, grace=self._grace
+        )
+        return Step(condition, shown, tuple(events))
+
+    def unwritten(self, key: str) -> None:
+        """The status with its requests was not stored: never call for them."""
+        self._recorded.pop(key, None)
+
+    def forget(self, key: str) -> None:
+        """The resource is gone (or export is off for it)."""
+        self._recorded.pop(key, None)
+
+    def _denied(self, where: tuple[str, str]) -> str | None:
+        found = self._preflights.get(where)
+        return None if found is None else found.denied
+
+    async def _preflight(
+        self, where: tuple[str, str], ami_id: str, bucket: str, spec: model.AmiStoreSpec
+    ) -> bool:
+        """Whether IAM lets (account, region) create, by a DryRun when one is due.
+
+        False also when no verdict came (no token yet, throttled, unavailable): no
+        create then, and the condition stays as it was.
+        """
+        found = self._preflights.get(where)
+        due = RECHECK_INTERVALS * spec.poll_interval
+        if found is not None and (found.denied is None or self._monotonic() - found.checked < due):
+            return found.denied is None
+        if not self.budget(where[1], where[0]).try_acquire():
+            return False
+        client = self._client(where)
+        try:
+            await self._runner(budget.run_prepaid, client.preflight, ami_id, bucket)
+        except errors.AwsError as exc:
+            if exc.reason != model.PollErrorReason.ACCESS_DENIED:
+                logger.warning("DryRun CreateStoreImageTask failed in %s: %s", where, exc)
+                return False  # no verdict on IAM: ask again next time
+            denied = f"{exc.code}: {exc.message}"
+            logger.warning("DryRun CreateStoreImageTask refused in %s: %s", where, denied)
+            self._preflights[where] = _Preflight(self._monotonic(), denied)
+            return False
+        self._preflights[where] = _Preflight(self._monotonic(), None)
+        return True
+
+    async def _create(
+        self,
+        where: tuple[str, str],
+        spec: model.AmiStoreSpec,
+        amis: Sequence[str],
+        recorded: dict[str, export.Recorded],
+        refused: dict[str, tuple[str, str]],
+        events: list[statusevents.Event],
+    ) -> None:
+        client = self._client(where)
+        bucket_tokens = self.budget(where[1], where[0])
+        bucket = spec.bucket or ""
+        for ami_id in amis:
+            if not bucket_tokens.try_acquire():
+                return  # no token: the rest are called on a later poll, within their window
+            request = recorded.pop(ami_id)  # one call per request, whatever comes of it
+            try:
+                key = await self._runner(
+                    budget.run_prepaid, client.create, ami_id, bucket, spec.s3_object_tags
+                )
+            except errors.AwsError as exc:
+                if exc.reason in _FINAL:
+                    refused[ami_id] = (exc.code, exc.message)
+                    continue
+                if exc.reason == model.PollErrorReason.THROTTLED:
+                    recorded[ami_id] = request  # AWS did not act on it: call again in the window
+                elif exc.reason == model.PollErrorReason.ACCESS_DENIED:
+                    self._preflights[where] = _Preflight(
+                        self._monotonic(), f"{exc.code}: {exc.message}"
+                    )
+                # Otherwise unknown whether AWS acted on it: no second call for this request.
+                logger.warning("CreateStoreImageTask for %s not confirmed: %s", ami_id, exc)
+                return
+            events.append(
+                statusevents.Event(
+                    "Normal",
+                    "StoreRequested",
+                    f"{ami_id}: asked AWS to store it as s3://{bucket}/{key}",
+                )
+            )
+
+    def _client(self, where: tuple[str, str]) -> CreateApi:
+        client = self._clients.get(where)
+        if client is None:
+            client = self._clients[where] = self._client_factory(*where)
+        return client

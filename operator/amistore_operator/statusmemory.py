@@ -1,0 +1,69 @@
+"""What the service remembers of each resource's last status, between polls.
+
+- The status it last wrote, with the uid of the object it went to: fresher than
+  the watched body until its watch event arrives (the operator is the status's
+  only writer); a re-created object of the same name (its DELETED event missed,
+  e.g. the apiserver lost its objects) has another uid and starts from its own.
+- Every task entry (uncapped: the status holds 500) of the last two statuses
+  computed; the one before the newest is what the API holds when the newest is
+  refused.
+- Which entries the metrics render, so an unchanged status re-renders nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from amistore_operator import resource
+from amistore_operator.core import status
+
+Entries = tuple[dict[str, Any], ...]
+
+
+class StatusMemory:
+    """The written status, its entries and the rendered entries, per resource key."""
+
+    def __init__(self) -> None:
+        self._written: dict[str, tuple[str, dict[str, Any]]] = {}
+        # uid, the status computed, its entries; the newest last.
+        self._entries: dict[str, list[tuple[str, Mapping[str, Any], Entries]]] = {}
+        self._rendered: dict[str, tuple[str, Entries]] = {}
+
+    def prior(self, ref: resource.ResourceRef, watched: Mapping[str, Any] | None) -> Any:
+        """The status to build on: the one last written to this object, else the watched one."""
+        uid, written = self._written.get(ref.key, (ref.uid, None))
+        return written if written is not None and uid == ref.uid else watched
+
+    def entries(self, ref: resource.ResourceRef, prior: Mapping[str, Any] | None) -> Entries | None:
+        """Every task entry of ``prior``, when it is a status this process computed."""
+        if prior is None:
+            return None
+        for uid, computed, kept in reversed(self._entries.get(ref.key, [])):
+            # The same object on every quiet poll; an equal one read back after a refusal.
+            if uid == ref.uid and (computed is prior or computed == prior):
+                found: Entries = kept
+                return found
+        return None
+
+    def record(self, ref: resource.ResourceRef, outcome: status.Outcome) -> bool:
+        """Remember ``outcome``; whether its entries differ from those the metrics render."""
+        self._written[ref.key] = (ref.uid, outcome.status)
+        history = [e for e in self._entries.get(ref.key, ()) if e[0] == ref.uid]
+        self._entries[ref.key] = [*history[-1:], (ref.uid, outcome.status, outcome.entries)]
+        if not outcome.changed and self._rendered.get(ref.key) == (ref.uid, outcome.entries):
+            return False  # the same entries render the same series
+        self._rendered[ref.key] = (ref.uid, outcome.entries)
+        return True
+
+    def refused(self, key: str) -> None:
+        """The last status was refused by the API: the stored one is what counts."""
+        self._written.pop(key, None)
+        kept = self._entries.get(key)
+        if kept:
+            kept.pop()  # the refused status's entries; the stored status is the one before
+
+    def forget(self, key: str) -> None:
+        """The resource is gone."""
+        for memo in (self._written, self._entries, self._rendered):
+            memo.pop(key, None)

@@ -1,0 +1,54 @@
+"""The status with export mode: Queued entries, ExportReady, the request events."""
+
+from __future__ import annotations
+
+import datetime
+
+from amistore_operator.core import export, model, status
+
+A = "ami-0000000a"
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+STAMP = status.format_time(T0)
+SPEC = model.AmiStoreSpec(
+    image_ids=(A,),
+    bucket="amis-prod",
+    task_states=(),
+    region="eu-west-1",
+    poll_interval=2,
+    create_tasks=True,
+)
+READY = ("ExportReady", "True", "Ready", "ok")
+
+
+def reconcile(previous: dict[str, object] | None, **export_args: object) -> status.Outcome:
+    view = model.ResourceView(tasks={A: None}, error=None)
+    return status.reconcile(previous, SPEC, view, generation=1, now=T0, **export_args)  # type: ignore[arg-type]
+
+
+def test_queued_shows_counts_as_pending_and_announces_nothing() -> None:
+    outcome = reconcile(
+        None, export_entries={A: export.queued_entry(A, STAMP)}, export_condition=READY
+    )
+    entry = outcome.status["tasks"][0]
+    assert (entry["state"], entry["requestedTime"]) == ("Queued", STAMP)
+    assert outcome.status["tasksPending"] == 1
+    assert outcome.events == ()
+    ready = [c for c in outcome.status["conditions"] if c["type"] == "ExportReady"]
+    assert [(c["status"], c["reason"]) for c in ready] == [("True", "Ready")]
+
+
+def test_no_export_condition_without_create_tasks() -> None:
+    outcome = reconcile(None)
+    assert "ExportReady" not in {c["type"] for c in outcome.status["conditions"]}
+
+
+def test_a_refused_create_is_failed_with_one_warning() -> None:
+    queued = reconcile(None, export_entries={A: export.queued_entry(A, STAMP)})
+    refused = export.refused_entry(A, "amis-prod", "InvalidParameter", "bad bucket", STAMP)
+    refused["requestedTime"] = STAMP
+    outcome = reconcile(queued.status, export_entries={A: refused})
+    assert outcome.status["tasks"][0]["state"] == "Failed"
+    failed = [c for c in outcome.status["conditions"] if c["type"] == "Failed"]
+    assert failed[0]["status"] == "True"
+    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", "StoreRequestFailed")]
+    assert "InvalidParameter: bad bucket" in outcome.events[0].message
