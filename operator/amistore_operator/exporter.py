@@ -71,28 +71,22 @@ class Exporter:
     ) -> None:
         self._permission = permission
         self._client_factory = client_factory
-        self._rate = rate
-        self._burst = burst
         self._runner = runner
         self._monotonic = monotonic
         self._grace = grace
         self._call_window = call_window
         self._clients: dict[tuple[str, str], CreateApi] = {}
-        self._buckets: dict[tuple[str, str], ratelimit.TokenBucket] = {}
+        self._budgets = budget.Budgets(rate, burst, monotonic)
         self._preflights: dict[tuple[str, str], _Preflight] = {}
         self._recorded: dict[str, dict[str, export.Recorded]] = {}
 
     def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
         """The create bucket of ``account`` in ``region`` (created on first use)."""
-        bucket = self._buckets.get((account, region))
-        if bucket is None:
-            bucket = ratelimit.TokenBucket(self._rate, self._burst, self._monotonic)
-            self._buckets[(account, region)] = bucket
-        return bucket
+        return self._budgets.bucket(region, account)
 
     def attempt_hook(self, region: str, account: str = "") -> Callable[[], None]:
         """The create client's ``on_attempt``: pays the create bucket unless prepaid."""
-        return budget.attempt_hook(self.budget(region, account))
+        return self._budgets.attempt_hook(region, account)
 
     async def step(
         self,

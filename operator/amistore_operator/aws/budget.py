@@ -45,3 +45,30 @@ def attempt_hook(bucket: ratelimit.TokenBucket) -> Callable[[], None]:
             raise BudgetClosedError("the poller is shutting down")
 
     return pay
+
+
+class Budgets:
+    """One token bucket per (account, region), created on first use: AWS throttles per both."""
+
+    def __init__(self, rate: float, burst: int, now: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._now = now
+        self._buckets: dict[tuple[str, str], ratelimit.TokenBucket] = {}
+
+    def bucket(self, region: str, account: str = "") -> ratelimit.TokenBucket:
+        """The bucket of ``account`` (``""``: the operator's own identity) in ``region``."""
+        bucket = self._buckets.get((account, region))
+        if bucket is None:
+            bucket = ratelimit.TokenBucket(self._rate, self._burst, self._now)
+            self._buckets[(account, region)] = bucket
+        return bucket
+
+    def attempt_hook(self, region: str, account: str = "") -> Callable[[], None]:
+        """The ``on_attempt`` hook of a client of ``account`` in ``region``."""
+        return attempt_hook(self.bucket(region, account))
+
+    def close(self) -> None:
+        """Refuse every later payment: threads blocked on a bucket give up."""
+        for bucket in self._buckets.values():
+            bucket.close()

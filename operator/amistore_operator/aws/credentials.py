@@ -16,7 +16,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3.session
 import botocore.config
@@ -29,6 +29,7 @@ from amistore_operator.aws import create, ec2, errors
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
+_Client = TypeVar("_Client")
 
 # Who is calling, in CloudTrail of the target account (sts:RoleSessionName).
 ROLE_SESSION_NAME = "amistore-operator"
@@ -88,16 +89,7 @@ class Identities:
         read_timeout: float = 20.0,
     ) -> ec2.StoreTaskClient:
         """An EC2 client of ``account`` in ``region``, on the account's shared session."""
-        session = self.session(account)
-        with self._lock:
-            return ec2.make_client(
-                region,
-                session=session,
-                on_attempt=on_attempt,
-                metrics=metrics,
-                read_timeout=read_timeout,
-                account=account or self.own_account,
-            )
+        return self._on_session(ec2.make_client, account, region, on_attempt, metrics, read_timeout)
 
     def create_client(
         self,
@@ -109,9 +101,23 @@ class Identities:
         read_timeout: float = 20.0,
     ) -> create.CreateClient:
         """A CreateStoreImageTask client of ``account`` in ``region`` (export mode)."""
+        return self._on_session(
+            create.make_client, account, region, on_attempt, metrics, read_timeout
+        )
+
+    def _on_session(
+        self,
+        make: Callable[..., _Client],
+        account: str,
+        region: str,
+        on_attempt: Callable[[], None] | None,
+        metrics: ec2.Ec2CallObserver | None,
+        read_timeout: float,
+    ) -> _Client:
+        """A client built by ``make`` on the account's shared session."""
         session = self.session(account)
         with self._lock:
-            return create.make_client(
+            return make(
                 region,
                 session=session,
                 on_attempt=on_attempt,

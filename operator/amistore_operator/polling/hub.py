@@ -71,8 +71,6 @@ class PollerHub:
     ) -> None:
         self._client_factory = client_factory  # (account, region) -> client
         self._account_label = account_label  # the metrics' account label ("": our own ID)
-        self._rate = rate
-        self._burst = burst
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()
@@ -80,17 +78,13 @@ class PollerHub:
         self._gather = gather
         self._max_in_flight = max_in_flight
         self._backoff_base = backoff_base
-        self._buckets: dict[PollerKey, ratelimit.TokenBucket] = {}
+        self._budgets = budget.Budgets(rate, burst, clock.now)
         self._regions: dict[PollerKey, poller.RegionPoller] = {}
         self._key_region: dict[str, PollerKey] = {}
 
     def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
         """The token bucket of ``account`` in ``region`` (created on first use)."""
-        bucket = self._buckets.get((account, region))
-        if bucket is None:
-            bucket = ratelimit.TokenBucket(self._rate, self._burst, self._clock.now)
-            self._buckets[(account, region)] = bucket
-        return bucket
+        return self._budgets.bucket(region, account)
 
     def attempt_hook(self, region: str, account: str = "") -> Callable[[], None]:
         """The ``on_attempt`` for the client of (account, region): botocore's retries pay too.
@@ -98,7 +92,7 @@ class PollerHub:
         The first attempt of each call is paid by the poller on the event loop
         before dispatch, so the hook only blocks (in the worker thread) for retries.
         """
-        return budget.attempt_hook(self.budget(region, account))
+        return self._budgets.attempt_hook(region, account)
 
     def region(self, region: str, account: str = "") -> poller.RegionPoller:
         """The poller of ``account`` in ``region`` (created on first use)."""
@@ -171,6 +165,5 @@ class PollerHub:
 
     async def close(self) -> None:
         """Stop every region's loop; threads blocked on the budget give up."""
-        for bucket in self._buckets.values():
-            bucket.close()
+        self._budgets.close()
         await asyncio.gather(*(p.stop() for p in self._regions.values()))
