@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sandbox.ec2sim import errors, model, protocol
+from tests.sandbox.ec2sim import capacity, errors, model, protocol
 
 MAX_IMAGE_IDS = 20
 MAX_RESULTS_RANGE = (1, 200)
@@ -78,7 +78,15 @@ def describe(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> 
 
 
 def create(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> str:
-    """CreateStoreImageTask: start a task storing the AMI as `ami-....bin` in the bucket."""
+    """CreateStoreImageTask: start a task storing the AMI as `ami-....bin` in the bucket.
+
+    Checks in EC2's order: parameters, malformed ID, DryRun, unknown AMI, then the
+    account's capacity (see `capacity`). The new task holds its capacity at once but
+    stays out of DescribeStoreImageTasks for `settings.visibility_delay` seconds, as
+    EC2's eventually consistent API may not list a resource just created (AWS
+    publishes no bound). A task already there for the AMI, in progress or not, in
+    any bucket, is replaced: what AWS does then is not documented.
+    """
     image_id, bucket = req.image_id, req.bucket
     for name, value in (("ImageId", image_id), ("Bucket", bucket)):
         if not value:
@@ -91,12 +99,15 @@ def create(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> st
     if req.dry_run:
         raise errors.dry_run_ok()
     _check_found(sim, [image_id])
+    now = sim.clock.now()
+    capacity.check(sim, image_id, now)
     task = model.StoreTask(
         ami_id=image_id,
         bucket=bucket,
-        start_time=sim.clock.now(),
-        duration=sim.create_duration,
+        start_time=now,
+        duration=sim.settings.create_duration,
         tags=list(req.tags),
+        visible_from=now + sim.settings.visibility_delay,
     )
     sim.put(task)
     return protocol.render_create(request_id, task.object_key)

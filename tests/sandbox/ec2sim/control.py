@@ -218,9 +218,41 @@ class Ec2SimControl:
         query = "" if action is None else "?" + urllib.parse.urlencode({"action": action})
         return int(self._call("DELETE", f"hold{query}")["released"])
 
-    def configure(self, create_duration_seconds: float) -> None:
-        """Set how long tasks started by CreateStoreImageTask take."""
-        self._call("POST", "config", {"create_duration_seconds": create_duration_seconds})
+    def configure(
+        self,
+        create_duration_seconds: float | None = None,
+        *,
+        store_capacity_gb: float | None = None,
+        ami_size_gb: float | None = None,
+        visibility_delay_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Change how CreateStoreImageTask behaves; only the settings given change.
+
+        ``create_duration_seconds``: how long the tasks it starts take (default 60).
+        ``store_capacity_gb``: GB of store work in progress an account may have
+        (default 1200, AWS's documented limit; 0 means unlimited).
+        ``ami_size_gb``: the size of an AMI without its own (default 60).
+        ``visibility_delay_seconds``: how long a new task stays out of
+        DescribeStoreImageTasks (default 0).
+        Settings are simulator-wide (every account); ``reset()`` restores them.
+        Returns the settings now, as ``config()``.
+        """
+        given = {
+            "create_duration_seconds": create_duration_seconds,
+            "store_capacity_gb": store_capacity_gb,
+            "ami_size_gb": ami_size_gb,
+            "visibility_delay_seconds": visibility_delay_seconds,
+        }
+        body = {k: v for k, v in given.items() if v is not None}
+        return cast(dict[str, Any], self._call("POST", "config", body))
+
+    def set_ami_sizes(self, sizes: dict[str, float]) -> dict[str, Any]:
+        """Give AMIs of this client's account their own size in GB of snapshot data."""
+        return cast(dict[str, Any], self._call("POST", "config", {"ami_sizes": sizes}))
+
+    def config(self) -> dict[str, Any]:
+        """The settings above, this account's ``ami_sizes`` and its ``in_progress_gb`` now."""
+        return cast(dict[str, Any], self._call("GET", "config"))
 
     def sts(
         self, *, session_seconds: float | None = None, default_account: str | None = None

@@ -23,6 +23,17 @@ Accounts: every endpoint but reset takes ?account=ID (12 digits) to act on that
 account's tasks and throttle buckets (default: the operator's own account). STS:
 GET/POST /_sim/sts (session_seconds, default_account; roles and sessions),
 POST /_sim/sts/roles {"role_arn", "external_id", "refuse"} registers a role.
+CreateStoreImageTask (GET/POST /_sim/config; only the keys given change; reset
+restores the defaults; settings are simulator-wide, ami_sizes the account's):
+    create_duration_seconds: how long the tasks it starts take (default 60)
+    store_capacity_gb: GB of store work in progress an account may have before
+        creates are refused with ResourceLimitExceeded (default 1200, AWS's
+        documented limit; 0 or null: unlimited); see `capacity`
+    ami_size_gb: the GB of an AMI without its own size (default 60)
+    ami_sizes: {"ami-...": GB, ...}, sizes of the account's AMIs
+    visibility_delay_seconds: a task it starts stays out of DescribeStoreImageTasks
+        this long (default 0); GET /_sim/tasks shows it with "visible": false
+The answer also holds in_progress_gb, the account's store work in progress now.
 Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
 """
 
@@ -35,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import model, protocol, state
+from tests.sandbox.ec2sim import capacity, model, protocol, state
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
@@ -120,7 +131,7 @@ def task_from_spec(sim: state.SimState, spec: dict[str, Any], now: float) -> mod
         start = now - (_num(spec, "started_seconds_ago", 0.0) or 0.0)
     segments = _segments(spec)
     fixed = "progress" in spec and "duration_seconds" not in spec and not segments
-    duration = _num(spec, "duration_seconds", sim.model.create_duration)
+    duration = _num(spec, "duration_seconds", sim.model.settings.create_duration)
     if segments:
         duration = sum(seconds for _, seconds in segments)
     task = model.StoreTask(
@@ -153,7 +164,9 @@ async def get_state(sim: state.SimState, body: dict[str, Any], request: web.Requ
         "clock": clock_json(sim.model.clock),
         "amis": sum(sim.model.amis.values()),
         "tasks": len(sim.model.tasks),
-        "create_duration_seconds": sim.model.create_duration,
+        "create_duration_seconds": sim.model.settings.create_duration,
+        "store_capacity_gb": sim.model.settings.store_capacity_gb,
+        "visibility_delay_seconds": sim.model.settings.visibility_delay,
         "throttle": sim.throttler.to_json(),
         "faults": [f.to_json() for f in sim.faults.faults],
         "calls": len(sim.calls.calls),
@@ -372,11 +385,48 @@ async def sts_role(sim: state.SimState, body: dict[str, Any], request: web.Reque
     return {"role_arn": role.arn, "account": role.account}
 
 
+def _at_least(body: dict[str, Any], key: str, low: float, above: bool = False) -> float:
+    value = _num(body, key)
+    if value is None or value < low or (above and value == low):
+        raise BadRequestError(f"{key} must be a number {'above' if above else 'at least'} {low:g}")
+    return value
+
+
+def _sizes(body: dict[str, Any]) -> dict[str, float]:
+    sizes = body["ami_sizes"]
+    if not isinstance(sizes, dict):
+        raise BadRequestError("ami_sizes must be an object of AMI ID -> GB")
+    return {str(ami): _at_least(sizes, ami, 0.0, above=True) for ami in sizes}
+
+
 async def config(sim: state.SimState, body: dict[str, Any], request: web.Request) -> Any:
-    """GET or POST /_sim/config: the duration of tasks CreateStoreImageTask starts."""
+    """GET or POST /_sim/config: how CreateStoreImageTask behaves (see the module docstring)."""
+    settings = sim.model.settings
+    # Validate everything before changing anything, so a bad request changes nothing.
+    changes: dict[str, float | None] = {}
     if "create_duration_seconds" in body:
-        sim.model.create_duration = _num(body, "create_duration_seconds") or 0.0
-    return {"create_duration_seconds": sim.model.create_duration}
+        changes["create_duration"] = _at_least(body, "create_duration_seconds", 0.0)
+    if "store_capacity_gb" in body:
+        limit = (
+            None if body["store_capacity_gb"] is None else _at_least(body, "store_capacity_gb", 0.0)
+        )
+        changes["store_capacity_gb"] = limit or None  # 0 or null: unlimited
+    if "ami_size_gb" in body:
+        changes["ami_size_gb"] = _at_least(body, "ami_size_gb", 0.0, above=True)
+    if "visibility_delay_seconds" in body:
+        changes["visibility_delay"] = _at_least(body, "visibility_delay_seconds", 0.0)
+    sizes = _sizes(body) if "ami_sizes" in body else {}
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    sim.model.ami_sizes.update(sizes)
+    return {
+        "create_duration_seconds": settings.create_duration,
+        "store_capacity_gb": settings.store_capacity_gb,
+        "ami_size_gb": settings.ami_size_gb,
+        "visibility_delay_seconds": settings.visibility_delay,
+        "ami_sizes": dict(sim.model.ami_sizes),
+        "in_progress_gb": capacity.in_progress_gb(sim.model, sim.model.clock.now()),
+    }
 
 
 ROUTES: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = [

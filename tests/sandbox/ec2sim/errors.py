@@ -21,6 +21,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "MissingParameter": 400,
     "RequestExpired": 400,
     "RequestLimitExceeded": 503,
+    "ResourceLimitExceeded": 400,
     "UnauthorizedOperation": 403,
     "Unavailable": 503,
 }

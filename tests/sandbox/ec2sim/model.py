@@ -89,6 +89,8 @@ class StoreTask:
     """A state set through the control API; wins over the script."""
     object_key: str = ""
     tags: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    visible_from: float = 0.0
+    """Simulated time before which DescribeStoreImageTasks does not show the task yet."""
 
     def __post_init__(self) -> None:
         if not self.object_key:
@@ -167,17 +169,41 @@ def _along(segments: tuple[tuple[float, float], ...], elapsed: float) -> int:
     return 100 if done >= 100 else int(done)
 
 
+@dataclasses.dataclass
+class CreateSettings:
+    """How CreateStoreImageTask behaves: one set per simulator, shared by every account."""
+
+    create_duration: float = 60.0
+    """Seconds the tasks it starts take from 0 to 100 percent."""
+    store_capacity_gb: float | None = 1200.0
+    """GB of snapshot data an account may have in store tasks in progress (None: no limit).
+
+    AWS documents 1,200 GB per account (earlier versions of its guide said 600).
+    """
+    ami_size_gb: float = 60.0
+    """The snapshot data of an AMI without a size of its own."""
+    visibility_delay: float = 0.0
+    """Seconds a task it starts stays out of DescribeStoreImageTasks (eventual consistency)."""
+
+
 class SimModel:
     """AMIs and the latest store task per AMI, indexed newest first."""
 
-    def __init__(self, clock: SimClock | None = None) -> None:
+    def __init__(
+        self, clock: SimClock | None = None, settings: CreateSettings | None = None
+    ) -> None:
         self.clock = clock or SimClock()
+        self.settings = settings or CreateSettings()
         self.amis: dict[str, bool] = {}
         """AMI ID -> registered (False once deregistered)."""
+        self.ami_sizes: dict[str, float] = {}
+        """AMI ID -> GB of snapshot data, for AMIs not of `settings.ami_size_gb`."""
         self.tasks: dict[str, StoreTask] = {}
         self._index: list[IndexKey] = []
-        self.create_duration = 60.0
-        """Duration of tasks that CreateStoreImageTask starts."""
+
+    def size_gb(self, ami_id: str) -> float:
+        """The AMI's snapshot data in GB, which its store task counts against capacity."""
+        return self.ami_sizes.get(ami_id, self.settings.ami_size_gb)
 
     def register(self, ami_ids: Iterable[str]) -> None:
         """Register AMIs (again, if they were deregistered)."""
@@ -219,8 +245,12 @@ class SimModel:
         bisect.insort(self._index, task.key)
 
     def visible(self, task: StoreTask, now: float) -> bool:
-        """Whether AWS would show the task: its AMI exists and it started in the window."""
-        return self.is_registered(task.ami_id) and task.start_time >= now - WINDOW_SECONDS
+        """Whether AWS would show the task: its AMI exists, it is listed yet, in the window."""
+        return (
+            self.is_registered(task.ami_id)
+            and task.visible_from <= now
+            and task.start_time >= now - WINDOW_SECONDS
+        )
 
     def by_ids(self, ami_ids: Iterable[str]) -> list[TaskView]:
         """The visible latest task of each AMI given, newest first."""
@@ -250,7 +280,7 @@ class SimModel:
             task = tasks[key[1]]
             if buckets is not None and task.bucket not in buckets:
                 continue
-            if not self.amis.get(task.ami_id, False):
+            if not self.amis.get(task.ami_id, False) or task.visible_from > now:
                 continue
             item = view(task, now)
             if states is not None and item.state not in states:

@@ -3,7 +3,8 @@
 Each AWS account has its own store tasks and throttle buckets, as AWS keeps
 them: ``model`` and ``throttler`` are the default account's (the operator's
 own identity), ``for_account`` gives another account's view of the same
-simulator (its clock, faults, holds and call log are shared).
+simulator (its clock, CreateStoreImageTask settings, faults, holds and call
+log are shared; AMIs, their sizes and the capacity in use are the account's).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class SimState:
         view = self._accounts.get(account)
         if view is None:
             view = copy.copy(self)  # shares faults, holds, calls and STS with this one
-            view.model = model.SimModel(self.model.clock)
+            view.model = model.SimModel(self.model.clock, self.model.settings)
             view.throttler = throttle.Throttler(self._throttle_default)
             self._accounts[account] = view
         return view
