@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import socket
@@ -95,6 +96,8 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         rate=config.ec2_create_rate,
         burst=max(1, config.ec2_create_burst - 1),  # one in reserve, as for the describe budget
         runner=threads.run,
+        max_concurrent=config.max_concurrent_stores,
+        grace=datetime.timedelta(seconds=config.export_grace),
     )
     svc = service.AmiStoreService(
         hub=hub,

@@ -5,8 +5,16 @@ which recorded ones to create; this carries it out for one poll of one resource:
 it keeps the requests this process recorded (in memory only: a restarted
 process never calls for a request it did not record, see ``core.export``),
 makes the DryRun preflight once per (account, region) and again every ten
-intervals while it is refused, and pays each create from the (account,
-region)'s create bucket, never waiting for a token inside a poll.
+intervals while it is refused (or at once after a spec change), and pays each
+create from the (account, region)'s create bucket, never waiting for a token
+inside a poll.
+
+Capacity, per (account, region): at most ``max_concurrent`` of the operator's own
+stores in progress (InProgress tasks of AmiStores with createTasks, plus requests
+AWS does not list yet), counted over every such AmiStore at its last poll. A create
+AWS refuses for capacity blocks new requests in that (account, region) until one of
+its stores finishes (at least one interval later) or a backoff passes (one interval,
+doubling to ``MAX_CAPACITY_BACKOFF``): at most one refused create per interval.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 Runner = Callable[..., Awaitable[Any]]
 RECHECK_INTERVALS = 10  # a refused preflight is tried again after this many intervals
+DEFAULT_MAX_CONCURRENT = 20  # AWS's 1,200 GB in progress holds 20 AMIs of 60 GB
+MAX_CAPACITY_BACKOFF = 600.0  # seconds: the longest wait after refusals for capacity
 
 # Refused for good: the same call would be refused again until a person changes something.
 _FINAL = frozenset({model.PollErrorReason.INVALID_REQUEST, model.PollErrorReason.INVALID_IMAGE_ID})
@@ -46,12 +56,23 @@ class Step:
     condition: tuple[str, str, str, str] | None
     entries: dict[str, dict[str, Any]]
     events: tuple[statusevents.Event, ...] = ()
+    retry_handled: str | None = None  # the retry annotation value handled, for the status
 
 
 @dataclasses.dataclass
 class _Preflight:
     checked: float  # monotonic time of the check
     denied: str | None  # AWS's message when refused
+
+
+@dataclasses.dataclass
+class _Full:
+    """AWS refused a create for capacity in an (account, region)."""
+
+    refused: float  # monotonic time of the last refusal
+    backoff: float  # seconds until asking again regardless
+    in_flight: int  # the (account, region)'s stores in progress then
+    refusals: int = 1
 
 
 class Exporter:
@@ -67,18 +88,24 @@ class Exporter:
         runner: Runner = asyncio.to_thread,
         monotonic: Callable[[], float] = time.monotonic,
         grace: datetime.timedelta = export.DEFAULT_GRACE,
-        call_window: datetime.timedelta = export.DEFAULT_CALL_WINDOW,
+        call_window: datetime.timedelta | None = None,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         self._permission = permission
+        self._max_concurrent = max_concurrent  # 0: no cap of our own
         self._client_factory = client_factory
         self._runner = runner
         self._monotonic = monotonic
         self._grace = grace
-        self._call_window = call_window
+        # A request is called within half its grace at most, so any call is listed by then.
+        self._call_window = call_window or min(export.DEFAULT_CALL_WINDOW, grace / 2)
         self._clients: dict[tuple[str, str], CreateApi] = {}
         self._budgets = budget.Budgets(rate, burst, monotonic)
         self._preflights: dict[tuple[str, str], _Preflight] = {}
         self._recorded: dict[str, dict[str, export.Recorded]] = {}
+        self._in_flight: dict[str, tuple[tuple[str, str], int]] = {}  # key -> (where, stores)
+        self._full: dict[tuple[str, str], _Full] = {}
+        self._generations: dict[str, int] = {}
 
     def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
         """The create bucket of ``account`` in ``region`` (created on first use)."""
@@ -96,13 +123,24 @@ class Exporter:
         view: model.ResourceView,
         previous: Mapping[str, Mapping[str, Any]],
         now: datetime.datetime,
+        *,
+        generation: int = 0,
+        retry_requested: str | None = None,
+        retry_handled: str | None = None,
     ) -> Step | None:
-        """Export's part of one poll (None without ``createTasks``); may call AWS."""
+        """Export's part of one poll (None without ``createTasks``); may call AWS.
+
+        ``retry_requested``: the resource's ``amistore.io/retry-requested-at``;
+        ``retry_handled``: the value its status says was handled.
+        """
         if not spec.create_tasks or spec.bucket is None:
             self.forget(key)
             return None
         where = (spec.account, spec.region)
         listed = view.tasks
+        if self._generations.get(key, generation) != generation:
+            self._preflights.pop(where, None)  # a spec change re-evaluates ExportReady at once
+        self._generations[key] = generation
         allowed = False
         if export.is_ready(export.export_ready(spec, namespace, self._permission)):
             allowed = await self._preflight(where, spec.image_ids[0], spec.bucket, spec)
@@ -113,7 +151,8 @@ class Exporter:
             shown = export.entries(
                 spec, listed, previous, export.Decision(), now=now, grace=self._grace
             )
-            return Step(condition, shown)
+            self._in_flight[key] = (where, export.in_flight(spec, listed, shown))
+            return Step(condition, shown, retry_handled=retry_handled)
         recorded = self._recorded.setdefault(key, {})
         decision = export.decide(
             spec,
@@ -121,22 +160,52 @@ class Exporter:
             previous,
             now=now,
             recorded=recorded,
+            retry_requested=retry_requested,
+            retry_handled=retry_handled,
             grace=self._grace,
             call_window=self._call_window,
         )
         refused: dict[str, tuple[str, str]] = {}
         events: list[statusevents.Event] = []
+        withdrawn: list[str] = []
         if decision.create:
-            await self._create(where, spec, decision.create, recorded, refused, events)
+            await self._create(where, spec, decision, recorded, refused, withdrawn, events)
             denied = self._denied(where)
             if denied is not None:
                 condition = export.export_ready(spec, namespace, self._permission, denied)
+        # Stores in progress before any new request: those AWS lists, and live requests.
+        kept = export.entries(spec, listed, previous, export.Decision(), now=now, grace=self._grace)
+        kept = {a: e for a, e in kept.items() if a not in withdrawn}
+        self._in_flight[key] = (where, export.in_flight(spec, listed, kept))
+        decision = dataclasses.replace(decision, wait=(*decision.wait, *withdrawn))
+        decision = export.admit(decision, self._slots(where, spec.poll_interval))
         stamp = timestamps.format_time(now)
         recorded.update(export.recorded_for(decision.queue, listed, stamp))
         shown = export.entries(
             spec, listed, previous, decision, now=now, refused=refused, grace=self._grace
         )
-        return Step(condition, shown, tuple(events))
+        self._in_flight[key] = (where, export.in_flight(spec, listed, shown))
+        return Step(condition, shown, tuple(events), decision.retry_handled)
+
+    def _slots(self, where: tuple[str, str], interval: float) -> int | None:
+        """How many new requests (account, region) may record now (None: no cap)."""
+        in_flight = sum(n for w, n in self._in_flight.values() if w == where)
+        full = self._full.get(where)
+        if full is not None:
+            elapsed = self._monotonic() - full.refused
+            finished = in_flight < full.in_flight and elapsed >= interval
+            if not finished and elapsed < full.backoff:
+                return 0
+        if self._max_concurrent <= 0:
+            return None
+        return max(0, self._max_concurrent - in_flight)
+
+    def _refused_for_capacity(self, where: tuple[str, str], interval: float, pending: int) -> None:
+        in_flight = sum(n for w, n in self._in_flight.values() if w == where) - pending
+        full = self._full.get(where)
+        refusals = 1 if full is None else full.refusals + 1
+        backoff = min(max(MAX_CAPACITY_BACKOFF, interval), interval * 2 ** (refusals - 1))
+        self._full[where] = _Full(self._monotonic(), backoff, in_flight, refusals)
 
     def unwritten(self, key: str) -> None:
         """The status with its requests was not stored: never call for them."""
@@ -145,6 +214,8 @@ class Exporter:
     def forget(self, key: str) -> None:
         """The resource is gone (or export is off for it)."""
         self._recorded.pop(key, None)
+        self._in_flight.pop(key, None)
+        self._generations.pop(key, None)
 
     def _denied(self, where: tuple[str, str]) -> str | None:
         found = self._preflights.get(where)
@@ -182,15 +253,23 @@ class Exporter:
         self,
         where: tuple[str, str],
         spec: model.AmiStoreSpec,
-        amis: Sequence[str],
+        decision: export.Decision,
         recorded: dict[str, export.Recorded],
         refused: dict[str, tuple[str, str]],
+        withdrawn: list[str],
         events: list[statusevents.Event],
     ) -> None:
+        """Call for the recorded requests of ``decision.create``, one call each at most."""
         client = self._client(where)
         bucket_tokens = self.budget(where[1], where[0])
         bucket = spec.bucket or ""
-        for ami_id in amis:
+        for index, ami_id in enumerate(decision.create):
+            if self._slots(where, spec.poll_interval) == 0 and where in self._full:
+                # AWS is full: withdraw the requests not called (no task was made for them).
+                for waiting in decision.create[index:]:
+                    recorded.pop(waiting, None)
+                    withdrawn.append(waiting)
+                return
             if not bucket_tokens.try_acquire():
                 return  # no token: the rest are called on a later poll, within their window
             request = recorded.pop(ami_id)  # one call per request, whatever comes of it
@@ -199,6 +278,14 @@ class Exporter:
                     budget.run_prepaid, client.create, ami_id, bucket, spec.s3_object_tags
                 )
             except errors.AwsError as exc:
+                if exc.code in errors.CAPACITY_CODES:
+                    # A definite refusal: AWS made no task, so the AMI waits unrequested.
+                    logger.info("CreateStoreImageTask for %s refused for capacity", ami_id)
+                    # Neither it nor the requests after it are in flight any more.
+                    pending = len(decision.create) - index
+                    self._refused_for_capacity(where, spec.poll_interval, pending)
+                    withdrawn.append(ami_id)
+                    continue
                 if exc.reason in _FINAL:
                     refused[ami_id] = (exc.code, exc.message)
                     continue
@@ -211,6 +298,7 @@ class Exporter:
                 # Otherwise unknown whether AWS acted on it: no second call for this request.
                 logger.warning("CreateStoreImageTask for %s not confirmed: %s", ami_id, exc)
                 return
+            self._full.pop(where, None)  # AWS took one: capacity is free again
             events.append(
                 statusevents.Event(
                     "Normal",

@@ -126,4 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CALLS",
         help="CreateStoreImageTask burst per region (AMISTORE_EC2_CREATE_BURST; 50, AWS's bucket)",
     )
+    add(
+        "--max-concurrent-stores",
+        metavar="TASKS",
+        help="the operator's own store tasks in progress per account and region; 0: no cap "
+        "but AWS's (AMISTORE_MAX_CONCURRENT_STORES; 20)",
+    )
     return parser

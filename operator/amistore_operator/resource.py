@@ -34,6 +34,7 @@ class Snapshot:
     raw_spec: Mapping[str, Any] | None
     status: Mapping[str, Any] | None
     generation: int
+    retry_requested: str | None = None  # the amistore.io/retry-requested-at annotation
 
 
 class LazyTasks(Mapping[str, model.StoreTask]):

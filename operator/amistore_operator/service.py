@@ -145,8 +145,8 @@ class AmiStoreService:
             wanted.poll_interval, self._hub.stretched_interval(ref.key)
         )
         now = self._clock()
-        step = await self._export_step(ref, wanted, view, prior, entries, now)
-        exported = None if step is None else (step.condition, step.entries)
+        step = await self._export_step(ref, snap, wanted, view, prior, entries, now)
+        exported = None if step is None else (step.condition, step.entries, step.retry_handled)
         inputs = (
             snap.generation,
             wanted,
@@ -176,6 +176,7 @@ class AmiStoreService:
                 stretched_interval=stretched,
                 export_entries=None if step is None else step.entries,
                 export_condition=None if step is None else step.condition,
+                export_retry_handled=None if step is None else step.retry_handled,
             )
             self._record(ref, wanted.region, outcome)
             self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
@@ -187,6 +188,7 @@ class AmiStoreService:
     async def _export_step(
         self,
         ref: resource.ResourceRef,
+        snap: resource.Snapshot,
         wanted: model.AmiStoreSpec,
         view: model.ResourceView,
         prior: Mapping[str, Any] | None,
@@ -200,7 +202,18 @@ class AmiStoreService:
             return None
         known = entries if entries is not None else taskentries.from_status(prior or {})
         previous = {e["amiId"]: e for e in known if isinstance(e.get("amiId"), str)}
-        return await self._exports.step(ref.key, ref.namespace, wanted, view, previous, now)
+        handled = (prior or {}).get(status.RETRY_HANDLED)
+        return await self._exports.step(
+            ref.key,
+            ref.namespace,
+            wanted,
+            view,
+            previous,
+            now,
+            generation=snap.generation,
+            retry_requested=snap.retry_requested,
+            retry_handled=handled if isinstance(handled, str) else None,
+        )
 
     def observe(self, ref: resource.ResourceRef, generation: int) -> None:
         """A watch event: a new generation (spec change) is polled within seconds."""
@@ -292,6 +305,9 @@ class AmiStoreService:
             outcome.entries,
             synced=_synced(outcome.status),
             account=outcome.status.get("account") or "",
+            export=any(
+                c.get("type") == "ExportReady" for c in outcome.status.get("conditions", ())
+            ),
         )
 
 

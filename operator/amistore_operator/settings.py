@@ -109,6 +109,20 @@ class Settings:
     ec2_create_burst: int = 50
     """CreateStoreImageTask calls the operator may make at once per (account, region) (AWS: 50)."""
 
+    export_grace: float = 600.0
+    """
+    Seconds before a request recorded in a status but not listed by AWS may be made
+    again (``AMISTORE_EXPORT_GRACE`` only: a knob for tests, no flag; see core.export).
+    """
+
+    max_concurrent_stores: int = 20
+    """
+    The operator's own store tasks in progress per (account, region), requests AWS
+    does not list yet included (``--max-concurrent-stores``,
+    ``AMISTORE_MAX_CONCURRENT_STORES``); 0: no cap but AWS's. Default 20: AWS's
+    1,200 GB of store work in progress holds 20 AMIs of 60 GB.
+    """
+
     @property
     def export_permission(self) -> export.Permission:
         """What the export flags allow, for the core's ``ExportReady`` decision."""
@@ -193,6 +207,16 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             "AMISTORE_EC2_CREATE_BURST",
             values.burst,
             defaults.ec2_create_burst,
+        ),
+        max_concurrent_stores=pick(
+            "--max-concurrent-stores",
+            "AMISTORE_MAX_CONCURRENT_STORES",
+            values.count,
+            defaults.max_concurrent_stores,
+        ),
+        export_grace=values.interval(
+            "AMISTORE_EXPORT_GRACE",
+            environ.get("AMISTORE_EXPORT_GRACE", str(defaults.export_grace)),
         ),
         ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",

@@ -80,3 +80,13 @@ def test_export_flag_errors_name_the_flag() -> None:
         'AMISTORE_ALLOW_CREATE: must be true or false, got "maybe"'
     )
     assert error_of(["--ec2-create-rate", "0"]).startswith("--ec2-create-rate:")
+
+
+def test_max_concurrent_stores_flag_environment_and_default() -> None:
+    assert settings.load([], ENV).max_concurrent_stores == 20
+    assert settings.load(["--max-concurrent-stores", "0"], ENV).max_concurrent_stores == 0
+    environ = {**ENV, "AMISTORE_MAX_CONCURRENT_STORES": "5"}
+    assert settings.load([], environ).max_concurrent_stores == 5
+    assert error_of(["--max-concurrent-stores", "-1"]) == (
+        '--max-concurrent-stores: must be a whole number >= 0, got "-1"'
+    )

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import S3ObjectTagTypeDef
 
 OPERATION = "CreateStoreImageTask"
-DRY_RUN_OK = "DryRunOperation"  # AWS's answer to a DryRun the caller may make
 
 
 class CreateClient:
@@ -56,7 +55,7 @@ class CreateClient:
             self.client.create_store_image_task(ImageId=ami_id, Bucket=bucket, DryRun=True)
         except Exception as exc:
             error = errors.to_aws_error(exc, self.endpoint)
-            if error.code == DRY_RUN_OK:
+            if error.code == errors.DRY_RUN_OK:
                 return
             raise error from None
         raise errors.AwsError(

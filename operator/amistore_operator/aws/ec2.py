@@ -127,7 +127,7 @@ def attempt_outcome(
     parsed_response: Mapping[str, Any] | None,
     exception: Exception | None,
 ) -> str:
-    """success|throttled|client_error|server_error|connection_error for one attempt."""
+    """success|throttled|client_error|server_error|connection_error|dry_run|capacity."""
     if exception is not None or response_dict is None:
         return "connection_error"
     status = int(response_dict.get("status_code", 0))
@@ -136,6 +136,10 @@ def attempt_outcome(
     code = str(((parsed_response or {}).get("Error") or {}).get("Code", ""))
     if code in errors.THROTTLED_CODES or status == 429:
         return "throttled"
+    if code == errors.DRY_RUN_OK:
+        return "dry_run"
+    if code in errors.CAPACITY_CODES:
+        return "capacity"
     return "server_error" if status >= 500 else "client_error"
 
 

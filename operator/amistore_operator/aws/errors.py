@@ -28,6 +28,12 @@ _BAD_CREDENTIALS = frozenset(
         "SignatureDoesNotMatch",
     }
 )
+# AWS's answer to a DryRun the caller may make: the action is allowed.
+DRY_RUN_OK = "DryRunOperation"
+# CreateStoreImageTask refused because the account's store work in progress is at AWS's
+# quota (1,200 GB of snapshot data per account and Region). AWS documents the refusal but
+# not its code; this is the code EC2 gives its other in-progress task limits.
+CAPACITY_CODES = frozenset({"ResourceLimitExceeded"})
 _UNAVAILABLE = frozenset({"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable"})
 # botocore raises these before or instead of an HTTP response.
 _CREDENTIAL_EXCEPTIONS: tuple[type[Exception], ...] = (

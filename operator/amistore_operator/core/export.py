@@ -12,6 +12,14 @@ where ``grace`` is at least ``call_window`` plus EC2's visibility delay: any
 call made for R is listed by then. So a crash before the call costs one grace
 period, a crash after it costs nothing, and neither makes a second task: a
 restarted process never calls for an R it did not record itself.
+
+Capacity. AWS limits the store work in progress per account and region (1,200 GB
+of snapshot data) and refuses creates beyond it; ``--max-concurrent-stores`` caps
+the operator's own tasks in progress per (account, region). An AMI that must wait
+for either is ``Queued`` without ``requestedTime``: no request is recorded for
+it, so it can be requested at any later poll, as soon as ``admit`` gives it a slot.
+A create AWS refused for capacity made no task, so its request is withdrawn the
+same way.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ class Decision:
     queue: tuple[str, ...] = ()
     create: tuple[str, ...] = ()
     retry_handled: str | None = None  # the retry value to record in the status
+    wait: tuple[str, ...] = ()  # Queued without a request: no slot for them yet (see admit)
 
 
 def matches_any(value: str, patterns: Sequence[str]) -> bool:
@@ -170,10 +179,46 @@ def decide(
             continue
         if task is None and is_refused(prev) and not retry:
             continue  # AWS refused our create for good: a person fixes it, then retries
-        if task is None or (task.state == model.TaskState.FAILED and retry):
+        failed = task is not None and task.state == model.TaskState.FAILED
+        if task is None or (failed and (retry or is_waiting(prev))):
             queue.append(ami_id)
     handled = retry_requested if retry else retry_handled
     return Decision(queue=tuple(queue), create=tuple(create), retry_handled=handled)
+
+
+def admit(decision: Decision, slots: int | None) -> Decision:
+    """Record at most ``slots`` new requests (None: no cap); the rest wait, unrequested."""
+    if slots is None or len(decision.queue) <= slots:
+        return decision
+    cut = max(0, slots)
+    return dataclasses.replace(
+        decision,
+        queue=decision.queue[:cut],
+        wait=(*decision.wait, *decision.queue[cut:]),
+    )
+
+
+def in_flight(
+    spec: model.AmiStoreSpec,
+    listed: Mapping[str, model.StoreTask | None],
+    shown: Mapping[str, Mapping[str, Any]],
+) -> int:
+    """This AmiStore's store work in progress: InProgress tasks and live requests.
+
+    ``shown`` is what ``entries`` returned; a requested ``Queued`` entry counts until
+    AWS lists its task (or its grace ends), so a request not listed yet holds a slot.
+    """
+    count = 0
+    for ami_id in spec.image_ids:
+        entry = shown.get(ami_id)
+        if entry is not None:
+            requested = entry.get("state") == model.TaskState.QUEUED and entry.get("requestedTime")
+            count += 1 if requested else 0
+            continue
+        task = listed.get(ami_id)
+        if task is not None and task.state == model.TaskState.IN_PROGRESS:
+            count += 1 if task.bucket in (None, spec.bucket) else 0
+    return count
 
 
 def entries(
@@ -188,16 +233,20 @@ def entries(
 ) -> dict[str, dict[str, Any]]:
     """The entries export mode shows instead of AWS's view alone, by AMI.
 
-    New ``Queued`` entries for ``decision.queue``; ``Failed`` ones for creates AWS
-    ``refused`` (AMI -> (code, message)); kept ``Queued`` entries while AWS lists
-    nothing newer within the grace; kept refusals while AWS lists nothing.
+    New ``Queued`` entries for ``decision.queue``; ``Queued`` ones without a request
+    for ``decision.wait`` (kept as they were while they wait); ``Failed`` ones for
+    creates AWS ``refused`` (AMI -> (code, message)); kept ``Queued`` entries while AWS
+    lists nothing newer within the grace; kept refusals while AWS lists nothing.
     """
     stamp = timestamps.format_time(now)
     shown: dict[str, dict[str, Any]] = {}
     queued = set(decision.queue)
+    waiting = set(decision.wait)
     for ami_id in spec.image_ids:
         prev = previous.get(ami_id) or {}
-        if refused and ami_id in refused:
+        if ami_id in waiting:
+            shown[ami_id] = dict(prev) if is_waiting(prev) else waiting_entry(ami_id, stamp)
+        elif refused and ami_id in refused:
             code, message = refused[ami_id]
             requested = prev.get("requestedTime") or stamp
             shown[ami_id] = refused_entry(ami_id, spec.bucket or "", code, message, stamp)
@@ -208,9 +257,20 @@ def entries(
             task = listed[ami_id]
             if task is not None and task.bucket not in (None, spec.bucket):
                 task = None
-            if _still_queued(prev, task, now, grace) or (task is None and is_refused(prev)):
+            if (
+                _still_queued(prev, task, now, grace)
+                or (task is None and is_refused(prev))
+                or (is_waiting(prev) and (task is None or task.state == model.TaskState.FAILED))
+            ):
                 shown[ami_id] = dict(prev)
+        elif is_waiting(prev):
+            shown[ami_id] = dict(prev)  # no fresh answer for it: it still waits
     return shown
+
+
+def is_waiting(entry: Mapping[str, Any]) -> bool:
+    """Whether an entry is ``Queued`` without a request (waiting for a slot)."""
+    return entry.get("state") == model.TaskState.QUEUED and not entry.get("requestedTime")
 
 
 def is_refused(entry: Mapping[str, Any]) -> bool:
@@ -258,6 +318,16 @@ def queued_entry(ami_id: str, stamp: str) -> dict[str, Any]:
         "state": model.TaskState.QUEUED.value,
         "progressPercentage": 0,
         "requestedTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+
+
+def waiting_entry(ami_id: str, stamp: str) -> dict[str, Any]:
+    """A ``Queued`` entry with no request yet: it waits for store capacity."""
+    return {
+        "amiId": ami_id,
+        "state": model.TaskState.QUEUED.value,
+        "progressPercentage": 0,
         "lastTransitionTime": stamp,
     }
 

@@ -50,6 +50,8 @@ MAX_TASK_EVENTS = statusevents.MAX_TASK_EVENTS
 MAX_FAILED_IN_MESSAGE = conditions.MAX_FAILED_IN_MESSAGE
 MAX_REASON_CHARS = taskentries.MAX_REASON_CHARS
 UNKNOWN = aggregate.UNKNOWN
+# The amistore.io/retry-requested-at value export mode handled (Flux's lastHandledReconcileAt).
+RETRY_HANDLED = "lastHandledRetryAt"
 Event = statusevents.Event
 format_time = timestamps.format_time
 parse_time = timestamps.parse_time
@@ -79,12 +81,14 @@ def reconcile(
     stretched_interval: float | None = None,
     export_entries: Mapping[str, Mapping[str, Any]] | None = None,
     export_condition: tuple[str, str, str, str] | None = None,
+    export_retry_handled: str | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
 
     ``export_entries`` and ``export_condition``: export mode's ``Queued`` (or refused,
     ``Failed``) entries by AMI, which replace what AWS's view alone would give, and
-    its ``ExportReady`` condition (see ``export``).
+    its ``ExportReady`` condition (see ``export``); ``export_retry_handled``: the
+    ``amistore.io/retry-requested-at`` value handled (kept once recorded).
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
@@ -135,6 +139,9 @@ def reconcile(
     status["conditions"] = conditions.merge(prev, fresh_conditions, generation, stamp)
     status["tasks"] = entries[:MAX_TASK_ENTRIES]
     _set_estimate(prev, status, entries)
+    handled = export_retry_handled or prev.get(RETRY_HANDLED)
+    if handled:
+        status[RETRY_HANDLED] = handled
 
     events = [
         *statusevents.sync_events(prev, status),
@@ -171,7 +178,7 @@ def reject_spec(
         entries = [dict(e) for e in previous_entries]
         status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
-    for kept in ("region", "account"):
+    for kept in ("region", "account", RETRY_HANDLED):
         if kept in prev:
             status[kept] = prev[kept]
     if "lastPollTime" in prev:

@@ -19,6 +19,7 @@ GROUP = "amistore.io"
 VERSION = "v1alpha1"
 PLURAL = "amistores"
 FINALIZER = "amistore.io/finalizer"
+RETRY_ANNOTATION = "amistore.io/retry-requested-at"  # export mode: retry failed tasks once
 
 # One daemon per AmiStore loops: wait for the refresh that serves it, reconcile,
 # write. Deleting the resource or stopping the operator cancels its wait at once
@@ -84,7 +85,13 @@ def register(
         def read() -> resource.Snapshot:
             # kopf keeps a daemon's body live: each read sees the latest watch event.
             generation = int(body.metadata.get("generation", 1))
-            return resource.Snapshot(body.get("spec"), body.get("status"), generation)
+            retry = body.metadata.annotations.get(RETRY_ANNOTATION)
+            return resource.Snapshot(
+                body.get("spec"),
+                body.get("status"),
+                generation,
+                retry_requested=retry if isinstance(retry, str) and retry else None,
+            )
 
         try:
             # Each poll waits in the poller for the refresh that serves this resource;

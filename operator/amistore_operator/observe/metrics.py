@@ -22,7 +22,15 @@ from prometheus_client import samples as samples_module
 
 from amistore_operator.core import model, status
 
-OUTCOMES = ("success", "throttled", "client_error", "server_error", "connection_error")
+OUTCOMES = (
+    "success",
+    "throttled",
+    "client_error",
+    "server_error",
+    "connection_error",
+    "dry_run",
+    "capacity",
+)
 DEFAULT_MAX_TASK_SERIES = 5000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -74,6 +82,11 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "failed; absent until the first poll.",
         _RESOURCE_LABELS,
     ),
+    "amistore_export_queued": (
+        "AMIs of the AmiStore (createTasks) in state Queued: the operator has asked, or will "
+        "ask, AWS to start their store tasks (requested, or waiting for store capacity).",
+        _RESOURCE_LABELS,
+    ),
     "amistore_task_series_omitted": (
         "Tracked tasks of the AmiStore without per-task series, the oldest beyond "
         "--max-task-series; 0 when every task has its series.",
@@ -105,10 +118,12 @@ class TaskCollector(registry_module.Collector):
         tasks: Sequence[Mapping[str, Any]],
         synced: bool | None,
         account: str = "",
+        export: bool = False,
     ) -> None:
         """Replace the series of one resource (``tasks``: all its task entries, newest first).
 
         ``account``: the AWS account polled (status.account; "" when unknown).
+        ``export``: the resource has ``createTasks`` (it gets ``amistore_export_queued``).
         """
         built: dict[str, list[samples_module.Sample]] = {family: [] for family in _FAMILIES}
         for task in tasks[: self._max_task_series]:
@@ -155,6 +170,9 @@ class TaskCollector(registry_module.Collector):
         resource = {"namespace": namespace, "name": name, "region": region, "account": account}
         omitted = max(0, len(tasks) - self._max_task_series)
         _add(built, "amistore_task_series_omitted", resource, float(omitted))
+        queued = sum(1 for task in tasks if task.get("state") == model.TaskState.QUEUED)
+        if export or queued:
+            _add(built, "amistore_export_queued", resource, float(queued))
         if synced is not None:
             _add(built, "amistore_resource_synced", resource, 1.0 if synced else 0.0)
         samples = _ResourceSamples({family: tuple(s) for family, s in built.items() if s})
@@ -188,7 +206,9 @@ class OperatorMetrics:
         self._requests = prometheus_client.Counter(
             "amistore_ec2_requests",
             "HTTP attempts of EC2 API calls made by the operator (each retry counts), by "
-            "outcome (success, throttled, client_error, server_error, connection_error).",
+            "outcome (success, throttled, client_error, server_error, connection_error; for "
+            "CreateStoreImageTask also dry_run, a DryRun AWS allowed, and capacity, a create "
+            "refused because AWS's store capacity is in use).",
             ("account", "region", "operation", "outcome"),
             registry=registry,
         )

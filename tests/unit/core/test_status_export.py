@@ -52,3 +52,25 @@ def test_a_refused_create_is_failed_with_one_warning() -> None:
     assert failed[0]["status"] == "True"
     assert [(e.type, e.reason) for e in outcome.events] == [("Warning", "StoreRequestFailed")]
     assert "InvalidParameter: bad bucket" in outcome.events[0].message
+
+
+def test_the_handled_retry_value_is_recorded_and_kept() -> None:
+    first = reconcile(None, export_condition=READY, export_retry_handled="2026-01-01T00:00:00Z")
+    assert first.status["lastHandledRetryAt"] == "2026-01-01T00:00:00Z"
+    again = reconcile(first.status, export_condition=READY)
+    assert again.status["lastHandledRetryAt"] == "2026-01-01T00:00:00Z"
+    assert not again.changed
+    rejected = status.reject_spec(again.status, "bad", generation=2, now=T0)
+    assert rejected.status["lastHandledRetryAt"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_waiting_entry_is_queued_without_a_request_and_stays_unwritten() -> None:
+    waiting = export.waiting_entry(A, STAMP)
+    first = reconcile(None, export_entries={A: waiting}, export_condition=READY)
+    entry = first.status["tasks"][0]
+    assert entry["state"] == "Queued"
+    assert "requestedTime" not in entry
+    assert first.status["tasksPending"] == 1
+    again = reconcile(first.status, export_entries={A: dict(waiting)}, export_condition=READY)
+    assert not again.changed
+    assert again.events == ()

@@ -221,3 +221,23 @@ def test_estimated_completion_of_running_tasks_only(
     done = {**running, "state": "Completed", "progressPercentage": 100}
     collector.set_resource("ns", "store", "eu-west-1", [done], synced=True)
     assert registry.get_sample_value(family, labels(A)) is None
+
+
+def test_export_queued_counts_queued_amis_of_export_resources_only(
+    registry: prometheus_client.CollectorRegistry,
+) -> None:
+    collector = metrics.TaskCollector()
+    registry.register(collector)
+    queued: list[dict[str, Any]] = [
+        {"amiId": A, "state": "Queued", "requestedTime": "2026-01-01T00:00:00Z"},
+        {"amiId": B, "state": "Queued"},
+        {"amiId": "ami-0000000c", "state": "InProgress", "progressPercentage": 5},
+    ]
+    collector.set_resource("ns", "export", "eu-west-1", queued, synced=True, export=True)
+    collector.set_resource("ns", "idle", "eu-west-1", queued[2:], synced=True, export=True)
+    collector.set_resource("ns", "watch", "eu-west-1", queued[2:], synced=True)
+    get = registry.get_sample_value
+    resource = {"namespace": "ns", "name": "export", "region": "eu-west-1", "account": ""}
+    assert get("amistore_export_queued", resource) == 2
+    assert get("amistore_export_queued", {**resource, "name": "idle"}) == 0
+    assert get("amistore_export_queued", {**resource, "name": "watch"}) is None
