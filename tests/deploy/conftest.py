@@ -45,6 +45,10 @@ LIVE_TASKS: dict[str, dict[str, Any]] = {
 PENDING_AMI = "ami-0d000000000000004"
 STALLED_AMI = "ami-0d000000000000006"  # pinned at 0 % (no ETA): stalled after --stall-after
 DEREGISTERED_AMI = "ami-0d000000000000005"
+# Export mode: an AmiStore whose AMIs the operator exports itself (one DryRun, one create each).
+EXPORT_AMISTORE = "archive"
+EXPORT_AMIS = ["ami-0d000000000000007", "ami-0d000000000000008"]
+EXPORT_BUCKET = "dash-archive"
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +64,21 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
             [{"ami_id": ami, "bucket": "dash-bucket", **spec} for ami, spec in LIVE_TASKS.items()]
         )
         ec2.create_task(STALLED_AMI, "dash-bucket", progress=0)
-        ec2.register_amis([PENDING_AMI, DEREGISTERED_AMI])
+        ec2.register_amis([PENDING_AMI, DEREGISTERED_AMI, *EXPORT_AMIS])
+        ec2.configure(create_duration_seconds=2)  # exports finish before the queries run
         ec2.deregister_amis([DEREGISTERED_AMI])
         operator = harness.OperatorProcess(
             sandbox.env(),
-            ["--all-namespaces", "--poll-interval", "2", "--stall-after", "6"],
+            [
+                "--all-namespaces",
+                "--poll-interval",
+                "2",
+                "--stall-after",
+                "6",
+                "--allow-create",
+                "--allowed-buckets",
+                EXPORT_BUCKET,
+            ],
             workdir / "operator.log",
         )
         try:
@@ -80,6 +94,13 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                         ),
                         harness.amistore("stuck", imageIds=[STALLED_AMI]),
                         harness.amistore("gone", imageIds=[DEREGISTERED_AMI]),
+                        harness.amistore(
+                            EXPORT_AMISTORE,
+                            imageIds=EXPORT_AMIS,
+                            bucket=EXPORT_BUCKET,
+                            createTasks=True,
+                            stallAfterSeconds=3600,
+                        ),
                     ]
                 )
             )
@@ -88,6 +109,9 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                     "amistore_resource_synced{" in operator.metrics()
                     and 'state="Failed"} 1.0' in operator.metrics()
                     and f'ami_id="{STALLED_AMI}"' in _stalled(operator.metrics())
+                    # Exported and finished: no InProgress task of its own in the ETA panel.
+                    and kubectl.status(EXPORT_AMISTORE).get("state") == "Completed"
+                    and "amistore_export_queued{" in operator.metrics()
                 ),
                 timeout=60,
                 what="the operator to publish the live AmiStores",

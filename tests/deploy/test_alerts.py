@@ -18,6 +18,7 @@ ALERTS = {
     "AmiStorePollingFailing",
     "AmiStoreResourceNotSynced",
     "AmiStoreThrottled",
+    "AmiStoreExportRefused",
     "AmiStoreOperatorDown",
 }
 RULE = tools.DEPLOY / "base" / "prometheusrule.yaml"

@@ -18,6 +18,7 @@ METRICS = {
     "amistore_poll_last_success_timestamp_seconds", "amistore_poll_effective_interval_seconds",
     "amistore_ec2_budget_tokens", "amistore_task_estimated_completion_timestamp_seconds",
     "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
+    "amistore_export_queued",
 }  # fmt: skip
 # What Grafana would put in: All for the multi-value variables, short windows for a 1 s scrape.
 SUBSTITUTIONS = {
@@ -82,6 +83,7 @@ def test_panels_cover_the_brief() -> None:
         "Tasks by state", "Progress per task", "Failed tasks and reasons",
         "Time since last successful poll", "EC2 calls by outcome",
         "Effective poll interval vs EC2 budget", "Time remaining per task", "Stalled tasks",
+        "Export queue", "Export creates by outcome",
     } <= titles  # fmt: skip
 
 
@@ -140,3 +142,29 @@ def test_stalled_tasks_lists_only_the_stuck_task(
     samples = prometheus_server.wait_for(substitute(expr))
     assert [sample["metric"]["ami_id"] for sample in samples] == [conftest.STALLED_AMI]
     assert float(samples[0]["value"][1]) >= 6  # seconds since it last moved: the threshold
+
+
+def test_export_queue_shows_only_export_amistores(
+    prometheus_server: prometheus.PrometheusServer,
+) -> None:
+    # Only the AmiStore with createTasks has a queue; its AMIs all started, so it is drained.
+    expr = next(expr for where, expr in targets() if where.startswith("Export queue"))
+    samples = prometheus_server.wait_for(substitute(expr))
+    assert [(s["metric"]["name"], float(s["value"][1])) for s in samples] == [
+        (conftest.EXPORT_AMISTORE, 0.0)
+    ]
+
+
+def test_export_creates_by_outcome_counts_only_creates(
+    prometheus_server: prometheus.PrometheusServer,
+) -> None:
+    # The DryRun preflight, then one create per AMI; describe calls are not in this panel.
+    expr = next(expr for where, expr in targets() if where.startswith("Export creates"))
+    samples = prometheus_server.wait_for(substitute(expr))
+    assert {sample["metric"]["outcome"] for sample in samples} == {"dry_run", "success"}
+    totals = prometheus_server.query(
+        'sum by (outcome) (amistore_ec2_requests_total{operation="CreateStoreImageTask"})'
+    )
+    counts = {s["metric"]["outcome"]: float(s["value"][1]) for s in totals}
+    assert counts["success"] == len(conftest.EXPORT_AMIS)  # each AMI exported once
+    assert counts["dry_run"] >= 1
