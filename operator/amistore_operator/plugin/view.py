@@ -21,6 +21,7 @@ STATE_STYLES = {
     "InProgress": "cyan",
     "Failed": "bold red",
     "Pending": "yellow",
+    "Queued": "yellow",
     "Unknown": "dim",
 }
 Console = console.Console
