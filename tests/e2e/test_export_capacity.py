@@ -264,3 +264,37 @@ def test_export_ready_recovers_once_iam_allows_the_create(
         lambda: completed(kubectl, "iam"), timeout=WAIT, what="exported after the fix"
     )
     assert creates(ec2) == Counter(dict.fromkeys(images, 1))
+
+
+def test_a_create_refused_for_good_fails_the_task_until_fixed_and_retried(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    (image,) = amis("4c", 1)
+    sim_setup(ec2, [image], capacity_tasks=10)
+    ec2.set_bucket_regions({BUCKET: "ap-southeast-2"})  # not the region the AmiStore polls
+    operator = start_operator(*ALLOW, *CREATE_BUDGET)
+    kubectl.apply(harness.amistore("elsewhere", imageIds=[image], bucket=BUCKET, createTasks=True))
+    # What a user runs: kubectl wait ends on the Failed condition.
+    kubectl.run("wait", "--for=condition=Failed", "amistore/elsewhere", "--timeout=60s")
+    status = kubectl.status("elsewhere")
+    (task,) = status["tasks"]
+    assert task["state"] == "Failed"
+    assert task["failureReason"].startswith("InvalidParameter: The S3 bucket amis-export is in")
+    assert condition(status, "ExportReady")["reason"] == "Ready"  # IAM allows; AWS refused this one
+    assert f'operation="{CREATE}",outcome="client_error"' in operator.metrics()
+    quiet_for(ec2, 4)
+    assert len(refusals(ec2, "InvalidParameter")) == 1  # never repeated by itself
+    warnings = [e for e in kubectl.events("elsewhere") if e["reason"] == "StoreRequestFailed"]
+    assert len(warnings) == 1
+    assert warnings[0]["type"] == "Warning"
+    assert "InvalidParameter" in warnings[0]["message"]
+    # The admin moves the bucket (here: the simulator's map), the user asks for a retry.
+    ec2.set_bucket_regions({BUCKET: status["region"]})
+    kubectl.run(
+        "annotate", "amistore", "elsewhere", "amistore.io/retry-requested-at=fixed", "--overwrite"
+    )
+    harness.wait_until(
+        lambda: completed(kubectl, "elsewhere"), timeout=WAIT, what="exported after the fix"
+    )
+    assert creates(ec2) == Counter({image: 1})
+    assert len(refusals(ec2, "InvalidParameter")) == 1

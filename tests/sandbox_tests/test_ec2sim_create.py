@@ -71,6 +71,7 @@ def test_defaults_are_awss_documented_limit_and_no_delay(ctl: Ec2SimControl) -> 
         "ami_size_gb": 60.0,
         "visibility_delay_seconds": 0.0,
         "ami_sizes": {},
+        "bucket_regions": {},
         "in_progress_gb": 0.0,
     }
     ctl.reset()
@@ -288,3 +289,21 @@ def test_steady_state_nothing_more_happens(ctl: Ec2SimControl, ec2: EC2Client) -
         ctl.advance(40)
         assert [t["ami_id"] for t in ctl.tasks()] == [AMIS[0]]
     assert ctl.config()["in_progress_gb"] == 0.0
+
+
+def test_a_bucket_in_another_region_is_refused_for_good(
+    ctl: Ec2SimControl, ec2: EC2Client
+) -> None:
+    ctl.register_amis(["ami-0b000001"])
+    region = ec2.meta.region_name
+    ctl.set_bucket_regions({BUCKET: "ap-south-1" if region != "ap-south-1" else "eu-west-1"})
+    error = refused(ec2, "ami-0b000001")
+    assert error.response["Error"]["Code"] == "InvalidParameter"
+    assert BUCKET in error.response["Error"]["Message"]
+    assert listed(ec2) == []
+    # DryRun checks only the EC2 action, as on AWS.
+    with pytest.raises(ClientError) as caught:
+        create(ec2, "ami-0b000001", dry_run=True)
+    assert caught.value.response["Error"]["Code"] == "DryRunOperation"
+    ctl.set_bucket_regions({BUCKET: region})
+    assert create(ec2, "ami-0b000001") == "ami-0b000001.bin"

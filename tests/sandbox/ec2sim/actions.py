@@ -77,6 +77,20 @@ def describe(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> 
     return protocol.render_describe(request_id, tasks, token)
 
 
+def _check_bucket_region(sim: model.SimModel, bucket: str, region: str) -> None:
+    """A store goes to a bucket in the AMI's own region.
+
+    AWS's guide asks for a bucket in the AMI's Region but does not publish the
+    error: the code and wording here are our approximation.
+    """
+    where = sim.settings.bucket_regions.get(bucket)
+    if where is not None and region and where != region:
+        raise errors.Ec2Error(
+            "InvalidParameter",
+            f"The S3 bucket {bucket} is in {where}; store the AMI in a bucket in {region}.",
+        )
+
+
 def create(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> str:
     """CreateStoreImageTask: start a task storing the AMI as `ami-....bin` in the bucket.
 
@@ -99,6 +113,7 @@ def create(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> st
     if req.dry_run:
         raise errors.dry_run_ok()
     _check_found(sim, [image_id])
+    _check_bucket_region(sim, bucket, req.region)
     now = sim.clock.now()
     capacity.check(sim, image_id, now)
     task = model.StoreTask(

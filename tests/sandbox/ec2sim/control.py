@@ -250,6 +250,10 @@ class Ec2SimControl:
         """Give AMIs of this client's account their own size in GB of snapshot data."""
         return cast(dict[str, Any], self._call("POST", "config", {"ami_sizes": sizes}))
 
+    def set_bucket_regions(self, regions: dict[str, str]) -> dict[str, Any]:
+        """Place S3 buckets in regions: a create into one from another region is refused."""
+        return cast(dict[str, Any], self._call("POST", "config", {"bucket_regions": regions}))
+
     def config(self) -> dict[str, Any]:
         """The settings above, this account's ``ami_sizes`` and its ``in_progress_gb`` now."""
         return cast(dict[str, Any], self._call("GET", "config"))

@@ -31,6 +31,8 @@ restores the defaults; settings are simulator-wide, ami_sizes the account's):
         documented limit; 0 or null: unlimited); see `capacity`
     ami_size_gb: the GB of an AMI without its own size (default 60)
     ami_sizes: {"ami-...": GB, ...}, sizes of the account's AMIs
+    bucket_regions: {"bucket": "region", ...}, where S3 buckets are: a create from
+        another region is refused with InvalidParameter (a bucket not named is anywhere)
     visibility_delay_seconds: a task it starts stays out of DescribeStoreImageTasks
         this long (default 0); GET /_sim/tasks shows it with "visible": false
 The answer also holds in_progress_gb, the account's store work in progress now.
@@ -416,15 +418,20 @@ async def config(sim: state.SimState, body: dict[str, Any], request: web.Request
     if "visibility_delay_seconds" in body:
         changes["visibility_delay"] = _at_least(body, "visibility_delay_seconds", 0.0)
     sizes = _sizes(body) if "ami_sizes" in body else {}
+    regions = body.get("bucket_regions", {})
+    if not isinstance(regions, dict) or not all(isinstance(v, str) for v in regions.values()):
+        raise BadRequestError("bucket_regions must be an object of bucket -> region")
     for name, value in changes.items():
         setattr(settings, name, value)
     sim.model.ami_sizes.update(sizes)
+    settings.bucket_regions.update({str(k): v for k, v in regions.items()})
     return {
         "create_duration_seconds": settings.create_duration,
         "store_capacity_gb": settings.store_capacity_gb,
         "ami_size_gb": settings.ami_size_gb,
         "visibility_delay_seconds": settings.visibility_delay,
         "ami_sizes": dict(sim.model.ami_sizes),
+        "bucket_regions": dict(settings.bucket_regions),
         "in_progress_gb": capacity.in_progress_gb(sim.model, sim.model.clock.now()),
     }
 

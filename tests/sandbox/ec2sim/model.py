@@ -184,6 +184,8 @@ class CreateSettings:
     """The snapshot data of an AMI without a size of its own."""
     visibility_delay: float = 0.0
     """Seconds a task it starts stays out of DescribeStoreImageTasks (eventual consistency)."""
+    bucket_regions: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The region of each S3 bucket a test names; a bucket not named is anywhere."""
 
 
 class SimModel:

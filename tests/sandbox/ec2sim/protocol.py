@@ -32,6 +32,7 @@ class Ec2Request:
     image_id: str | None = None
     bucket: str | None = None
     tags: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    region: str = ""  # the region of the request's SigV4 credential scope ("" if none)
 
     def to_log(self) -> dict[str, object]:
         """The parameters as the call log keeps them (no credentials are ever here)."""

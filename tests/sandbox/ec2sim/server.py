@@ -140,6 +140,7 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
             raise errors.Ec2Error(
                 "AuthFailure", f"Credential should be scoped to a valid region, not '{region}'."
             )
+        req.region = region
         delay, fault = sim.faults.take(req.action)
         if delay:
             await asyncio.sleep(delay)
