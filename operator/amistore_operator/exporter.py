@@ -207,6 +207,27 @@ class Exporter:
         backoff = min(max(MAX_CAPACITY_BACKOFF, interval), interval * 2 ** (refusals - 1))
         self._full[where] = _Full(self._monotonic(), backoff, in_flight, refusals)
 
+    def seed(
+        self, key: str, spec: model.AmiStoreSpec, entries: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """What a stored status says is in flight, until the resource's first poll.
+
+        After a restart every AmiStore's watch event arrives before its first poll
+        ends, so the cap counts the stores that earlier processes started.
+        """
+        if not spec.create_tasks or key in self._in_flight:
+            return
+        count = sum(
+            1
+            for e in entries
+            if e.get("amiId") in spec.image_ids
+            and (
+                e.get("state") == model.TaskState.IN_PROGRESS
+                or (e.get("state") == model.TaskState.QUEUED and e.get("requestedTime"))
+            )
+        )
+        self._in_flight[key] = ((spec.account, spec.region), count)
+
     def unwritten(self, key: str) -> None:
         """The status with its requests was not stored: never call for them."""
         self._recorded.pop(key, None)

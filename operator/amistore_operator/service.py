@@ -215,8 +215,18 @@ class AmiStoreService:
             retry_handled=handled if isinstance(handled, str) else None,
         )
 
-    def observe(self, ref: resource.ResourceRef, generation: int) -> None:
-        """A watch event: a new generation (spec change) is polled within seconds."""
+    def observe(
+        self, ref: resource.ResourceRef, generation: int, snap: resource.Snapshot | None = None
+    ) -> None:
+        """A watch event: a new generation (spec change) is polled within seconds.
+
+        ``snap``: the watched resource, so export mode counts the stores its stored
+        status has in flight before its first poll (after a restart).
+        """
+        if snap is not None and self._exports is not None and _exports(snap.raw_spec):
+            with contextlib.suppress(spec.SpecError):
+                entries = tuple(taskentries.from_status(snap.status or {}))
+                self._exports.seed(ref.key, self.parse(snap.raw_spec), entries)
         seen = self._generations.get(ref.key)
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation
@@ -309,6 +319,11 @@ class AmiStoreService:
                 c.get("type") == "ExportReady" for c in outcome.status.get("conditions", ())
             ),
         )
+
+
+def _exports(raw_spec: Mapping[str, Any] | None) -> bool:
+    """Whether a raw spec asks for export mode (``createTasks: true``)."""
+    return isinstance(raw_spec, Mapping) and raw_spec.get("createTasks") is True
 
 
 def _synced(current: Mapping[str, Any]) -> bool | None:

@@ -104,6 +104,13 @@ def test_fifty_amis_drain_through_aws_capacity_each_exported_once(
     assert len(ec2.calls(CREATE)) == calls
 
 
+def running_at_once(ec2: control.Ec2SimControl, duration: float) -> int:
+    """How many tasks run now by the creates AWS took (each runs ``duration`` seconds)."""
+    now = time.time()
+    taken = [c["time"] for c in ec2.calls(CREATE) if c["status"] == 200]
+    return sum(1 for t in taken if now - duration <= t <= now)
+
+
 def test_the_operators_own_cap_keeps_aws_from_ever_refusing(
     ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
 ) -> None:
@@ -117,16 +124,43 @@ def test_the_operators_own_cap_keeps_aws_from_ever_refusing(
 
     def drained() -> bool:
         nonlocal most
-        now = time.time()
-        taken = [c["time"] for c in ec2.calls(CREATE) if c["status"] == 200]
-        # A task runs 3 s from its create: how many run now, by the simulator's clock.
-        most = max(most, sum(1 for t in taken if now - 3.0 <= t <= now))
+        most = max(most, running_at_once(ec2, 3.0))
         return completed(kubectl, "left") and completed(kubectl, "right")
 
     harness.wait_until(drained, timeout=WAIT, what="both AmiStores exported", interval=0.2)
     assert creates(ec2) == Counter(dict.fromkeys(images, 1))
     assert refusals(ec2, "ResourceLimitExceeded") == []
     assert 1 <= most <= 4, most
+
+
+def test_the_cap_holds_across_a_restart(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    images = amis("0e", 8)
+    sim_setup(ec2, images, capacity_tasks=10)
+    ec2.configure(create_duration_seconds=15)  # longer than a restart
+    flags = (*ALLOW, *CREATE_BUDGET, "--max-concurrent-stores", "4")
+    first = start_operator(*flags)
+    half = len(images) // 2
+    for name, part in (("left", images[:half]), ("right", images[half:])):
+        kubectl.apply(harness.amistore(name, imageIds=part, bucket=BUCKET, createTasks=True))
+    harness.wait_until(
+        lambda: sum(creates(ec2).values()) >= 4, timeout=WAIT, what="four stores started"
+    )
+    first.stop()
+    # The new process counts both AmiStores' stores from their statuses before either
+    # is polled, so it starts nothing until one of the four finishes.
+    start_operator(*flags)
+    most = 0
+
+    def drained() -> bool:
+        nonlocal most
+        most = max(most, running_at_once(ec2, 15.0))
+        return completed(kubectl, "left") and completed(kubectl, "right")
+
+    harness.wait_until(drained, timeout=WAIT, what="both AmiStores exported", interval=0.2)
+    assert creates(ec2) == Counter(dict.fromkeys(images, 1))
+    assert most == 4, most
 
 
 @pytest.mark.parametrize("moment", ["before", "after"])

@@ -206,3 +206,22 @@ def test_a_spec_change_rechecks_a_refused_preflight_at_once() -> None:
     assert result.condition is not None
     assert result.condition[1] == "True"
     assert [c[0] for c in fake.calls] == ["preflight", "preflight"]
+
+
+def test_after_a_restart_the_stored_statuses_count_before_their_first_poll() -> None:
+    fake, clock = FakeCreate(), Clock()
+    ex = make(fake, clock, max_concurrent=4)
+    stored: list[dict[str, Any]] = [
+        {"amiId": AMIS[0], "state": "InProgress", "progressPercentage": 5},
+        {"amiId": AMIS[1], "state": "InProgress", "progressPercentage": 9},
+        {"amiId": AMIS[2], "state": "Queued", "requestedTime": "2026-01-01T00:00:00Z"},
+        {"amiId": AMIS[3], "state": "Queued"},  # waiting: not in flight
+        {"amiId": AMIS[4], "state": "Completed", "progressPercentage": 100},
+    ]
+    ex.seed("ns/store", SIX, stored)
+    theirs = run(ex, OTHER, nothing(OTHER), {}, T0, key="ns/other")
+    assert len(requested(theirs)) == 1  # 4 - 3 in flight
+    # A seed never overrides what a poll found.
+    ex.seed("ns/other", OTHER, [])
+    again = run(ex, OTHER, nothing(OTHER), theirs.entries, T0 + SECOND, key="ns/other")
+    assert requested(again) == requested(theirs)

@@ -128,7 +128,9 @@ def register(
         if type == "DELETED" or meta.get("deletionTimestamp"):
             svc.forget(ref)
         else:
-            svc.observe(ref, int(meta.get("generation", 1)))
+            generation = int(meta.get("generation", 1))
+            snap = resource.Snapshot(body.get("spec"), body.get("status"), generation)
+            svc.observe(ref, generation, snap)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
