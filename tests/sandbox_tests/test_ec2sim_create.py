@@ -291,9 +291,7 @@ def test_steady_state_nothing_more_happens(ctl: Ec2SimControl, ec2: EC2Client) -
     assert ctl.config()["in_progress_gb"] == 0.0
 
 
-def test_a_bucket_in_another_region_is_refused_for_good(
-    ctl: Ec2SimControl, ec2: EC2Client
-) -> None:
+def test_a_bucket_in_another_region_is_refused_for_good(ctl: Ec2SimControl, ec2: EC2Client) -> None:
     ctl.register_amis(["ami-0b000001"])
     region = ec2.meta.region_name
     ctl.set_bucket_regions({BUCKET: "ap-south-1" if region != "ap-south-1" else "eu-west-1"})
