@@ -106,6 +106,7 @@ class Exporter:
         self._in_flight: dict[str, tuple[tuple[str, str], int]] = {}  # key -> (where, stores)
         self._full: dict[tuple[str, str], _Full] = {}
         self._generations: dict[str, int] = {}
+        self._checking: set[tuple[str, str]] = set()  # DryRuns on their way
 
     def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
         """The create bucket of ``account`` in ``region`` (created on first use)."""
@@ -254,9 +255,12 @@ class Exporter:
         due = RECHECK_INTERVALS * spec.poll_interval
         if found is not None and (found.denied is None or self._monotonic() - found.checked < due):
             return found.denied is None
+        if where in self._checking:
+            return False  # another AmiStore's DryRun for it is on its way: one verdict serves all
         if not self.budget(where[1], where[0]).try_acquire():
             return False
         client = self._client(where)
+        self._checking.add(where)
         try:
             await self._runner(budget.run_prepaid, client.preflight, ami_id, bucket)
         except errors.AwsError as exc:
@@ -267,6 +271,8 @@ class Exporter:
             logger.warning("DryRun CreateStoreImageTask refused in %s: %s", where, denied)
             self._preflights[where] = _Preflight(self._monotonic(), denied)
             return False
+        finally:
+            self._checking.discard(where)
         self._preflights[where] = _Preflight(self._monotonic(), None)
         return True
 

@@ -225,3 +225,31 @@ def test_after_a_restart_the_stored_statuses_count_before_their_first_poll() -> 
     ex.seed("ns/other", OTHER, [])
     again = run(ex, OTHER, nothing(OTHER), theirs.entries, T0 + SECOND, key="ns/other")
     assert requested(again) == requested(theirs)
+
+
+def test_two_amistores_polled_at_once_share_one_dry_run() -> None:
+    fake, clock = FakeCreate(), Clock()
+    gate = asyncio.Event()
+
+    async def slow(fn: Any, *args: Any) -> Any:
+        await gate.wait()
+        return fn(*args)
+
+    ex = exporter.Exporter(
+        permission=ALLOW,
+        client_factory=lambda account, region: fake,
+        rate=0.1,
+        burst=50,
+        runner=slow,
+        monotonic=clock,
+    )
+
+    async def both() -> None:
+        first = asyncio.create_task(ex.step("ns/a", "team-a", SIX, nothing(SIX), {}, T0))
+        second = asyncio.create_task(ex.step("ns/b", "team-a", OTHER, nothing(OTHER), {}, T0))
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(both())
+    assert [c[0] for c in fake.calls] == ["preflight"]
