@@ -1,7 +1,8 @@
-"""The benchmark's table: one row per size, the baseline ratios, the stretch case."""
+"""The benchmark's table: one row per size, the baseline ratios, the stretch case, export."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 COLUMNS = (
@@ -94,4 +95,26 @@ def table(results: dict[str, Any]) -> str:
             f"{_cell(stretch.get('freshness_p95_seconds'))} / "
             f"{_cell(stretch.get('freshness_max_seconds'))} s"
         )
+    for row in results.get("export", []):
+        lines.append(export_line(row))
     return "\n".join(lines)
+
+
+def export_line(row: Mapping[str, Any]) -> str:
+    """One export variant against its targets: once per AMI, no throttle, within capacity."""
+    capacity = row.get("capacity_tasks")
+    most = row.get("most_in_progress")
+    within = isinstance(most, int) and isinstance(capacity, int) and most <= capacity
+    return (
+        f"export {row.get('variant')} ({_cell(row.get('amis'))} AMIs): creates per AMI "
+        f"{_cell(row.get('creates_per_ami_mean'))} (min {_cell(row.get('creates_per_ami_min'))}, "
+        f"max {_cell(row.get('creates_per_ami_max'))}; exactly once "
+        f"{'yes' if row.get('exactly_once') else 'no'}), RLE "
+        f"{_cell(row.get('request_limit_exceeded'))}, capacity refusals "
+        f"{_cell(row.get('capacity_refusals'))}, most in progress {_cell(most)} of "
+        f"{_cell(capacity)} ({'within' if within else 'NOT within'}), drain "
+        f"{_cell(row.get('drain_seconds'))} s = {_cell(row.get('drain_to_bound'))} x the "
+        f"capacity bound {_cell(row.get('capacity_bound_seconds'))} s; after it "
+        f"{_cell(row.get('steady_creates'))} creates, "
+        f"{_cell(row.get('steady_status_writes'))} status writes"
+    )

@@ -2,7 +2,8 @@
 
     python -m bench.run [--sizes 10,100,1000,5000,10000] [--interval 60] [--intervals 3]
                         [--small-interval 10] [--naive-interval 20] [--naive-intervals 1]
-                        [--no-accounts] [--no-stretch] [--quick] [--out bench/results/]
+                        [--no-accounts] [--no-export] [--no-stretch] [--quick]
+                        [--out bench/results/]
 
 Each size runs in a fresh sandbox (the EC2 simulator's real throttle on) with
 the real ``amistore-operator`` process; sizes under 1,000 use
@@ -10,12 +11,15 @@ the real ``amistore-operator`` process; sizes under 1,000 use
 operator's budget set far below demand (``--ec2-rate 0.1 --ec2-burst 2``, 100
 in-progress AMIs, a 2-second interval). Between them, the accounts scenario
 (``bench/accounts.py``): 3 AWS accounts with 1,000 AmiStores each through
-AssumeRole, one budget per (account, region). Prints a table and writes
-``results.json`` with the machine's core count.
+AssumeRole, one budget per (account, region); then the export scenario
+(``bench/export.py``): 1,000 AMIs in two AmiStores with ``createTasks`` through
+AWS's capacity for 20 at a time, with the operator's default cap and without one
+(``--max-concurrent-stores 0``). Prints a table and writes ``results.json`` with
+the machine's core count.
 
 ``--quick`` checks the harness, not the operator: shorter intervals (5 s, 20 s
-from 1,000), 2 steady intervals, 3 accounts x 50 AmiStores at 10 s, a shorter
-stretch case, and the results in a
+from 1,000), 2 steady intervals, 3 accounts x 50 AmiStores at 10 s, 100 AMIs to
+export, a shorter stretch case, and the results in a
 new temporary folder unless ``--out`` says where, so ``bench/results/`` keeps
 the last full run. Flags given with it still win.
 """
@@ -36,7 +40,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from bench import accounts, report, scenario
+from bench import accounts, export, report, scenario
 
 OUT = "bench/results/"
 # What the full run and --quick use for every flag not given.
@@ -46,6 +50,10 @@ QUICK_STRETCH_INTERVALS = 10
 # The accounts scenario: (accounts, AmiStores per account, interval); --quick: a smaller one.
 ACCOUNTS = (3, 1000, 60.0)
 QUICK_ACCOUNTS = (3, 50, 10.0)
+# The export scenario, time scaled down 20 times (see bench/README.md); --quick: 100 AMIs.
+EXPORT = export.Plan(amis=1000, task_seconds=10.0, interval=3.0)
+QUICK_EXPORT_AMIS = 100
+EXPORT_CAPS = (None, 0)  # the operator's default cap (20), then AWS's capacity alone
 STRETCH = scenario.Plan(
     size=100,
     interval=2,
@@ -106,6 +114,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["accounts"] = await accounts.run(accounts_plan, pathlib.Path(tmp) / "accounts")
             print(json.dumps(results["accounts"]), flush=True)
             _save(out, results)
+        if args.export:
+            results["export"] = []
+            for cap in EXPORT_CAPS:
+                variant = dataclasses.replace(
+                    EXPORT, max_concurrent=cap, python=args.operator_python
+                )
+                if args.quick:
+                    variant = dataclasses.replace(variant, amis=QUICK_EXPORT_AMIS)
+                print(f"==> export: {variant.amis} AMIs, {variant.name}", flush=True)
+                row = await export.run(variant, pathlib.Path(tmp) / f"export-{variant.name}")
+                results["export"].append(row)
+                print(json.dumps(row), flush=True)
+                _save(out, results)
         if args.stretch:
             print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
             stretch = dataclasses.replace(STRETCH, python=args.operator_python)
@@ -137,6 +158,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         dest="accounts",
         action="store_false",
         help="skip the accounts scenario (3 accounts x 1,000 AmiStores; --quick: x 50)",
+    )
+    parser.add_argument(
+        "--no-export",
+        dest="export",
+        action="store_false",
+        help="skip the export scenario (1,000 AMIs through a capacity of 20; --quick: 100)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="check the harness: short intervals, temporary --out"
@@ -171,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "accounts" in results:
         print()
         print(accounts.table(results["accounts"]))
+    if results.get("export"):
+        print()
+        print(export.table(results["export"]))
     print(f"\nresults: {pathlib.Path(args.out) / 'results.json'}")
     return 0
 
