@@ -313,13 +313,7 @@ def recorded_for(
 
 def queued_entry(ami_id: str, stamp: str) -> dict[str, Any]:
     """A ``Queued`` task entry requested at ``stamp``."""
-    return {
-        "amiId": ami_id,
-        "state": model.TaskState.QUEUED.value,
-        "progressPercentage": 0,
-        "requestedTime": stamp,
-        "lastTransitionTime": stamp,
-    }
+    return {**waiting_entry(ami_id, stamp), "requestedTime": stamp}
 
 
 def waiting_entry(ami_id: str, stamp: str) -> dict[str, Any]:
