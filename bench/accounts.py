@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bench import observe, workload
+from bench import observe, report, sandboxrun, workload
 from tests.e2e import harness
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
@@ -173,17 +173,13 @@ def ec2_requests(text: str) -> dict[tuple[str, str], dict[str, float]]:
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``plan`` in a fresh sandbox under ``workdir`` and return its measurements."""
     began = time.monotonic()
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
-    with cluster.running(workdir / "sandbox") as sandbox:
+    async with sandboxrun.fresh(workdir) as (sandbox, _):
         result = await _run(plan, sandbox, workdir)
     result["seconds"] = round(time.monotonic() - began, 1)  # the whole scenario, sandbox included
     return result
 
 
 async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> dict[str, Any]:
-    kubectl = harness.Kubectl(sandbox.kubeconfig)
-    kubectl.run("apply", "-k", str(harness.ROOT / "crds"))
-    kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
     sim = control.Ec2SimControl(sandbox.ec2_url, timeout=120)
     accounts = account_ids(plan.accounts)
     workloads: dict[str, workload.Workload] = {}
@@ -234,7 +230,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         tail = time.time()
         calls = await asyncio.to_thread(sim.calls)
         requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)
-        scrape = await asyncio.to_thread(_scrape, operator)
+        scrape = await asyncio.to_thread(sandboxrun.scrape, operator)
         steady = calls_by_account(calls, accounts, start=start, end=end)
         since_start = calls_by_account(calls, accounts, start=t0, end=tail)
         writes = status_writes_by_account(requests, account_of, changed, start=start, end=tail)
@@ -308,13 +304,6 @@ async def _move_tasks(
     return changed
 
 
-def _scrape(operator: harness.OperatorProcess) -> str:
-    try:
-        return operator.metrics()
-    except OSError:
-        return ""
-
-
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -334,22 +323,12 @@ COLUMNS = (
 )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def table(result: Mapping[str, Any]) -> str:
     """A Markdown table: one row per (account, region), then the budget and the window."""
     head = [title for title, _ in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result.get("per_account", []):
-        cells = [_cell(row.get(key)) for _, key in COLUMNS]
+        cells = [report.cell(row.get(key)) for _, key in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(

@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import accounts, observe, workload
+from bench import accounts, observe, report, sandboxrun, workload
 from tests.e2e import harness
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
@@ -226,17 +226,13 @@ def operator_args(plan: Plan) -> list[str]:
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``plan`` in a fresh sandbox under ``workdir`` and return its measurements."""
     began = time.monotonic()
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
-    with cluster.running(workdir / "sandbox") as sandbox:
+    async with sandboxrun.fresh(workdir) as (sandbox, _):
         result = await _run(plan, sandbox, workdir)
     result["seconds"] = round(time.monotonic() - began, 1)  # the whole scenario, sandbox included
     return result
 
 
 async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> dict[str, Any]:
-    kubectl = harness.Kubectl(sandbox.kubeconfig)
-    kubectl.run("apply", "-k", str(harness.ROOT / "crds"))
-    kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
     sim = control.Ec2SimControl(sandbox.ec2_url, timeout=120)
     images = ami_ids(plan.amis)
     await asyncio.to_thread(sim.register_amis, images)
@@ -292,7 +288,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         tail = time.time()
         calls = await asyncio.to_thread(sim.calls)
         requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)
-        scrape = await asyncio.to_thread(_scrape, operator)
+        scrape = await asyncio.to_thread(sandboxrun.scrape, operator)
         result.update(_figures(plan, images, names, calls, requests, t0=t0, end=end, tail=tail))
         result["operator_ec2_requests"] = {
             f"{account or 'own'}/{region}": counts
@@ -384,13 +380,6 @@ def _states(kube_url: str) -> dict[str, str]:
     }
 
 
-def _scrape(operator: harness.OperatorProcess) -> str:
-    try:
-        return operator.metrics()
-    except OSError:
-        return ""
-
-
 COLUMNS = (
     ("variant", "variant"),
     ("AMIs", "amis"),
@@ -411,40 +400,31 @@ COLUMNS = (
 )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A Markdown table, one row per variant, then what the variants ran under."""
     head = [title for title, _ in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(key)) for _, key in COLUMNS) + " |")
+        lines.append("| " + " | ".join(report.cell(row.get(key)) for _, key in COLUMNS) + " |")
     if rows:
         first = rows[0]
         lines.append("")
         lines.append(
             f"export: {first.get('amis')} AMIs in {first.get('amistores')} AmiStores, capacity "
             f"{first.get('capacity_tasks')} at a time, "
-            f"tasks of {_cell(first.get('task_seconds'))} s, "
-            f"visibility delay {_cell(first.get('visibility_delay_seconds'))} s, interval "
-            f"{_cell(first.get('interval_seconds'))} s, create bucket "
-            f"{first.get('create_burst')} at {_cell(first.get('create_rate'))}/s (its bound "
-            f"{_cell(first.get('create_budget_bound_seconds'))} s), Describe budget "
-            f"{_cell(first.get('describe_budget_per_interval'))}/int"
+            f"tasks of {report.cell(first.get('task_seconds'))} s, "
+            f"visibility delay {report.cell(first.get('visibility_delay_seconds'))} s, interval "
+            f"{report.cell(first.get('interval_seconds'))} s, create bucket "
+            f"{first.get('create_burst')} at {report.cell(first.get('create_rate'))}/s (its bound "
+            f"{report.cell(first.get('create_budget_bound_seconds'))} s), Describe budget "
+            f"{report.cell(first.get('describe_budget_per_interval'))}/int"
         )
         for row in rows:
             lines.append(
-                f"{row.get('variant')}: exactly once {_cell(row.get('exactly_once'))}, "
-                f"steady window {_cell(row.get('steady_window_seconds'))} s, "
-                f"Traceback in log: {_cell(row.get('traceback_in_log'))}, "
-                f"exit code {_cell(row.get('exit_code'))}, {_cell(row.get('seconds'))} s in all"
+                f"{row.get('variant')}: exactly once {report.cell(row.get('exactly_once'))}, "
+                f"steady window {report.cell(row.get('steady_window_seconds'))} s, "
+                f"Traceback in log: {report.cell(row.get('traceback_in_log'))}, "
+                f"exit code {report.cell(row.get('exit_code'))}, "
+                f"{report.cell(row.get('seconds'))} s in all"
             )
     return "\n".join(lines)

@@ -29,9 +29,12 @@ NAIVE = (
 )
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A table cell: "-" for no value, yes/no, numbers without trailing zeros."""
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -64,9 +67,9 @@ def table(results: dict[str, Any]) -> str:
         ours_writes = (row.get("status_writes_changed_per_interval") or 0) + (
             row.get("status_writes_unchanged_per_interval") or 0
         )
-        cells = [_cell(row.get(key)) for _, key in COLUMNS]
+        cells = [cell(row.get(key)) for _, key in COLUMNS]
         cells.append(naive_interval(naive) if naive else "-")
-        cells += [_cell(naive.get(key)) for _, key in NAIVE]
+        cells += [cell(naive.get(key)) for _, key in NAIVE]
         cells.append(
             _ratio(row.get("describe_calls_per_interval"), naive.get("describe_calls_per_interval"))
         )
@@ -86,14 +89,14 @@ def table(results: dict[str, Any]) -> str:
     if stretch:
         lines.append(
             "stretch case (100 in-progress AMIs, --poll-interval 2, --ec2-rate 0.1 --ec2-burst 2): "
-            f"effective interval {_cell(stretch.get('effective_interval_seconds'))} s, "
+            f"effective interval {cell(stretch.get('effective_interval_seconds'))} s, "
             f"log line {'yes' if stretch.get('stretch_logged') else 'no'}, "
-            f"Describe/int {_cell(stretch.get('describe_calls_per_interval'))}, "
-            f"RLE {_cell(stretch.get('request_limit_exceeded'))}, "
-            f"Synced=False {_cell(stretch.get('synced_false'))}, "
-            f"freshness p50 / p95 / max {_cell(stretch.get('freshness_p50_seconds'))} / "
-            f"{_cell(stretch.get('freshness_p95_seconds'))} / "
-            f"{_cell(stretch.get('freshness_max_seconds'))} s"
+            f"Describe/int {cell(stretch.get('describe_calls_per_interval'))}, "
+            f"RLE {cell(stretch.get('request_limit_exceeded'))}, "
+            f"Synced=False {cell(stretch.get('synced_false'))}, "
+            f"freshness p50 / p95 / max {cell(stretch.get('freshness_p50_seconds'))} / "
+            f"{cell(stretch.get('freshness_p95_seconds'))} / "
+            f"{cell(stretch.get('freshness_max_seconds'))} s"
         )
     for row in results.get("export", []):
         lines.append(export_line(row))
@@ -106,15 +109,15 @@ def export_line(row: Mapping[str, Any]) -> str:
     most = row.get("most_in_progress")
     within = isinstance(most, int) and isinstance(capacity, int) and most <= capacity
     return (
-        f"export {row.get('variant')} ({_cell(row.get('amis'))} AMIs): creates per AMI "
-        f"{_cell(row.get('creates_per_ami_mean'))} (min {_cell(row.get('creates_per_ami_min'))}, "
-        f"max {_cell(row.get('creates_per_ami_max'))}; exactly once "
+        f"export {row.get('variant')} ({cell(row.get('amis'))} AMIs): creates per AMI "
+        f"{cell(row.get('creates_per_ami_mean'))} (min {cell(row.get('creates_per_ami_min'))}, "
+        f"max {cell(row.get('creates_per_ami_max'))}; exactly once "
         f"{'yes' if row.get('exactly_once') else 'no'}), RLE "
-        f"{_cell(row.get('request_limit_exceeded'))}, capacity refusals "
-        f"{_cell(row.get('capacity_refusals'))}, most in progress {_cell(most)} of "
-        f"{_cell(capacity)} ({'within' if within else 'NOT within'}), drain "
-        f"{_cell(row.get('drain_seconds'))} s = {_cell(row.get('drain_to_bound'))} x the "
-        f"capacity bound {_cell(row.get('capacity_bound_seconds'))} s; after it "
-        f"{_cell(row.get('steady_creates'))} creates, "
-        f"{_cell(row.get('steady_status_writes'))} status writes"
+        f"{cell(row.get('request_limit_exceeded'))}, capacity refusals "
+        f"{cell(row.get('capacity_refusals'))}, most in progress {cell(most)} of "
+        f"{cell(capacity)} ({'within' if within else 'NOT within'}), drain "
+        f"{cell(row.get('drain_seconds'))} s = {cell(row.get('drain_to_bound'))} x the "
+        f"capacity bound {cell(row.get('capacity_bound_seconds'))} s; after it "
+        f"{cell(row.get('steady_creates'))} creates, "
+        f"{cell(row.get('steady_status_writes'))} status writes"
     )

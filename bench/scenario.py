@@ -14,12 +14,10 @@ import time
 import urllib.request
 from typing import Any
 
-from bench import naive, observe, workload
+from bench import naive, observe, sandboxrun, workload
 from tests.e2e import harness
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
-
-CRDS = harness.ROOT / "crds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +38,11 @@ class Plan:
 
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``plan`` in a fresh sandbox under ``workdir`` and return its measurements."""
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
-    with cluster.running(workdir / "sandbox") as sandbox:
+    async with sandboxrun.fresh(workdir) as (sandbox, _):
         return await _run(plan, sandbox, workdir)
 
 
 async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> dict[str, Any]:
-    kubectl = harness.Kubectl(sandbox.kubeconfig)
-    kubectl.run("apply", "-k", str(CRDS))
-    kubectl.run("wait", "--for=condition=Established", "crd/amistores.amistore.io")
     sim = control.Ec2SimControl(sandbox.ec2_url, timeout=120)
     load_before = os.getloadavg()
     wl = await asyncio.to_thread(workload.seed_ec2, sim, plan.size, plan.in_progress_share)
