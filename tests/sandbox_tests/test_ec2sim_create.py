@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -24,25 +23,11 @@ ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/amistore-operator"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[ThreadedEc2Sim]:
-    with ThreadedEc2Sim(throttle=False) as running:
-        yield running
-
-
 @pytest.fixture
-def ctl(sim: ThreadedEc2Sim) -> Ec2SimControl:
-    control = Ec2SimControl(sim.url)
-    control.reset()
-    control.set_throttle(enabled=False)
-    control.set_clock(frozen=True)
-    control.register_amis(AMIS)
-    return control
-
-
-@pytest.fixture(scope="module")
-def ec2(sim: ThreadedEc2Sim) -> EC2Client:
-    return boto3_client(sim.url)
+def ctl(ctl: Ec2SimControl) -> Ec2SimControl:
+    ctl.set_clock(frozen=True)
+    ctl.register_amis(AMIS)
+    return ctl
 
 
 def create(ec2: EC2Client, ami_id: str, *, dry_run: bool = False) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,25 +19,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 DAY = 86400.0
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[ThreadedEc2Sim]:
-    with ThreadedEc2Sim(throttle=False) as running:
-        yield running
-
-
-@pytest.fixture
-def ctl(sim: ThreadedEc2Sim) -> Ec2SimControl:
-    control = Ec2SimControl(sim.url)
-    control.reset()
-    control.set_throttle(enabled=False)
-    return control
-
-
-@pytest.fixture(scope="module")
-def ec2(sim: ThreadedEc2Sim) -> EC2Client:
-    return boto3_client(sim.url)
 
 
 def ami(n: int) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.sandbox.ec2sim.control import ControlError, Ec2SimControl
-from tests.sandbox.ec2sim.runner import ThreadedEc2Sim, boto3_client
+from tests.sandbox.ec2sim.runner import ThreadedEc2Sim
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -19,24 +18,10 @@ if TYPE_CHECKING:
 AMI = "ami-0a1b2c3d4e5f60718"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[ThreadedEc2Sim]:
-    with ThreadedEc2Sim(throttle=False) as running:
-        yield running
-
-
 @pytest.fixture
-def ctl(sim: ThreadedEc2Sim) -> Ec2SimControl:
-    control = Ec2SimControl(sim.url)
-    control.reset()
-    control.set_throttle(enabled=False)
-    control.set_clock(frozen=True)
-    return control
-
-
-@pytest.fixture(scope="module")
-def ec2(sim: ThreadedEc2Sim) -> EC2Client:
-    return boto3_client(sim.url)
+def ctl(ctl: Ec2SimControl) -> Ec2SimControl:
+    ctl.set_clock(frozen=True)
+    return ctl
 
 
 def one(ec2: EC2Client, ami_id: str = AMI) -> StoreImageTaskResultTypeDef:

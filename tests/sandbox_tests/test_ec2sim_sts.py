@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -24,19 +23,11 @@ ROLE_B = f"arn:aws:iam::{B}:role/teams/amistore"
 AMI = "ami-0000000a"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[ThreadedEc2Sim]:
-    with ThreadedEc2Sim(throttle=False) as running:
-        yield running
-
-
 @pytest.fixture
-def ctl(sim: ThreadedEc2Sim) -> Ec2SimControl:
-    control = Ec2SimControl(sim.url)
-    control.reset()
-    control.put_role(ROLE_A)
-    control.put_role(ROLE_B, external_id="secret-42")
-    return control
+def ctl(ctl: Ec2SimControl) -> Ec2SimControl:
+    ctl.put_role(ROLE_A)
+    ctl.put_role(ROLE_B, external_id="secret-42")
+    return ctl
 
 
 def _config() -> Config:
