@@ -208,6 +208,10 @@ class Exporter:
         backoff = min(max(MAX_CAPACITY_BACKOFF, interval), interval * 2 ** (refusals - 1))
         self._full[where] = _Full(self._monotonic(), backoff, in_flight, refusals)
 
+    def counted(self, key: str) -> bool:
+        """Whether the resource's stores in flight are known (polled, or seeded)."""
+        return key in self._in_flight
+
     def seed(
         self, key: str, spec: model.AmiStoreSpec, entries: Sequence[Mapping[str, Any]]
     ) -> None:
@@ -291,7 +295,7 @@ class Exporter:
         bucket_tokens = self.budget(where[1], where[0])
         bucket = spec.bucket or ""
         for index, ami_id in enumerate(decision.create):
-            if self._slots(where, spec.poll_interval) == 0 and where in self._full:
+            if where in self._full and self._slots(where, spec.poll_interval) == 0:
                 # AWS is full: withdraw the requests not called (no task was made for them).
                 for waiting in decision.create[index:]:
                     recorded.pop(waiting, None)

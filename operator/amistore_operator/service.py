@@ -223,10 +223,16 @@ class AmiStoreService:
         ``snap``: the watched resource, so export mode counts the stores its stored
         status has in flight before its first poll (after a restart).
         """
-        if snap is not None and self._exports is not None and _exports(snap.raw_spec):
+        exports = self._exports
+        if (
+            snap is not None
+            and exports is not None
+            and _exports(snap.raw_spec)
+            and not exports.counted(ref.key)
+        ):
             with contextlib.suppress(spec.SpecError):
                 entries = tuple(taskentries.from_status(snap.status or {}))
-                self._exports.seed(ref.key, self.parse(snap.raw_spec), entries)
+                exports.seed(ref.key, self.parse(snap.raw_spec), entries)
         seen = self._generations.get(ref.key)
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation
