@@ -56,7 +56,9 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
 
     identities = credentials.Identities(account_map=account_file.map, sts_region=config.region)
     # status.account of resources without spec.account; STS may be slow or unreachable.
-    threading.Thread(target=identities.resolve_own_account, name="own-account", daemon=True).start()
+    threading.Thread(
+        target=identities.resolve_own_account_until_known, name="own-account", daemon=True
+    ).start()
 
     def client_for(account: str, region: str) -> ec2.StoreTaskClient:
         # Every HTTP attempt, botocore's retries included, is paid from the budget of the

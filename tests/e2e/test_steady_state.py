@@ -13,7 +13,7 @@ import pytest
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
-from tests.sandbox.ec2sim import control
+from tests.sandbox.ec2sim import control, sts
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +22,7 @@ BROKEN = fs.ami(0x5D02)
 BUSY = fs.ami(0x5D03)  # pinned progress: polled every interval, never changing
 QUIET_INTERVALS = 3
 REASON = "Access Denied for bucket acme-ami-archive"
+IDENTITY = "GetCallerIdentity"
 
 
 def observed(
@@ -182,3 +183,46 @@ def test_nothing_more_happens_after_a_sync_flip_and_its_recovery(
     restarted = start_operator()
     quiet_polls(ec2, seq)
     assert observed(kubectl, restarted, "flips") == recovered
+
+
+def test_a_restart_while_sts_is_slow_keeps_the_account_and_writes_nothing(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    """The restarted operator may poll before STS names its own account: nothing is lost.
+
+    Its ``status.account`` stays (no write deleting it, then one putting it back), and
+    once STS answers, nothing changes either.
+    """
+    ec2.create_tasks(
+        [
+            {"ami_id": DONE, "bucket": fs.BUCKET, "progress": 100, "state": "Completed"},
+            {"ami_id": BUSY, "bucket": fs.BUCKET, "progress": 50},
+        ]
+    )
+    operator = start_operator()
+    kubectl.apply(harness.amistore("slowsts", imageIds=[DONE, BUSY]))
+    fs.wait_status(
+        kubectl,
+        "slowsts",
+        lambda s: s.get("account") == sts.DEFAULT_ACCOUNT and s.get("tasksCompleted") == 1,
+        "the account and the completed task",
+    )
+    quiet_polls(ec2, fs.last_seq(ec2))
+    settled = observed(kubectl, operator, "slowsts")
+    assert operator.stop() == 0
+
+    ec2.hold(IDENTITY)
+    seq = fs.last_seq(ec2)
+    restarted = start_operator()
+    quiet_polls(ec2, seq)
+    assert ec2.held().get(IDENTITY, 0) >= 1  # asked, and not answered yet
+    assert observed(kubectl, restarted, "slowsts") == settled
+
+    ec2.release(IDENTITY)
+    harness.wait_until(
+        lambda: f"own AWS account is {sts.DEFAULT_ACCOUNT}" in restarted.logs(),
+        timeout=fs.WAIT,
+        what="the restarted operator to learn its account",
+    )
+    quiet_polls(ec2, fs.last_seq(ec2))
+    assert observed(kubectl, restarted, "slowsts") == settled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -170,3 +171,20 @@ def test_an_expired_session_key_is_refused(sim: ThreadedEc2Sim, ctl: Ec2SimContr
         client.describe_store_image_tasks(ImageIds=[AMI])
     assert _error(caught) == ("ExpiredToken", 400, sts.EXPIRED_MESSAGE)
     assert ctl.calls("DescribeStoreImageTasks")[-1]["error_code"] == "ExpiredToken"
+
+
+def test_a_held_get_caller_identity_waits_until_released(
+    sim: ThreadedEc2Sim, ctl: Ec2SimControl
+) -> None:
+    """A slow STS at an operator's start: GetCallerIdentity in flight until released."""
+    ctl.hold("GetCallerIdentity")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(_base(sim, "sts").get_caller_identity)
+        deadline = time.monotonic() + 10
+        while ctl.held() != {"GetCallerIdentity": 1}:
+            assert time.monotonic() < deadline, "the call was never held"
+            time.sleep(0.05)
+        assert not answer.done()
+        assert ctl.release("GetCallerIdentity") == 1
+        assert answer.result(timeout=10)["Account"] == sts.DEFAULT_ACCOUNT
+    assert ctl.held() == {}

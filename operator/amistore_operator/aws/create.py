@@ -82,7 +82,7 @@ def make_client(
     on_attempt: Callable[[], None] | None = None,
     metrics: ec2.Ec2CallObserver | None = None,
     read_timeout: float = 20.0,
-    account: str = "",
+    account: ec2.AccountLabel = "",
 ) -> CreateClient:
     """A create client for ``region``, paying ``on_attempt`` (the create bucket) per attempt."""
     if session is None:

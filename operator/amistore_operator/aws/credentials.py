@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -123,20 +124,49 @@ class Identities:
                 on_attempt=on_attempt,
                 metrics=metrics,
                 read_timeout=read_timeout,
-                account=account or self.own_account,
+                # Read at each attempt: STS may name our own account after the client is made.
+                account=account or self._own_account_label,
             )
 
-    def resolve_own_account(self) -> str:
-        """``sts:GetCallerIdentity`` (needs no permission); logs and returns "" on failure."""
+    def _own_account_label(self) -> str:
+        return self.own_account
+
+    def resolve_own_account(self, *, retry_in: float | None = None) -> str:
+        """``sts:GetCallerIdentity`` (needs no permission); logs and returns "" on failure.
+
+        ``retry_in``: the seconds until the caller tries again, for the log.
+        """
         try:
             sts = self._sts_client(self.session(""))
             self.own_account = str(sts.get_caller_identity()["Account"])
         except Exception as exc:
+            then = "" if retry_in is None else f"; trying again in {retry_in:g}s"
             logger.warning(
-                "Cannot tell the operator's own AWS account (status.account stays blank for "
-                "resources without spec.account): %s",
+                "Cannot tell the operator's own AWS account yet (resources without "
+                "spec.account keep the status.account they have, or none)%s: %s",
+                then,
                 errors.to_aws_error(exc).message,
             )
+            return ""
+        logger.info("The operator's own AWS account is %s", self.own_account)
+        return self.own_account
+
+    def resolve_own_account_until_known(
+        self,
+        *,
+        first_wait: float = 1.0,
+        max_wait: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """``resolve_own_account`` until it succeeds, waiting longer after each failure.
+
+        Run in a thread of its own at start: STS may be slow or unreachable for a while,
+        and an account never learnt would leave ``status.account`` blank for good.
+        """
+        wait = first_wait
+        while not self.resolve_own_account(retry_in=wait):
+            sleep(wait)
+            wait = min(2 * wait, max_wait)
         return self.own_account
 
     def _sts_client(self, session: boto3.session.Session) -> Any:

@@ -78,6 +78,11 @@ def to_store_task(raw: StoreImageTaskResultTypeDef | Mapping[str, Any]) -> model
     )
 
 
+# The metrics' account label: fixed, or read at each attempt (the operator's own account,
+# which STS may name only after the client was made).
+AccountLabel = str | Callable[[], str]
+
+
 class AttemptHooks:
     """botocore event handlers run once per HTTP attempt of ``operation``, in the calling thread."""
 
@@ -86,11 +91,11 @@ class AttemptHooks:
         region: str,
         on_attempt: Callable[[], None] | None,
         metrics: Ec2CallObserver | None,
-        account: str = "",
+        account: AccountLabel = "",
         operation: str = OPERATION,
     ) -> None:
         self.region = region
-        self.account = account
+        self._account = account
         self.operation = operation
         self.on_attempt = on_attempt
         self.metrics = metrics
@@ -120,6 +125,11 @@ class AttemptHooks:
         self.metrics.observe_ec2_call(
             self.region, self.operation, outcome, time.perf_counter() - started, self.account
         )
+
+    @property
+    def account(self) -> str:
+        """The metrics' account label now (one read when it is called)."""
+        return self._account() if callable(self._account) else self._account
 
 
 def attempt_outcome(
@@ -220,7 +230,7 @@ def make_client(
     on_attempt: Callable[[], None] | None = None,
     metrics: Ec2CallObserver | None = None,
     read_timeout: float = 20.0,
-    account: str = "",
+    account: AccountLabel = "",
 ) -> StoreTaskClient:
     """A client for ``region`` and the attempt hooks (``account``: the metrics' label).
 

@@ -118,8 +118,9 @@ def reconcile(
     status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
     status["region"] = spec.region  # the region actually polled, defaults resolved
-    if view.account:
-        status["account"] = view.account  # the account polled (the operator's own if unnamed)
+    account = view.account or _account_still_named(prev, generation)
+    if account:
+        status["account"] = account  # the account polled (the operator's own if unnamed)
     elif prev.get("account"):
         status["account"] = None  # a merge patch deletes a key set to null
     last_poll = stamp if view.error is None else prev.get("lastPollTime")
@@ -228,6 +229,19 @@ def _set_estimate(
         status["estimatedCompletionTime"] = estimate
     elif prev.get("estimatedCompletionTime"):
         status["estimatedCompletionTime"] = None  # a merge patch deletes a key set to null
+
+
+def _account_still_named(prev: Mapping[str, Any], generation: int) -> str | None:
+    """The previous status's account, when the view's is unknown and the spec is the same.
+
+    An unknown account (``view.account`` empty) is the operator's own identity before STS
+    named it (just after a restart, or while STS fails): the status written for this same
+    generation of the spec already names it, and that stays true. Deleting it would be a
+    write, then another to put it back: known state lost for a while.
+    """
+    account = prev.get("account")
+    same_spec = prev.get("observedGeneration") == generation
+    return account if same_spec and isinstance(account, str) and account else None
 
 
 def _cut_at(prev: Mapping[str, Any]) -> datetime.datetime | None:

@@ -18,7 +18,8 @@ spread back over this long, newest first) and fail_every (every Nth task fails
 at 0 percent with "Access Denied for bucket <bucket>").
 Held calls (POST /_sim/hold {"action": "DescribeStoreImageTasks"}): later calls of
 that action stay in flight until DELETE /_sim/hold (?action= for one); GET shows
-how many wait. A reset releases them.
+how many wait. A reset releases them. STS actions (GetCallerIdentity, AssumeRole)
+can be held too.
 Accounts: every endpoint but reset takes ?account=ID (12 digits) to act on that
 account's tasks and throttle buckets (default: the operator's own account). STS:
 GET/POST /_sim/sts (session_seconds, default_account; roles and sessions),

@@ -94,6 +94,7 @@ async def handle_sts(
             )
         caller = sim.sts.identify(_scope(authorization)[0])
         account = caller.account
+        await sim.holds.wait(action)  # e.g. a slow GetCallerIdentity at the operator's start
         body = sts.answer(sim.sts, caller, form, request_id)
     except sts.StsError as exc:
         status, code = exc.status, exc.code

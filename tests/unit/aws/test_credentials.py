@@ -84,6 +84,56 @@ def test_a_failed_caller_identity_leaves_it_blank(
     assert not any(r.exc_info for r in caplog.records)
 
 
+def test_the_own_account_is_asked_again_until_sts_answers(
+    sim: ThreadedEc2Sim,
+    ctl: Ec2SimControl,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """STS unreachable at start: asked again after 1 s, 2 s, 4 s, ..., never given up."""
+    caplog.set_level(logging.INFO, logger="amistore_operator")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")  # nothing listens
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:  # STS is back
+            monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sim.url)
+
+    ids = identities()
+    found = ids.resolve_own_account_until_known(first_wait=1, max_wait=2, sleep=sleep)
+    assert found == ids.own_account == sts.DEFAULT_ACCOUNT
+    assert waits == [1, 2, 2]
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("trying again in" in m for m in messages) == 3
+    assert f"The operator's own AWS account is {sts.DEFAULT_ACCOUNT}" in messages
+    assert len(ctl.calls("GetCallerIdentity")) == 1
+
+
+class Calls:
+    """An Ec2CallObserver that keeps the account label of each attempt."""
+
+    def __init__(self) -> None:
+        self.accounts: list[str] = []
+
+    def observe_ec2_call(
+        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
+    ) -> None:
+        self.accounts.append(account)
+
+
+def test_a_client_made_before_sts_named_the_account_labels_its_calls_with_it(
+    ctl: Ec2SimControl,
+) -> None:
+    ids = identities()
+    calls = Calls()
+    client = ids.ec2_client("", "eu-west-1", metrics=calls)  # a first poll before STS answered
+    assert buckets(client) == ["bucket-own"]
+    ids.resolve_own_account()
+    assert buckets(client) == ["bucket-own"]
+    assert calls.accounts == ["", sts.DEFAULT_ACCOUNT]
+
+
 def test_each_account_assumes_its_role_once_for_all_its_regions(ctl: Ec2SimControl) -> None:
     ids = identities()
     assert buckets(ids.ec2_client(A, "eu-west-1")) == ["bucket-a"]

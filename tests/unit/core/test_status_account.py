@@ -40,10 +40,23 @@ def test_a_denied_account_is_shown_with_the_reason() -> None:
     assert outcome.status["account"] == "111111111111"
 
 
-def test_an_unknown_account_leaves_it_out_and_removes_an_old_one() -> None:
+def test_an_unknown_account_leaves_it_out_and_removes_one_of_another_spec() -> None:
     first = _reconcile(None, model.ResourceView({}, None))
     assert "account" not in first.status
-    previous = {**first.status, "account": "222222222222"}
+    # Written for generation 0, an older spec: it may have named another account.
+    previous = {**first.status, "account": "222222222222", "observedGeneration": 0}
     outcome = _reconcile(previous, model.ResourceView({}, None))
     assert outcome.changed
     assert outcome.status["account"] is None  # a merge patch deletes it
+
+
+def test_an_unknown_account_keeps_the_one_the_same_spec_was_polled_as() -> None:
+    """Just after a restart STS may not have named the operator's own account yet."""
+    known = _reconcile(None, model.ResourceView({}, None, account="111111111111"))
+    outcome = _reconcile(known.status, model.ResourceView({}, None))
+    assert not outcome.changed
+    assert outcome.status["account"] == "111111111111"
+    assert outcome.events == ()
+    # And when it is known again, nothing changes either.
+    again = _reconcile(outcome.status, model.ResourceView({}, None, account="111111111111"))
+    assert not again.changed
