@@ -30,8 +30,8 @@ class AmiEntry:
     invalid: bool = False  # AWS rejected the ID: poll it alone
     forced: bool = False  # due now (new, woken or changed)
     due: float = 0.0  # active / invalid: next poll
-    next_check: float = 0.0  # terminal: spread re-check (ImageIds mode)
-    deadline: float = 0.0  # terminal: hard re-check (rolling-listing mode)
+    next_check: float = 0.0  # off the grid (see on_the_grid): spread re-check (ImageIds)
+    deadline: float = 0.0  # a finished task: hard re-check (rolling-listing mode)
     retry_at: float | None = None  # after a failed call: backoff
 
 
@@ -69,6 +69,20 @@ def slack_for(interval: float) -> float:
 def is_active(task: model.StoreTask | None) -> bool:
     """Whether the task may still change (not started yet, or not finished)."""
     return task is None or task.state not in model.TERMINAL_STATES
+
+
+def on_the_grid(entry: AmiEntry) -> bool:
+    """Whether the AMI is polled every interval: never fetched yet, or its task runs.
+
+    A finished task, or none at all (an AMI no store task has reached yet), changes only
+    when a new store task starts, and the InProgress listing each regular cycle reads
+    while such AMIs are tracked shows that (see ``plan``). They are re-checked by
+    ImageIds every 5 to 10 intervals, for a task that started and ended between two
+    listings.
+    """
+    if not entry.known:
+        return True
+    return entry.task is not None and entry.task.state not in model.TERMINAL_STATES
 
 
 def newer(a: model.StoreTask, b: model.StoreTask | None) -> bool:
@@ -213,7 +227,7 @@ class TaskCache:
         fresh = all(
             item.attempted_at is not None and item.attempted_at >= since
             for item in items
-            if isinstance(item, ListingEntry) or item.invalid or is_active(item.task)
+            if isinstance(item, ListingEntry) or item.invalid or on_the_grid(item)
         )
         unseen = any(
             item.attempted_at is not None and item.attempted_at > (sub.served_at or -math.inf)

@@ -47,7 +47,7 @@ class Due:
 
     regular: bool  # on the grid (only a regular cycle re-checks finished AMIs)
     rolling: bool  # finished AMIs are re-checked by the rolling listing, not ImageIds
-    terminal: int  # tracked AMIs whose task finished (rejected IDs aside)
+    terminal: int  # tracked AMIs off the grid: a finished task, or none (rejected IDs aside)
     amis: list[str]  # the AMIs due, sorted
 
 
@@ -76,7 +76,7 @@ def next_wake(task_cache: cache.TaskCache, anchor: float | None, now: float) -> 
             return now, True
         if item.retry_at is not None:
             wake = min(wake, item.retry_at)
-        elif isinstance(item, cache.ListingEntry) or item.invalid or cache.is_active(item.task):
+        elif isinstance(item, cache.ListingEntry) or item.invalid or cache.on_the_grid(item):
             wake = min(wake, item.due)
     return wake, False
 
@@ -97,7 +97,10 @@ def is_regular(anchor: float | None, now: float, interval: float) -> bool:
 
 
 def rolling_mode(task_cache: cache.TaskCache, roll_pages_total: int, terminal: int) -> bool:
-    """Whether a rolling unfiltered listing re-checks terminal AMIs cheaper than ImageIds."""
+    """Whether a rolling unfiltered listing re-checks terminal AMIs cheaper than ImageIds.
+
+    ``terminal``: AMIs whose task finished (an AMI without a task is never listed).
+    """
     pages = max(roll_pages_total, math.ceil(len(task_cache.amis) / PAGE_SIZE), 1)
     # ImageIds: each terminal AMI every 7.5 intervals on average, 20 per call.
     return math.ceil(pages / 9) < terminal / (7.5 * IDS_PER_CALL)
@@ -111,27 +114,33 @@ def ami_due(
         return True
     if entry.retry_at is not None:
         return entry.retry_at <= now + cache.slack_for(interval)
-    if entry.invalid or cache.is_active(entry.task):
+    if entry.invalid or cache.on_the_grid(entry):
         return entry.due <= now + cache.slack_for(interval)
     if not regular:
         return False
-    # Terminal: checked in the last regular cycle before its time, so never late.
-    return (entry.deadline if rolling else entry.next_check) <= now + interval + 1e-6
+    # Off the grid: checked in the last regular cycle before its time, so never late. The
+    # rolling listing re-checks finished tasks; an AMI without one it never shows.
+    check = entry.deadline if rolling and entry.task is not None else entry.next_check
+    return check <= now + interval + 1e-6
 
 
 def due(task_cache: cache.TaskCache, memory: Memory, now: float, *, regular: bool) -> Due:
     """Whether a cycle starting ``now`` rolls, and the AMIs it polls (``is_regular`` first)."""
     interval = task_cache.interval()
-    terminal = sum(
-        1 for e in task_cache.amis.values() if not cache.is_active(e.task) and not e.invalid
-    )
-    rolling = rolling_mode(task_cache, memory.roll_pages_total, terminal)
+    finished = without_task = 0
+    for e in task_cache.amis.values():
+        if not e.invalid and not cache.on_the_grid(e):
+            if e.task is None:
+                without_task += 1
+            else:
+                finished += 1
+    rolling = rolling_mode(task_cache, memory.roll_pages_total, finished)
     amis = sorted(
         a
         for a, e in task_cache.amis.items()
         if ami_due(e, now, interval, regular=regular, rolling=rolling)
     )
-    return Due(regular=regular, rolling=rolling, terminal=terminal, amis=amis)
+    return Due(regular=regular, rolling=rolling, terminal=finished + without_task, amis=amis)
 
 
 def calls(
@@ -149,9 +158,10 @@ def calls(
     ]
 
     # The InProgress listing refreshes every tracked in-progress AMI at once, and it
-    # shows a new store task of a finished AMI (a re-export) that the spread re-checks
-    # would find only up to 10 intervals later: each regular cycle lists it while the
-    # region tracks a finished AMI, in ceil(running / 200) calls.
+    # shows a new store task of a finished AMI (a re-export) or of one without a task
+    # yet, that the spread re-checks would find only up to 10 intervals later: each
+    # regular cycle lists it while the region tracks such an AMI, in ceil(running / 200)
+    # calls.
     ip_cost = (
         0
         if IN_PROGRESS_LISTING in due_listings

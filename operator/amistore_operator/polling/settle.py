@@ -1,7 +1,7 @@
 """What a refresh cycle's answers settle: the cache entries of AMIs and listings.
 
 An AMI's answer sets its task and when it is polled next (on the grid while it
-runs, spread over 5 to 10 intervals once it finished); a failure records the
+runs, spread over 5 to 10 intervals once it finished or when it has none); a failure records the
 error for the backoff; a rejected ID is polled alone from then on. Tasks a
 listing shows for AMIs nobody tracks yet are kept for a while, so a resource
 that subscribes shortly after finds them without a call of its own.
@@ -109,7 +109,7 @@ class Settler:
         entry.attempted_at, entry.retry_at = now, None
         cyc.attempted.add(ami)
         interval = self._cache.ami_interval(ami)
-        if cache.is_active(task):
+        if cache.on_the_grid(entry):
             entry.due = self._snap(cyc.start + interval)
         else:
             entry.next_check = now + self._rng.uniform(5, 10) * interval
