@@ -80,9 +80,7 @@ def on_the_grid(entry: AmiEntry) -> bool:
     ImageIds every 5 to 10 intervals, for a task that started and ended between two
     listings.
     """
-    if not entry.known:
-        return True
-    return entry.task is not None and entry.task.state not in model.TERMINAL_STATES
+    return not entry.known or (entry.task is not None and is_active(entry.task))
 
 
 def newer(a: model.StoreTask, b: model.StoreTask | None) -> bool:

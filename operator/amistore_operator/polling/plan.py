@@ -127,20 +127,15 @@ def ami_due(
 def due(task_cache: cache.TaskCache, memory: Memory, now: float, *, regular: bool) -> Due:
     """Whether a cycle starting ``now`` rolls, and the AMIs it polls (``is_regular`` first)."""
     interval = task_cache.interval()
-    finished = without_task = 0
-    for e in task_cache.amis.values():
-        if not e.invalid and not cache.on_the_grid(e):
-            if e.task is None:
-                without_task += 1
-            else:
-                finished += 1
+    off_grid = [e for e in task_cache.amis.values() if not e.invalid and not cache.on_the_grid(e)]
+    finished = sum(1 for e in off_grid if e.task is not None)
     rolling = rolling_mode(task_cache, memory.roll_pages_total, finished)
     amis = sorted(
         a
         for a, e in task_cache.amis.items()
         if ami_due(e, now, interval, regular=regular, rolling=rolling)
     )
-    return Due(regular=regular, rolling=rolling, terminal=finished + without_task, amis=amis)
+    return Due(regular=regular, rolling=rolling, terminal=len(off_grid), amis=amis)
 
 
 def calls(

@@ -1,10 +1,11 @@
 """What a refresh cycle's answers settle: the cache entries of AMIs and listings.
 
 An AMI's answer sets its task and when it is polled next (on the grid while it
-runs, spread over 5 to 10 intervals once it finished or when it has none); a failure records the
-error for the backoff; a rejected ID is polled alone from then on. Tasks a
-listing shows for AMIs nobody tracks yet are kept for a while, so a resource
-that subscribes shortly after finds them without a call of its own.
+runs, spread over 5 to 10 intervals once it finished or while it has none); a
+failure records the error for the backoff; a rejected ID is polled alone from
+then on. Tasks a listing shows for AMIs nobody tracks yet are kept for a
+while, so a resource that subscribes shortly after finds them without a call
+of its own.
 """
 
 from __future__ import annotations
