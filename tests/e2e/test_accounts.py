@@ -51,12 +51,14 @@ class Setup:
     def kubectl(self, namespace: str) -> harness.Kubectl:
         return harness.Kubectl(self.kubeconfig, namespace)
 
-    def write_map(self, *, a_namespaces: list[str] | None = None) -> pathlib.Path:
+    def write_map(
+        self, *, a_namespaces: list[str] | None = None, b_external_id: str = EXTERNAL_ID
+    ) -> pathlib.Path:
         """Write the map as the kubelet updates a ConfigMap volume: new folder, ``..data`` swap."""
         account_map = {
             "accounts": {
                 A: {"roleArn": ROLE_A, "namespaces": a_namespaces or [self.both, self.only_a]},
-                B: {"roleArn": ROLE_B, "externalId": EXTERNAL_ID, "namespaces": [self.both]},
+                B: {"roleArn": ROLE_B, "externalId": b_external_id, "namespaces": [self.both]},
             },
             "defaultNamespaces": [self.both],
         }
@@ -291,6 +293,35 @@ def test_a_reloaded_map_revokes_a_namespace_within_an_interval(
     assert both.status("in-a") == before
     assert fs.synced(only_a, "in-a")["status"] == "True"
     assert fs.sync_events(both, "in-a") == ["SyncFailed"]
+
+
+def test_a_reloaded_external_id_is_sent_from_the_next_poll(
+    setup: Setup, ec2: control.Ec2SimControl, start_operator: OperatorFactory
+) -> None:
+    ami = fs.ami(0xACC8)
+    ec2.for_account(B).create_task(ami, "bucket-b", progress=10)
+    start(start_operator, setup.write_map())
+    both = setup.kubectl(setup.both)
+    store(both, "in-b", ami, B)
+    fs.wait_synced(both, "in-b", "True", "Polled", timeout=WAIT)
+
+    # The admin rotates B's external ID: the trust policy, then the map. The session
+    # assumed with the old ID is valid for 16 more minutes; it signs no further call.
+    rotated = "amistore-b-rotated"
+    ec2.put_role(ROLE_B, external_id=rotated)
+    setup.write_map(b_external_id=rotated)
+    changed = time.monotonic()
+
+    def assumed_with_the_new_id() -> bool:
+        return any(c["params"].get("ExternalId") == rotated for c in ec2.calls("AssumeRole"))
+
+    harness.wait_until(assumed_with_the_new_id, timeout=WAIT, what="AssumeRole, the new ID")
+    # The file is checked every interval (at most every 10 s), then one interval at most.
+    assert time.monotonic() - changed <= 2 * POLL_INTERVAL + 1.5
+    seq = fs.last_seq(ec2)
+    fs.wait_calls(ec2, 2, since_seq=seq, where=lambda c: c["account"] == B, timeout=WAIT)
+    assert fs.synced(both, "in-b")["status"] == "True"
+    assert fs.sync_events(both, "in-b") == []
 
 
 def test_a_malformed_reload_keeps_the_last_good_map(

@@ -7,7 +7,11 @@ the first call assumes the role through the regional STS endpoint, botocore
 refreshes the session before it expires (15 minutes ahead), and a refused
 AssumeRole fails that call with ``AssumeRoleFailed`` and AWS's message, to be
 tried again by the next call. The role and external ID are read from the
-current account map at each refresh, so a reloaded map needs no new client.
+current account map at each refresh, and before each signed call the
+credentials compare the role they hold with the map's: a reload that changes an
+account's role or external ID makes its next call assume the new one (removing
+the account makes it fail, unsigned), through every client on the session
+wherever it is cached, while other accounts keep their sessions.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ ROLE_SESSION_NAME = "amistore-operator"
 _REFRESH_FAILED = "Refreshing temporary credentials failed"
 
 ClientCreator = Callable[..., Any]
+# The role an account's credentials are of: its ARN and the external ID sent with it.
+Role = tuple[str, str | None]
 
 
 def sts_config() -> botocore.config.Config:
@@ -64,7 +70,8 @@ class Identities:
         self._new_session = new_session
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe: clients made one by one
         self._sessions: dict[str, boto3.session.Session] = {}
-        self._fetchers: dict[tuple[str, str | None], botocore.credentials.CachedCredentialFetcher]
+        # Per account: the role its fetcher assumes; the fetcher caches that role's credentials.
+        self._fetchers: dict[str, tuple[Role, botocore.credentials.CachedCredentialFetcher]]
         self._fetchers = {}
         self.own_account = ""  # from GetCallerIdentity (resolve_own_account); "" until known
         _quiet_refresh_tracebacks()
@@ -174,15 +181,22 @@ class Identities:
             return session.client("sts", region_name=self._sts_region, config=sts_config())
 
     def _assumed(self, account: str) -> botocore.credentials.RefreshableCredentials:
-        refresh = functools.partial(self._fetch, account)
-        return botocore.credentials.DeferredRefreshableCredentials(
-            refresh_using=refresh, method="assume-role"
+        return _AssumedRole(
+            assume=functools.partial(self._fetch, account),
+            wanted=functools.partial(self._role_of, account),
         )
 
-    def _fetch(self, account: str) -> dict[str, Any]:
+    def _role_of(self, account: str) -> Role | None:
+        """The role the current map gives ``account``, or None if it is not mapped."""
+        entry = self._account_map().entry(account)
+        return None if entry is None else _role(entry)
+
+    def _fetch(self, account: str) -> tuple[Role, dict[str, Any]]:
         """One AssumeRole for ``account`` with its current role (botocore calls this)."""
         entry = self._account_map().entry(account)
         if entry is None:
+            with self._lock:  # the credentials its old role left cached
+                self._fetchers.pop(account, None)
             raise errors.AwsError(
                 model.PollErrorReason.ACCOUNT_NOT_ALLOWED,
                 "AccountNotMapped",
@@ -198,16 +212,17 @@ class Identities:
                 failure.code,
                 f"AssumeRole {entry.role_arn} failed: {failure.message}",
             ) from None
-        return credentials
+        return _role(entry), credentials
 
     def _fetcher(
         self, entry: accounts.AccountEntry
     ) -> botocore.credentials.CachedCredentialFetcher:
-        key = (entry.role_arn, entry.external_id)
+        """The account's fetcher for its current role; a new role's replaces the old one's."""
+        role = _role(entry)
         with self._lock:
-            fetcher = self._fetchers.get(key)
-        if fetcher is not None:
-            return fetcher
+            held = self._fetchers.get(entry.account_id)
+        if held is not None and held[0] == role:
+            return held[1]
         base = self.session("")
         extra: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
         if entry.external_id:
@@ -222,7 +237,10 @@ class Identities:
             extra_args=extra,
         )
         with self._lock:
-            return self._fetchers.setdefault(key, fetcher)
+            held = self._fetchers.get(entry.account_id)
+            if held is None or held[0] != role:  # else another thread made it first
+                held = self._fetchers[entry.account_id] = (role, fetcher)
+            return held[1]
 
     def _sts_creator(self, base: boto3.session.Session) -> ClientCreator:
         """Clients of the regional STS endpoint (botocore's own creator, region and config)."""
@@ -236,6 +254,37 @@ class Identities:
                 )
 
         return create
+
+
+def _role(entry: accounts.AccountEntry) -> Role:
+    return (entry.role_arn, entry.external_id)
+
+
+class _AssumedRole(botocore.credentials.DeferredRefreshableCredentials):
+    """An account's role credentials, assumed again at once when the map gives another role."""
+
+    def __init__(
+        self,
+        *,
+        assume: Callable[[], tuple[Role, dict[str, Any]]],
+        wanted: Callable[[], Role | None],
+    ) -> None:
+        super().__init__(refresh_using=self._assume_now, method="assume-role")
+        self._assume = assume
+        self._wanted = wanted
+        self._held: Role | None = None  # the role of the credentials held, once assumed
+
+    def refresh_needed(self, refresh_in: int | None = None) -> bool:
+        # botocore asks before every signed call; an unmapped account's refresh fails it.
+        return self._held != self._wanted() or super().refresh_needed(refresh_in)
+
+    def _assume_now(self) -> dict[str, Any]:
+        # Called by botocore under its refresh lock, which then checks refresh_needed again.
+        held, credentials = self._assume()
+        if held != self._wanted():  # the map was reloaded during that AssumeRole
+            held, credentials = self._assume()
+        self._held = held
+        return credentials
 
 
 class _Given(botocore.credentials.CredentialProvider):

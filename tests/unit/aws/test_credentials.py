@@ -5,6 +5,7 @@ Run against the EC2 simulator's STS in this process, with real boto3.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Iterator
@@ -204,3 +205,78 @@ def test_roles_are_assumed_through_the_regional_sts_endpoint(
     fetcher: Any = ids._fetcher(MAP.accounts[A])  # the fetcher botocore refreshes through
     client = fetcher._create_client()
     assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"
+
+
+def test_a_reloaded_role_or_external_id_is_assumed_at_the_next_call(ctl: Ec2SimControl) -> None:
+    """A's role and B's external ID change; C is unchanged and keeps its session."""
+    c, role_a2 = "333333333333", f"arn:aws:iam::{A}:role/amistore-operator-v2"
+    role_c = "arn:aws:iam::333333333333:role/amistore-operator"
+    ctl.put_role(role_a2, external_id="secret-a2")
+    ctl.put_role(role_c)
+    ctl.for_account(c).create_task(AMI, "bucket-c", progress=10)
+
+    def account_map(a: dict[str, str], b_id: str) -> accounts.AccountMap:
+        every = {"namespaces": ["*"]}
+        entries = {
+            A: {**a, **every},
+            B: {"roleArn": ROLE_B, "externalId": b_id, **every},
+            c: {"roleArn": role_c, **every},
+        }
+        return accounts.parse({"accounts": entries})
+
+    current = [account_map({"roleArn": ROLE_A}, "secret-42")]
+    ids = credentials.Identities(account_map=lambda: current[0], sts_region="eu-west-1")
+    clients = {account: ids.ec2_client(account, "eu-west-1") for account in (A, B, c)}
+    for client in clients.values():
+        client.describe_ids([AMI])
+    before = len(ctl.calls("AssumeRole"))
+
+    ctl.put_role(ROLE_B, external_id="secret-43")  # B's trust policy now wants another ID
+    # The map is reloaded: A names another role, B the new external ID, C is unchanged.
+    current[0] = account_map({"roleArn": role_a2, "externalId": "secret-a2"}, "secret-43")
+    assert [buckets(client) for client in clients.values()] == [
+        ["bucket-a"],
+        ["bucket-b"],
+        ["bucket-c"],
+    ]
+    assumed = [call["params"] for call in ctl.calls("AssumeRole")[before:]]
+    assert assumed == [
+        {"RoleArn": role_a2, "RoleSessionName": "amistore-operator", "ExternalId": "secret-a2"},
+        {"RoleArn": ROLE_B, "RoleSessionName": "amistore-operator", "ExternalId": "secret-43"},
+    ], "A and B assume their new roles at their next call; C keeps its session"
+    for client in clients.values():  # then each account's new session signs on
+        client.describe_ids([AMI])
+    assert len(ctl.calls("AssumeRole")) == before + 2
+
+
+def test_an_account_removed_from_the_map_signs_no_further_call(ctl: Ec2SimControl) -> None:
+    current = [MAP]
+    ids = credentials.Identities(account_map=lambda: current[0], sts_region="eu-west-1")
+    client = ids.ec2_client(A, "eu-west-1")
+    assert buckets(client) == ["bucket-a"]
+    current[0] = accounts.parse({"accounts": {B: {"roleArn": ROLE_B, "namespaces": ["*"]}}})
+    described = len(ctl.calls("DescribeStoreImageTasks"))
+    with pytest.raises(errors.AwsError) as caught:
+        client.describe_ids([AMI])
+    assert caught.value.reason is model.PollErrorReason.ACCOUNT_NOT_ALLOWED
+    assert len(ctl.calls("DescribeStoreImageTasks")) == described, "signed by the old role"
+
+
+def test_a_reload_during_assume_role_is_obeyed_before_the_call_is_signed() -> None:
+    wanted: list[credentials.Role | None] = [("role-1", None)]
+    assumed: list[credentials.Role | None] = []
+
+    def assume() -> tuple[credentials.Role, dict[str, Any]]:
+        role = wanted[0]
+        assert role is not None
+        assumed.append(role)
+        if len(assumed) == 1:
+            wanted[0] = ("role-2", "new-id")  # the map is reloaded while STS answers
+        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        keys = {"access_key": f"KEY{len(assumed)}", "secret_key": "s", "token": "t"}
+        return role, {**keys, "expiry_time": expiry.isoformat()}
+
+    held = credentials._AssumedRole(assume=assume, wanted=lambda: wanted[0])
+    assert held.get_frozen_credentials().access_key == "KEY2"
+    assert held.get_frozen_credentials().access_key == "KEY2"
+    assert assumed == [("role-1", None), ("role-2", "new-id")]
