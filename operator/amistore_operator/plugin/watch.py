@@ -2,6 +2,9 @@
 
 The loop updates on the API's watch events (no polling); each stream lasts at most
 ``WINDOW`` seconds or the time left, then resumes from the last resourceVersion.
+A stream the server ends within a second with no change (a refused or dropped
+watch, client-go's "very short watch") is followed by a wait, 0.8 s doubling to
+30 s as client-go's reflector backs off, reset by a stream that brings a change.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import IO, Protocol
 from amistore_operator.plugin import cluster, errors, render, verdict
 
 WINDOW = 300  # seconds per watch request; a longer wait is several requests
+SHORT_WATCH = 1.0  # a stream that ends sooner with no change was cut short, not quiet
+FIRST_WAIT, MAX_WAIT = 0.8, 30.0  # seconds after a short watch, doubling (client-go's)
 
 
 class Display(Protocol):
@@ -50,11 +55,13 @@ def follow(
     display: Display,
     timeout: float | None,
     monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[verdict.Verdict | None, render.Obj]:
     """The verdict that ended the watch and the last version seen; None when time ran out."""
     deadline = None if timeout is None else monotonic() + timeout
     obj, version = cluster.get_amistore(api, namespace, name)
     display.show(obj)
+    wait, due = FIRST_WAIT, 0.0
     while True:
         judged = verdict.judge(obj)
         if judged in verdict.EXIT_CODES:
@@ -62,12 +69,18 @@ def follow(
         left = WINDOW if deadline is None else deadline - monotonic()
         if left <= 0:
             return None, obj
+        if due:
+            sleep(min(due, left))  # never past the deadline
+            due = 0.0
+            continue
+        started, changed = monotonic(), False
         try:
             seconds = max(1, math.ceil(min(left, WINDOW)))
             for kind, new in cluster.watch_amistore(api, namespace, name, version, seconds):
                 if kind == "DELETED":
                     raise errors.PluginError(f'amistore "{name}" was deleted while watching')
                 if kind in ("ADDED", "MODIFIED"):
+                    changed = True
                     obj, version = new, str(new["metadata"].get("resourceVersion", version))
                     display.show(obj)
                     if verdict.judge(obj) in verdict.EXIT_CODES:
@@ -77,3 +90,7 @@ def follow(
         except errors.WatchExpiredError:
             obj, version = cluster.get_amistore(api, namespace, name)
             display.show(obj)
+        if changed or monotonic() - started >= SHORT_WATCH:
+            wait = FIRST_WAIT
+        else:  # the server ends watches at once: back off, or this loop floods it
+            due, wait = wait, min(2 * wait, MAX_WAIT)

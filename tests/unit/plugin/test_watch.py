@@ -33,12 +33,31 @@ class Recorder:
         self.shown.append(obj)
 
 
+class Clock:
+    """Virtual time: ``sleep`` moves it on and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
 class FakeCluster:
-    """get_amistore returns ``initial``; each watch call plays the next scripted stream."""
+    """get_amistore returns ``initial``; each watch call plays the next scripted stream.
+
+    A float in a stream is time passing on ``clock`` while the request is open.
+    """
 
     def __init__(self, initial: list[dict[str, Any]], streams: list[list[Any]]) -> None:
         self.initial, self.streams = initial, streams
         self.watched_from: list[tuple[str, int]] = []
+        self.clock = Clock()
 
     def get(self, api: Any, namespace: str, name: str) -> tuple[dict[str, Any], str]:
         obj = self.initial.pop(0)
@@ -49,7 +68,17 @@ class FakeCluster:
         for item in self.streams.pop(0):
             if isinstance(item, Exception):
                 raise item
+            if isinstance(item, float):
+                self.clock.now += item
+                continue
             yield item
+
+    def follow(self, timeout: float | None) -> tuple[Verdict | None, Mapping[str, Any]]:
+        """``watch.follow`` on this cluster's virtual clock."""
+        clock = self.clock
+        return watch.follow(
+            API, "default", "x", Recorder(), timeout, monotonic=clock.monotonic, sleep=clock.sleep
+        )
 
 
 @pytest.fixture
@@ -84,12 +113,9 @@ def test_streams_resume_from_the_last_version_and_410_relists(fake: FakeCluster)
 
 
 def test_timeout_returns_none_with_the_last_version(fake: FakeCluster) -> None:
-    clock = iter([0.0, 0.0, 7.5, 10.0])
     fake.initial = [version(1)]
-    fake.streams = [[("MODIFIED", version(2))]]
-    judged, last = watch.follow(
-        API, "default", "x", Recorder(), 10.0, monotonic=lambda: next(clock)
-    )
+    fake.streams = [[7.5, ("MODIFIED", version(2)), 2.5]]
+    judged, last = fake.follow(timeout=10.0)
     assert judged is None
     assert last["metadata"]["resourceVersion"] == "2"
     assert fake.watched_from == [("1", 10)]
@@ -115,3 +141,54 @@ def test_plain_lines_print_only_what_changed() -> None:
         "04:00:00 x InProgress 20% 0/0 completed",
         "04:00:00   ami-1 InProgress 20%",
     ]
+
+
+AT_ONCE = [0.001]  # a watch the server ends after a millisecond, with no event
+
+
+def test_watches_that_end_at_once_back_off_as_client_go_does(fake: FakeCluster) -> None:
+    """The issue's hot loop (76,000 requests in 90 s): waits of 0.8 s doubling to 30 s."""
+    fake.initial = [version(1)]
+    fake.streams = [list(AT_ONCE) for _ in range(200_000)]
+    judged, last = fake.follow(timeout=90)
+    assert judged is None
+    assert last["metadata"]["resourceVersion"] == "1"
+    requests = len(fake.watched_from)
+    assert requests < 15, f"{requests} watch requests in 90 virtual seconds"
+    waits = fake.clock.waits
+    assert waits[:-1] == pytest.approx([0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30])
+    assert 0 < waits[-1] <= 30
+    assert fake.clock.now == pytest.approx(90), "the last wait ends at the deadline, not past it"
+
+
+def test_a_watch_that_delivers_an_event_resets_the_back_off(fake: FakeCluster) -> None:
+    fake.initial = [version(1)]
+    fake.streams = [
+        list(AT_ONCE),
+        list(AT_ONCE),
+        [0.5, ("MODIFIED", version(2, progressPercentage=10))],
+        list(AT_ONCE),
+        [("MODIFIED", version(3, 1, 1, **DONE))],
+    ]
+    judged, _ = fake.follow(timeout=None)
+    assert judged is Verdict.COMPLETE
+    assert fake.clock.waits == pytest.approx([0.8, 1.6, 0.8])
+    assert [rv for rv, _ in fake.watched_from] == ["1", "1", "1", "2", "2"]
+
+
+def test_a_quiet_window_is_followed_by_the_next_at_once(fake: FakeCluster) -> None:
+    """A watch that lasts its window with no change is the normal case, not a refusal."""
+    fake.initial = [version(1)]
+    fake.streams = [[float(watch.WINDOW)], [60.0], [("MODIFIED", version(2, 1, 1, **DONE))]]
+    judged, _ = fake.follow(timeout=None)
+    assert judged is Verdict.COMPLETE
+    assert fake.clock.waits == []
+    assert len(fake.watched_from) == 3
+
+
+def test_a_410_at_once_backs_off_too(fake: FakeCluster) -> None:
+    fake.initial = [version(1), version(1), version(1), version(1, 1, 1, **DONE)]
+    fake.streams = [[errors.WatchExpiredError("gone")] for _ in range(3)]
+    judged, _ = fake.follow(timeout=None)
+    assert judged is Verdict.COMPLETE  # the relist shows it, without a wait first
+    assert fake.clock.waits == pytest.approx([0.8, 1.6])
