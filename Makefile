@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: help install lint test unit e2e demo bench sandbox-up sandbox-down clean check-tools deploy-check
+.PHONY: help install lint test unit e2e demo bench sim sandbox-up sandbox-down clean check-tools deploy-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ check-tools: ## Install the deploy-check tools (promtool, prometheus, checkov, k
 
 deploy-check: $(STAMP) check-tools ## Render, validate and scan deploy/, Dockerfile, alerts and dashboard
 	$(BIN)/pytest tests/deploy
+
+SEEDS ?= 1000
+sim: $(STAMP) ## Run the deterministic simulation over SEEDS seeds (default 1000), or replay SEED=N
+	$(BIN)/python -m tests.sim $(if $(SEED),--seed $(SEED) --verbose,--seeds $(SEEDS))
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit

@@ -1,20 +1,24 @@
-"""Export mode's calls, for the service: the preflight, the creates, their budget.
+"""Export mode's calls, for the service: the DryRun preflight, the creates, their budget.
 
-The pure decision (``core.export``) says which AMIs to record as ``Queued`` and
-which recorded ones to create; this carries it out for one poll of one resource:
-it keeps the requests this process recorded (in memory only: a restarted
-process never calls for a request it did not record, see ``core.export``),
-makes the DryRun preflight once per (account, region) and again every ten
-intervals while it is refused (or at once after a spec change), and pays each
-create from the (account, region)'s create bucket, never waiting for a token
-inside a poll.
+The pure decision (``core.export.decide``) says, once per poll, what to DryRun,
+what to record and what to call; this carries it out for one poll of one
+resource and hands the results back once (``core.exportentries``). It keeps, in
+memory, the requests of every AmiStore by (account, region, bucket, AMI): those
+this process recorded (it alone may call for them, once, after their status is
+stored) and those stored statuses hold (seeded from watch events, never called
+for). It pays each call from the (account, region)'s create bucket, never waiting
+for a token inside a poll.
+
+DryRun, per (account, region, bucket): before the first request, again after a
+spec change, and after a refusal every ten intervals (or at once with another
+AMI, up to three, as an IAM policy may be scoped per AMI). A create refused for
+one AMI (access, a bad ID) refuses that AMI alone, in its entry.
 
 Capacity, per (account, region): at most ``max_concurrent`` of the operator's own
-stores in progress (InProgress tasks of AmiStores with createTasks, plus requests
-AWS does not list yet), counted over every such AmiStore at its last poll. A create
-AWS refuses for capacity blocks new requests in that (account, region) until one of
-its stores finishes (at least one interval later) or a backoff passes (one interval,
-doubling to ``MAX_CAPACITY_BACKOFF``): at most one refused create per interval.
+stores in progress, shared fairly between the AmiStores waiting (``fair_slots``). A
+create AWS refuses for capacity blocks new requests there until one of its stores
+finishes (at least one interval later) or a backoff passes (one interval, doubling
+to ``MAX_CAPACITY_BACKOFF``): at most one refused create per interval.
 """
 
 from __future__ import annotations
@@ -24,21 +28,33 @@ import dataclasses
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from amistore_operator.aws import budget, errors, ratelimit
-from amistore_operator.core import export, model, statusevents, timestamps
+from amistore_operator.core import export, exportentries, model, statusevents, timestamps
 
 logger = logging.getLogger(__name__)
 
 Runner = Callable[..., Awaitable[Any]]
-RECHECK_INTERVALS = 10  # a refused preflight is tried again after this many intervals
 DEFAULT_MAX_CONCURRENT = 20  # AWS's 1,200 GB in progress holds 20 AMIs of 60 GB
 MAX_CAPACITY_BACKOFF = 600.0  # seconds: the longest wait after refusals for capacity
+Where = tuple[str, str]  # (account, region)
+Target = tuple[str, str, str]  # (account, region, bucket)
 
-# Refused for good: the same call would be refused again until a person changes something.
-_FINAL = frozenset({model.PollErrorReason.INVALID_REQUEST, model.PollErrorReason.INVALID_IMAGE_ID})
+# Refused for good, for that AMI: the same call would be refused again until a person acts.
+_FINAL = frozenset(
+    {
+        model.PollErrorReason.INVALID_REQUEST,
+        model.PollErrorReason.INVALID_IMAGE_ID,
+        model.PollErrorReason.ACCESS_DENIED,
+    }
+)
+
+
+_STARTED = frozenset(
+    {model.TaskState.IN_PROGRESS, model.TaskState.COMPLETED, model.TaskState.FAILED}
+)
 
 
 class CreateApi(Protocol):
@@ -53,16 +69,12 @@ class CreateApi(Protocol):
 class Step:
     """Export mode's part of one poll's status: condition, entries, events."""
 
-    condition: tuple[str, str, str, str] | None
+    condition: export.Condition | None
     entries: dict[str, dict[str, Any]]
     events: tuple[statusevents.Event, ...] = ()
     retry_handled: str | None = None  # the retry annotation value handled, for the status
-
-
-@dataclasses.dataclass
-class _Preflight:
-    checked: float  # monotonic time of the check
-    denied: str | None  # AWS's message when refused
+    requested: tuple[str, ...] = ()  # new requests: poll these right after the write
+    awaiting: tuple[str, ...] = ()  # AMIs with a live request: polled every interval
 
 
 @dataclasses.dataclass
@@ -73,6 +85,16 @@ class _Full:
     backoff: float  # seconds until asking again regardless
     in_flight: int  # the (account, region)'s stores in progress then
     refusals: int = 1
+
+
+@dataclasses.dataclass
+class _Poll:
+    """What one step gathers as it carries the decision out."""
+
+    recorded: list[str] = dataclasses.field(default_factory=list)
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+    withdrawn: list[str] = dataclasses.field(default_factory=list)
+    events: list[statusevents.Event] = dataclasses.field(default_factory=list)
 
 
 class Exporter:
@@ -88,7 +110,7 @@ class Exporter:
         runner: Runner = asyncio.to_thread,
         monotonic: Callable[[], float] = time.monotonic,
         grace: datetime.timedelta = export.DEFAULT_GRACE,
-        call_window: datetime.timedelta | None = None,
+        call_window: datetime.timedelta = export.DEFAULT_CALL_WINDOW,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         self._permission = permission
@@ -97,16 +119,20 @@ class Exporter:
         self._runner = runner
         self._monotonic = monotonic
         self._grace = grace
-        # A request is called within half its grace at most, so any call is listed by then.
-        self._call_window = call_window or min(export.DEFAULT_CALL_WINDOW, grace / 2)
-        self._clients: dict[tuple[str, str], CreateApi] = {}
+        self._call_window = min(call_window, grace / 2)
+        self._clients: dict[Where, CreateApi] = {}
         self._budgets = budget.Budgets(rate, burst, monotonic)
-        self._preflights: dict[tuple[str, str], _Preflight] = {}
-        self._recorded: dict[str, dict[str, export.Recorded]] = {}
-        self._in_flight: dict[str, tuple[tuple[str, str], int]] = {}  # key -> (where, stores)
-        self._full: dict[tuple[str, str], _Full] = {}
+        self._requests: dict[Target, dict[str, export.Request]] = {}
+        self._pending: dict[str, list[tuple[Target, str]]] = {}  # recorded, status not stored
+        self._verdicts: dict[Target, export.Verdict] = {}
+        self._refused: dict[Target, dict[str, str]] = {}  # per-AMI refusals for good
+        # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
+        self._seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
+        self._in_flight: dict[str, tuple[Where, int]] = {}
+        self._wanting: dict[str, Where] = {}  # AmiStores with AMIs waiting for a slot
+        self._full: dict[Where, _Full] = {}
         self._generations: dict[str, int] = {}
-        self._checking: set[tuple[str, str]] = set()  # DryRuns on their way
+        self._checking: set[Target] = set()  # DryRuns on their way
 
     def budget(self, region: str, account: str = "") -> ratelimit.TokenBucket:
         """The create bucket of ``account`` in ``region`` (created on first use)."""
@@ -128,80 +154,198 @@ class Exporter:
         generation: int = 0,
         retry_requested: str | None = None,
         retry_handled: str | None = None,
+        interval: float | None = None,
+        account_denied: str | None = None,
     ) -> Step | None:
         """Export's part of one poll (None without ``createTasks``); may call AWS.
 
-        ``retry_requested``: the resource's ``amistore.io/retry-requested-at``;
-        ``retry_handled``: the value its status says was handled.
+        ``account_denied``: why the account map refuses the namespace (then no call at all).
         """
         if not spec.create_tasks or spec.bucket is None:
             self.forget(key)
             return None
-        where = (spec.account, spec.region)
-        listed = view.tasks
-        if self._generations.get(key, generation) != generation:
-            self._preflights.pop(where, None)  # a spec change re-evaluates ExportReady at once
+        where: Where = (spec.account, spec.region)
+        target: Target = (*where, spec.bucket)
+        changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
-        allowed = False
-        if export.is_ready(export.export_ready(spec, namespace, self._permission)):
-            allowed = await self._preflight(where, spec.image_ids[0], spec.bucket, spec)
-        condition = export.export_ready(spec, namespace, self._permission, self._denied(where))
-        if not allowed or view.error is not None:
-            if not export.is_ready(condition):
-                self._recorded.pop(key, None)  # no call for them: they lapse after the grace
-            shown = export.entries(
-                spec, listed, previous, export.Decision(), now=now, grace=self._grace
-            )
-            self._in_flight[key] = (where, export.in_flight(spec, listed, shown))
-            return Step(condition, shown, retry_handled=retry_handled)
-        recorded = self._recorded.setdefault(key, {})
-        decision = export.decide(
-            spec,
-            listed,
-            previous,
+        self._sync(key, target, spec, previous, now)
+        self._see(where, view.tasks.values())
+        self._count(key, target, spec, view)
+        flags = export.export_ready(spec, namespace, self._permission, None, account_denied)
+        inputs = export.Inputs(
+            key=key,
+            namespace=namespace,
+            spec=spec,
+            listed=view.tasks,  # with an error: only what is fresh (one bad ID blocks no other)
+            previous=previous,
             now=now,
-            recorded=recorded,
+            monotonic=self._monotonic(),
+            interval=max(spec.poll_interval, interval or 0.0),
+            requests=self._requests.get(target, {}),
+            refused=self._refused.get(target, {}),
+            verdict=self._verdicts.get(target),
+            slots=self._slots(key, where, spec.poll_interval),
+            account_denied=account_denied,
             retry_requested=retry_requested,
             retry_handled=retry_handled,
+            spec_changed=changed,
+            busy_elsewhere=self._busy_elsewhere(target, spec.image_ids, now),
+            seen={a: state for a, (_, state) in self._seen.get(target, {}).items()},
             grace=self._grace,
             call_window=self._call_window,
         )
-        refused: dict[str, tuple[str, str]] = {}
-        events: list[statusevents.Event] = []
-        withdrawn: list[str] = []
-        if decision.create:
-            await self._create(where, spec, decision, recorded, refused, withdrawn, events)
-            denied = self._denied(where)
-            if denied is not None:
-                condition = export.export_ready(spec, namespace, self._permission, denied)
-        # Stores in progress before any new request: those AWS lists, and live requests.
-        kept = export.entries(spec, listed, previous, export.Decision(), now=now, grace=self._grace)
-        kept = {a: e for a, e in kept.items() if a not in withdrawn}
-        self._in_flight[key] = (where, export.in_flight(spec, listed, kept))
-        decision = dataclasses.replace(decision, wait=(*decision.wait, *withdrawn))
-        decision = export.admit(decision, self._slots(where, spec.poll_interval))
-        stamp = timestamps.format_time(now)
-        recorded.update(export.recorded_for(decision.queue, listed, stamp))
-        shown = export.entries(
-            spec, listed, previous, decision, now=now, refused=refused, grace=self._grace
-        )
-        self._in_flight[key] = (where, export.in_flight(spec, listed, shown))
-        return Step(condition, shown, tuple(events), decision.retry_handled)
+        if not export.is_ready(flags):
+            self._abandon(key)  # no call for its requests: they lapse after the grace
+            decision = export.Decision(flags, retry_handled=retry_handled)
+            return self._settle(inputs, decision, _Poll(), flags)
+        decision = export.decide(inputs)
+        requests = self._requests.setdefault(target, {})
+        for ami_id in decision.ended:
+            requests.pop(ami_id, None)
+        poll = _Poll()
+        condition = decision.condition
+        queue: Sequence[str] = decision.queue
+        if decision.preflight is not None:
+            condition, queue = await self._preflight(inputs, decision, poll)
+        await self._create(inputs, decision, poll)
+        # The DryRun and the creates awaited: another AmiStore may have asked meanwhile.
+        busy = self._busy_elsewhere(target, queue, now)
+        live_for = export.grace(self._grace, self._call_window, inputs.interval)
+        for ami_id in queue:
+            if ami_id in busy or ami_id in requests:
+                continue
+            requests[ami_id] = export.request_for(key, inputs.listed.get(ami_id), now, live_for)
+            self._pending.setdefault(key, []).append((target, ami_id))
+            self._refused.get(target, {}).pop(ami_id, None)
+            poll.recorded.append(ami_id)
+        return self._settle(inputs, decision, poll, condition)
 
-    def _slots(self, where: tuple[str, str], interval: float) -> int | None:
-        """How many new requests (account, region) may record now (None: no cap)."""
-        in_flight = sum(n for w, n in self._in_flight.values() if w == where)
+    def _settle(
+        self,
+        inputs: export.Inputs,
+        decision: export.Decision,
+        poll: _Poll,
+        condition: export.Condition | None,
+    ) -> Step:
+        """Hand the results back to the core once: the entries, the counts for the cap."""
+        spec = inputs.spec
+        target: Target = (spec.account, spec.region, spec.bucket or "")
+        live = self._requests.get(target, {})
+        results = exportentries.Results(
+            recorded=tuple(poll.recorded),
+            refused=poll.refused,
+            withdrawn=tuple(poll.withdrawn),
+            requests=live,
+        )
+        unrecorded = [a for a in decision.queue if a not in poll.recorded]
+        verdict = self._verdicts.get(target)
+        if verdict is not None and verdict.denied is None and unrecorded:
+            decision = dataclasses.replace(decision, wait=(*decision.wait, *unrecorded))
+        shown = exportentries.entries(inputs, decision, results)
+        where = (spec.account, spec.region)
+        self._in_flight[inputs.key] = (where, exportentries.in_flight(inputs, shown))
+        if decision.candidates > len(poll.recorded):
+            self._wanting[inputs.key] = where
+        else:
+            self._wanting.pop(inputs.key, None)
+        awaiting = tuple(a for a in spec.image_ids if a in live and live[a].owner == inputs.key)
+        return Step(
+            condition,
+            shown,
+            tuple(poll.events),
+            decision.retry_handled,
+            requested=tuple(poll.recorded),
+            awaiting=awaiting,
+        )
+
+    def _busy_elsewhere(
+        self, target: Target, image_ids: Sequence[str], now: datetime.datetime
+    ) -> frozenset[str]:
+        """AMIs of ``image_ids`` with a live request into another bucket of the account and region.
+
+        AWS lists an AMI's latest store task only: two at once into two buckets would hide
+        each other, so an AMI is exported into one bucket at a time.
+        """
+        wanted = set(image_ids)
+        return frozenset(
+            ami_id
+            for other, requests in self._requests.items()
+            if other[:2] == target[:2] and other != target
+            for ami_id, request in requests.items()
+            if ami_id in wanted and not export.expired(request, now)
+        )
+
+    def _count(
+        self, key: str, target: Target, spec: model.AmiStoreSpec, view: model.ResourceView
+    ) -> None:
+        """This AmiStore's stores in progress as of this view, before it decides.
+
+        Its InProgress tasks and its live requests; while the view misses some AMIs, never
+        fewer than its last poll counted (a store may hide behind the stale ones).
+        """
+        requests = self._requests.get(target, {})
+        count = 0
+        for ami_id in spec.image_ids:
+            request = requests.get(ami_id)
+            task = export.in_bucket(view.tasks.get(ami_id), spec.bucket)
+            mine = request is not None and request.owner == key
+            running = task is not None and task.state == model.TaskState.IN_PROGRESS
+            count += 1 if mine or running else 0
+        known = self._in_flight.get(key)
+        if known is not None and not all(a in view.tasks for a in spec.image_ids):
+            count = max(count, known[1])
+        self._in_flight[key] = ((spec.account, spec.region), count)
+
+    def _see(self, where: Where, tasks: Iterable[model.StoreTask | None]) -> None:
+        """Remember the latest task seen per (bucket, AMI) of ``where``."""
+        for task in tasks:
+            if task is None or not task.bucket or task.start_time is None:
+                continue
+            start = timestamps.format_time(task.start_time)
+            seen = self._seen.setdefault((*where, task.bucket), {})
+            if task.ami_id not in seen or seen[task.ami_id][0] <= start:
+                seen[task.ami_id] = (start, task.state)
+
+    def _sync(
+        self,
+        key: str,
+        target: Target,
+        spec: model.AmiStoreSpec,
+        previous: Mapping[str, Any],
+        now: datetime.datetime | None = None,
+    ) -> None:
+        """Know the requests the previous status holds (another process may have made them)."""
+        for ami_id, entry in previous.items():
+            bucket, start, state = (entry.get(k) for k in ("bucket", "taskStartTime", "state"))
+            if isinstance(bucket, str) and isinstance(start, str) and state in _STARTED:
+                seen = self._seen.setdefault((*target[:2], bucket), {})
+                if ami_id not in seen or seen[ami_id][0] <= start:
+                    seen[ami_id] = (start, model.TaskState(state))
+        requests = self._requests.setdefault(target, {})
+        for ami_id in spec.image_ids:
+            entry = previous.get(ami_id) or {}
+            stamp = entry.get("requestedTime")
+            if entry.get("state") != model.TaskState.QUEUED or not isinstance(stamp, str):
+                continue
+            requested = timestamps.parse_time(stamp)
+            if ami_id not in requests and requested is not None:
+                live_for = export.grace(self._grace, self._call_window, spec.poll_interval)
+                expires = timestamps.format_time(requested + live_for)
+                requests[ami_id] = export.Request(key, stamp, expires=expires)
+
+    def _slots(self, key: str, where: Where, interval: float) -> int | None:
+        """How many new requests ``key`` may record now (None: no cap)."""
+        in_flight = {k: n for k, (w, n) in self._in_flight.items() if w == where}
         full = self._full.get(where)
         if full is not None:
             elapsed = self._monotonic() - full.refused
-            finished = in_flight < full.in_flight and elapsed >= interval
+            finished = sum(in_flight.values()) < full.in_flight and elapsed >= interval
             if not finished and elapsed < full.backoff:
                 return 0
-        if self._max_concurrent <= 0:
-            return None
-        return max(0, self._max_concurrent - in_flight)
+        wanting = [k for k, w in self._wanting.items() if w == where]
+        return export.fair_slots(self._max_concurrent, in_flight, wanting, key)
 
-    def _refused_for_capacity(self, where: tuple[str, str], interval: float, pending: int) -> None:
+    def _refused_for_capacity(self, where: Where, interval: float, pending: int) -> None:
         in_flight = sum(n for w, n in self._in_flight.values() if w == where) - pending
         full = self._full.get(where)
         refusals = 1 if full is None else full.refusals + 1
@@ -215,122 +359,142 @@ class Exporter:
     def seed(
         self, key: str, spec: model.AmiStoreSpec, entries: Sequence[Mapping[str, Any]]
     ) -> None:
-        """What a stored status says is in flight, until the resource's first poll.
+        """What a stored status says is in flight and requested, until the first poll.
 
         After a restart every AmiStore's watch event arrives before its first poll
-        ends, so the cap counts the stores that earlier processes started.
+        ends, so the cap counts the stores that earlier processes started, and no
+        AmiStore requests an AMI another one's stored status has a live request for.
         """
-        if not spec.create_tasks or key in self._in_flight:
+        if not spec.create_tasks or spec.bucket is None or key in self._in_flight:
             return
+        by_ami = {str(e["amiId"]): e for e in entries if e.get("amiId") in spec.image_ids}
+        self._sync(key, (spec.account, spec.region, spec.bucket), spec, by_ami)
         count = sum(
             1
-            for e in entries
-            if e.get("amiId") in spec.image_ids
-            and (
-                e.get("state") == model.TaskState.IN_PROGRESS
-                or (e.get("state") == model.TaskState.QUEUED and e.get("requestedTime"))
-            )
+            for e in by_ami.values()
+            if e.get("state") == model.TaskState.IN_PROGRESS
+            or (e.get("state") == model.TaskState.QUEUED and e.get("requestedTime"))
         )
         self._in_flight[key] = ((spec.account, spec.region), count)
 
+    def written(self, key: str) -> None:
+        """The status with the requests of ``key``'s last poll is stored: they may be called."""
+        for target, ami_id in self._pending.pop(key, ()):
+            request = self._requests.get(target, {}).get(ami_id)
+            if request is not None and request.owner == key and request.mine:
+                self._requests[target][ami_id] = dataclasses.replace(request, confirmed=True)
+
     def unwritten(self, key: str) -> None:
         """The status with its requests was not stored: never call for them."""
-        self._recorded.pop(key, None)
+        self._abandon(key)
+
+    def _abandon(self, key: str) -> None:
+        """Drop the requests of ``key`` whose status is not stored."""
+        for target, ami_id in self._pending.pop(key, ()):
+            request = self._requests.get(target, {}).get(ami_id)
+            if request is not None and request.owner == key and not request.confirmed:
+                del self._requests[target][ami_id]
 
     def forget(self, key: str) -> None:
-        """The resource is gone (or export is off for it)."""
-        self._recorded.pop(key, None)
+        """The resource is gone (or export is off for it).
+
+        Its requests stay until AWS lists their task or their grace ends: a call made
+        for one may still show up, and no other AmiStore may ask again before that.
+        """
+        self._abandon(key)
         self._in_flight.pop(key, None)
+        self._wanting.pop(key, None)
         self._generations.pop(key, None)
 
-    def _denied(self, where: tuple[str, str]) -> str | None:
-        found = self._preflights.get(where)
-        return None if found is None else found.denied
-
     async def _preflight(
-        self, where: tuple[str, str], ami_id: str, bucket: str, spec: model.AmiStoreSpec
-    ) -> bool:
-        """Whether IAM lets (account, region) create, by a DryRun when one is due.
+        self, inputs: export.Inputs, decision: export.Decision, poll: _Poll
+    ) -> tuple[export.Condition | None, Sequence[str]]:
+        """Ask IAM by a DryRun; the condition and the AMIs to record after its verdict.
 
-        False also when no verdict came (no token yet, throttled, unavailable): no
-        create then, and the condition stays as it was.
+        No verdict (no token yet, throttled, unavailable, another AmiStore's DryRun on
+        its way): nothing recorded, the condition as it was.
         """
-        found = self._preflights.get(where)
-        due = RECHECK_INTERVALS * spec.poll_interval
-        if found is not None and (found.denied is None or self._monotonic() - found.checked < due):
-            return found.denied is None
-        if where in self._checking:
-            return False  # another AmiStore's DryRun for it is on its way: one verdict serves all
-        if not self.budget(where[1], where[0]).try_acquire():
-            return False
-        client = self._client(where)
-        self._checking.add(where)
+        spec = inputs.spec
+        target: Target = (spec.account, spec.region, spec.bucket or "")
+        ami_id = decision.preflight or ""
+        if target in self._checking or not self.budget(spec.region, spec.account).try_acquire():
+            return decision.condition, ()
+        client = self._client((spec.account, spec.region))
+        self._checking.add(target)
         try:
-            await self._runner(budget.run_prepaid, client.preflight, ami_id, bucket)
+            await self._runner(budget.run_prepaid, client.preflight, ami_id, spec.bucket or "")
         except errors.AwsError as exc:
-            if exc.reason != model.PollErrorReason.ACCESS_DENIED:
-                logger.warning("DryRun CreateStoreImageTask failed in %s: %s", where, exc)
-                return False  # no verdict on IAM: ask again next time
-            denied = f"{exc.code}: {exc.message}"
-            logger.warning("DryRun CreateStoreImageTask refused in %s: %s", where, denied)
-            self._preflights[where] = _Preflight(self._monotonic(), denied)
-            return False
+            reason = f"{exc.code}: {exc.message}"
+            if exc.reason == model.PollErrorReason.ACCESS_DENIED:
+                logger.warning("DryRun CreateStoreImageTask refused in %s: %s", target, reason)
+                old = self._verdicts.get(target)
+                before = old.tried if old is not None and old.denied else ()
+                tried = tuple(dict.fromkeys((*before, ami_id)))  # each AMI once
+                self._verdicts[target] = export.Verdict(self._monotonic(), reason, tried)
+                denied = export.export_ready(spec, inputs.namespace, self._permission, reason)
+                return denied, ()
+            if exc.reason in _FINAL:
+                self._refused.setdefault(target, {})[ami_id] = reason  # that AMI alone
+                if ami_id in decision.queue:
+                    poll.refused[ami_id] = reason
+            else:
+                logger.warning("DryRun CreateStoreImageTask failed in %s: %s", target, reason)
+            return decision.condition, ()
         finally:
-            self._checking.discard(where)
-        self._preflights[where] = _Preflight(self._monotonic(), None)
-        return True
+            self._checking.discard(target)
+        self._verdicts[target] = export.Verdict(self._monotonic())
+        ready = export.export_ready(spec, inputs.namespace, self._permission)
+        slots = len(decision.queue) if inputs.slots is None else max(0, inputs.slots)
+        return ready, decision.queue[:slots]
 
-    async def _create(
-        self,
-        where: tuple[str, str],
-        spec: model.AmiStoreSpec,
-        decision: export.Decision,
-        recorded: dict[str, export.Recorded],
-        refused: dict[str, tuple[str, str]],
-        withdrawn: list[str],
-        events: list[statusevents.Event],
-    ) -> None:
-        """Call for the recorded requests of ``decision.create``, one call each at most."""
-        client = self._client(where)
-        bucket_tokens = self.budget(where[1], where[0])
+    async def _create(self, inputs: export.Inputs, decision: export.Decision, poll: _Poll) -> None:
+        """Call for the confirmed requests of ``decision.create``, one call each at most."""
+        spec = inputs.spec
+        where: Where = (spec.account, spec.region)
+        target: Target = (*where, spec.bucket or "")
+        requests = self._requests.setdefault(target, {})
         bucket = spec.bucket or ""
         for index, ami_id in enumerate(decision.create):
-            if where in self._full and self._slots(where, spec.poll_interval) == 0:
+            if where in self._full and self._slots(inputs.key, where, spec.poll_interval) == 0:
                 # AWS is full: withdraw the requests not called (no task was made for them).
                 for waiting in decision.create[index:]:
-                    recorded.pop(waiting, None)
-                    withdrawn.append(waiting)
+                    requests.pop(waiting, None)
+                    poll.withdrawn.append(waiting)
                 return
-            if not bucket_tokens.try_acquire():
+            if not self.budget(spec.region, spec.account).try_acquire():
                 return  # no token: the rest are called on a later poll, within their window
-            request = recorded.pop(ami_id)  # one call per request, whatever comes of it
+            request = requests[ami_id]
+            requests[ami_id] = dataclasses.replace(request, called=True)  # one call, whatever
             try:
                 key = await self._runner(
-                    budget.run_prepaid, client.create, ami_id, bucket, spec.s3_object_tags
+                    budget.run_prepaid,
+                    self._client(where).create,
+                    ami_id,
+                    bucket,
+                    spec.s3_object_tags,
                 )
             except errors.AwsError as exc:
                 if exc.code in errors.CAPACITY_CODES:
                     # A definite refusal: AWS made no task, so the AMI waits unrequested.
                     logger.info("CreateStoreImageTask for %s refused for capacity", ami_id)
-                    # Neither it nor the requests after it are in flight any more.
                     pending = len(decision.create) - index
                     self._refused_for_capacity(where, spec.poll_interval, pending)
-                    withdrawn.append(ami_id)
+                    requests.pop(ami_id, None)
+                    poll.withdrawn.append(ami_id)
                     continue
                 if exc.reason in _FINAL:
-                    refused[ami_id] = (exc.code, exc.message)
+                    reason = f"{exc.code}: {exc.message}" if exc.message else exc.code
+                    requests.pop(ami_id, None)
+                    self._refused.setdefault(target, {})[ami_id] = reason
+                    poll.refused[ami_id] = reason
                     continue
                 if exc.reason == model.PollErrorReason.THROTTLED:
-                    recorded[ami_id] = request  # AWS did not act on it: call again in the window
-                elif exc.reason == model.PollErrorReason.ACCESS_DENIED:
-                    self._preflights[where] = _Preflight(
-                        self._monotonic(), f"{exc.code}: {exc.message}"
-                    )
+                    requests[ami_id] = request  # AWS did not act on it: call again in the window
                 # Otherwise unknown whether AWS acted on it: no second call for this request.
                 logger.warning("CreateStoreImageTask for %s not confirmed: %s", ami_id, exc)
                 return
             self._full.pop(where, None)  # AWS took one: capacity is free again
-            events.append(
+            poll.events.append(
                 statusevents.Event(
                     "Normal",
                     "StoreRequested",
@@ -338,7 +502,7 @@ class Exporter:
                 )
             )
 
-    def _client(self, where: tuple[str, str]) -> CreateApi:
+    def _client(self, where: Where) -> CreateApi:
         client = self._clients.get(where)
         if client is None:
             client = self._clients[where] = self._client_factory(*where)

@@ -21,11 +21,20 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from amistore_operator import accountgate, exporter, resource, statusmemory
-from amistore_operator.core import accounts, conditions, model, spec, stall, status, taskentries
+from amistore_operator.core import (
+    accounts,
+    conditions,
+    export,
+    model,
+    spec,
+    stall,
+    status,
+    taskentries,
+)
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 
@@ -75,6 +84,7 @@ class AmiStoreService:
         ] = {}
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
         self._edits: dict[str, asyncio.Future[None]] = {}
+        self._requested: dict[str, tuple[str, ...]] = {}  # new requests, until written
         self._closed = False
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -109,6 +119,8 @@ class AmiStoreService:
             wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
             self._hub.forget(ref.key)
+            if self._exports is not None:
+                self._exports.forget(ref.key)  # its slots in the store capacity are free again
             self._rejected[ref.key] = snap.generation
             outcome = status.reject_spec(
                 prior,
@@ -132,7 +144,8 @@ class AmiStoreService:
             known = resource.LazyTasks(
                 lambda: status.known_tasks(prior)
             )  # read only for a new AMI entry
-            view = await self._hub.view(ref.key, wanted, known)
+            awaiting = _requested(entries if entries is not None else (), prior)
+            view = await self._hub.view(ref.key, wanted, known, awaiting=awaiting)
             if ref.key not in self._generations:
                 # Deleted while it waited (forget): nothing to write, no series to bring back.
                 return status.Outcome(status=dict(prior or {}), changed=False, events=())
@@ -145,7 +158,10 @@ class AmiStoreService:
             wanted.poll_interval, self._hub.stretched_interval(ref.key)
         )
         now = self._clock()
-        step = await self._export_step(ref, snap, wanted, view, prior, entries, now)
+        step = await self._export_step(
+            ref, snap, wanted, view, prior, entries, now, stretched=stretched, denial=denial
+        )
+        self._requested[ref.key] = step.requested if step is not None else ()
         exported = None if step is None else (step.condition, step.entries, step.retry_handled)
         inputs = (
             snap.generation,
@@ -194,6 +210,9 @@ class AmiStoreService:
         prior: Mapping[str, Any] | None,
         entries: tuple[dict[str, Any], ...] | None,
         now: datetime.datetime,
+        *,
+        stretched: float | None,
+        denial: str | None,
     ) -> exporter.Step | None:
         """Export mode's part of this poll: the requests to record, the creates to make."""
         if self._exports is None or not wanted.create_tasks:
@@ -211,8 +230,10 @@ class AmiStoreService:
             previous,
             now,
             generation=snap.generation,
-            retry_requested=snap.retry_requested,
+            retry_requested=export.retry_token(snap.retry_requested),
             retry_handled=handled if isinstance(handled, str) else None,
+            interval=stretched,
+            account_denied=denial,
         )
 
     def observe(
@@ -254,7 +275,12 @@ class AmiStoreService:
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
         self._memory.forget(ref.key)
-        memos: tuple[dict[str, Any], ...] = (self._generations, self._parsed, self._reconciled)
+        memos: tuple[dict[str, Any], ...] = (
+            self._generations,
+            self._parsed,
+            self._reconciled,
+            self._requested,
+        )
         for memo in memos:
             memo.pop(ref.key, None)
         self._rejected.pop(ref.key, None)
@@ -263,8 +289,22 @@ class AmiStoreService:
         if self._exports is not None:
             self._exports.forget(ref.key)
 
+    def written(self, ref: resource.ResourceRef) -> None:
+        """The last status computed for ``ref`` is stored: its new requests may be called.
+
+        The AMIs it requested are polled at once, so the call follows within seconds
+        whatever the interval, and only while AWS still lists no task for them.
+        """
+        self._memory.stored(ref.key)
+        if self._exports is not None:
+            self._exports.written(ref.key)
+        requested = self._requested.pop(ref.key, ())
+        if requested:
+            self._hub.refresh(ref.key, requested)
+
     def unwritten(self, ref: resource.ResourceRef) -> None:
         """The last status was refused by the API: compute the next from the stored one."""
+        self._requested.pop(ref.key, None)
         if self._exports is not None:
             self._exports.unwritten(ref.key)  # its requests were not recorded: no call for them
         self._memory.refused(ref.key)
@@ -325,6 +365,18 @@ class AmiStoreService:
                 c.get("type") == "ExportReady" for c in outcome.status.get("conditions", ())
             ),
         )
+
+
+def _requested(
+    entries: Iterable[Mapping[str, Any]], prior: Mapping[str, Any] | None
+) -> frozenset[str]:
+    """AMIs the previous status shows requested: polled every interval until AWS lists them."""
+    known = entries or taskentries.from_status(prior or {})
+    return frozenset(
+        str(e["amiId"])
+        for e in known
+        if e.get("state") == model.TaskState.QUEUED and e.get("requestedTime")
+    )
 
 
 def _exports(raw_spec: Mapping[str, Any] | None) -> bool:

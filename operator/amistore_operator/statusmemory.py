@@ -2,8 +2,9 @@
 
 - The status it last wrote, with the uid of the object it went to: fresher than
   the watched body until its watch event arrives (the operator is the status's
-  only writer); a re-created object of the same name (its DELETED event missed,
-  e.g. the apiserver lost its objects) has another uid and starts from its own.
+  only writer); after a refused write, the last one the API confirmed; a
+  re-created object of the same name (its DELETED event missed, e.g. the
+  apiserver lost its objects) has another uid and starts from its own.
 - Every task entry (uncapped: the status holds 500) of the last two statuses
   computed; the one before the newest is what the API holds when the newest is
   refused.
@@ -26,6 +27,7 @@ class StatusMemory:
 
     def __init__(self) -> None:
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._stored: dict[str, tuple[str, dict[str, Any]]] = {}  # the last write confirmed
         # uid, the status computed, its entries; the newest last.
         self._entries: dict[str, list[tuple[str, Mapping[str, Any], Entries]]] = {}
         self._rendered: dict[str, tuple[str, Entries]] = {}
@@ -56,14 +58,28 @@ class StatusMemory:
         self._rendered[ref.key] = (ref.uid, outcome.entries)
         return True
 
+    def stored(self, key: str) -> None:
+        """The API confirmed the last status written."""
+        written = self._written.get(key)
+        if written is not None:
+            self._stored[key] = written
+
     def refused(self, key: str) -> None:
-        """The last status was refused by the API: the stored one is what counts."""
-        self._written.pop(key, None)
+        """The last status was refused by the API: the stored one is what counts.
+
+        That is the last status the API confirmed, not the watched body: a watch event
+        may still be on its way, and a body older than a stored request would ask again.
+        """
+        stored = self._stored.get(key)
+        if stored is None:
+            self._written.pop(key, None)
+        else:
+            self._written[key] = stored
         kept = self._entries.get(key)
         if kept:
             kept.pop()  # the refused status's entries; the stored status is the one before
 
     def forget(self, key: str) -> None:
         """The resource is gone."""
-        for memo in (self._written, self._entries, self._rendered):
+        for memo in (self._written, self._stored, self._entries, self._rendered):
             memo.pop(key, None)

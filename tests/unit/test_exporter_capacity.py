@@ -57,8 +57,10 @@ def run(
     key: str = "ns/store",
     **retry: Any,
 ) -> exporter.Step:
+    """One poll whose status the API then stored (its requests may be called)."""
     result = asyncio.run(ex.step(key, "team-a", spec, view, previous, now, **retry))
     assert result is not None
+    ex.written(key)
     return result
 
 
@@ -94,13 +96,28 @@ def test_the_cap_holds_requests_and_the_rest_wait_unrequested() -> None:
         }
         previous = later.entries
     assert created(fake) == list(AMIS[:2])
-    # One finishes: one slot, one new request, then its create.
+    # One finishes: the poll that sees it takes the slot, one new request, its create.
     done = running(SIX, {AMIS[1]})
     done.tasks[AMIS[0]] = model.StoreTask(AMIS[0], model.TaskState.COMPLETED, 100, bucket=BUCKET)
     freed = run(ex, SIX, done, previous, T0 + 20 * SECOND)
     assert requested(freed) == {AMIS[2]}
+    assert waiting(freed) == set(AMIS[3:])
     run(ex, SIX, done, freed.entries, T0 + 22 * SECOND)
     assert created(fake) == [*AMIS[:2], AMIS[2]]
+
+
+def test_a_slot_freed_is_taken_by_the_poll_that_sees_the_store_finish() -> None:
+    fake, clock = FakeCreate(), Clock()
+    ex = make(fake, clock, max_concurrent=2)
+    first = run(ex, SIX, nothing(SIX), {}, T0)
+    second = run(ex, SIX, nothing(SIX), first.entries, T0 + 2 * SECOND)
+    clock.now = 4.0
+    steady = run(ex, SIX, running(SIX, set(AMIS[:2])), second.entries, T0 + 4 * SECOND)
+    done = running(SIX, {AMIS[1]})
+    done.tasks[AMIS[0]] = model.StoreTask(AMIS[0], model.TaskState.COMPLETED, 100, bucket=BUCKET)
+    clock.now = 6.0
+    freed = run(ex, SIX, done, steady.entries, T0 + 6 * SECOND)
+    assert requested(freed) == {AMIS[2]}
 
 
 def test_the_cap_is_shared_by_every_amistore_of_the_account_and_region() -> None:
@@ -111,6 +128,41 @@ def test_the_cap_is_shared_by_every_amistore_of_the_account_and_region() -> None
     assert len(requested(mine)) == 3
     assert requested(theirs) == set()
     assert waiting(theirs) == set(OTHER.image_ids)
+
+
+def test_slots_freed_go_to_the_amistore_waiting_not_all_to_the_one_that_held_them() -> None:
+    fake, clock = FakeCreate(), Clock()
+    ex = make(fake, clock, max_concurrent=4)
+    mine = run(ex, SIX, nothing(SIX), {}, T0)
+    theirs = run(ex, OTHER, nothing(OTHER), {}, T0, key="ns/other")
+    assert len(requested(mine)) == 4
+    assert waiting(theirs) == set(OTHER.image_ids)
+    mine = run(ex, SIX, nothing(SIX), mine.entries, T0 + 2 * SECOND)
+    assert created(fake) == list(AMIS[:4])
+    # Two of its four finish; it still has two AMIs waiting, and so does the other.
+    half = running(SIX, set(AMIS[2:4]))
+    for ami_id in AMIS[:2]:
+        half.tasks[ami_id] = model.StoreTask(ami_id, model.TaskState.COMPLETED, 100, bucket=BUCKET)
+    for n in (2, 3, 4):
+        clock.now = 2.0 * n
+        mine = run(ex, SIX, half, mine.entries, T0 + 2 * n * SECOND)
+        assert requested(mine) == set()  # it holds its share (2 of 4) while another waits
+    theirs = run(ex, OTHER, nothing(OTHER), theirs.entries, T0 + 10 * SECOND, key="ns/other")
+    assert requested(theirs) == set(OTHER.image_ids)
+
+
+def test_an_amistore_forgotten_releases_its_slots() -> None:
+    # E.g. its spec is now rejected: it polls no more, and holds nothing for good.
+    fake, clock = FakeCreate(), Clock()
+    ex = make(fake, clock, max_concurrent=2)
+    mine = run(ex, SIX, nothing(SIX), {}, T0)
+    run(ex, SIX, running(SIX, set(AMIS[:2])), mine.entries, T0 + 2 * SECOND)
+    theirs = run(ex, OTHER, nothing(OTHER), {}, T0 + 2 * SECOND, key="ns/other")
+    assert requested(theirs) == set()
+    ex.forget("ns/store")
+    assert not ex.counted("ns/store")
+    theirs = run(ex, OTHER, nothing(OTHER), theirs.entries, T0 + 4 * SECOND, key="ns/other")
+    assert requested(theirs) == set(OTHER.image_ids)
 
 
 def test_a_refusal_for_capacity_withdraws_the_request_and_waits() -> None:
@@ -197,15 +249,15 @@ def test_a_spec_change_rechecks_a_refused_preflight_at_once() -> None:
         model.PollErrorReason.ACCESS_DENIED, "UnauthorizedOperation", "no"
     )
     ex = make(fake, clock)
-    asyncio.run(ex.step("ns/store", "team-a", SIX, nothing(SIX), {}, T0, generation=1))
-    asyncio.run(ex.step("ns/store", "team-a", SIX, nothing(SIX), {}, T0, generation=1))
-    assert [c[0] for c in fake.calls] == ["preflight"]
+    for _ in range(5):  # three AMIs tried (IAM may be scoped per AMI), then it waits
+        asyncio.run(ex.step("ns/store", "team-a", SIX, nothing(SIX), {}, T0, generation=1))
+    assert [c[1] for c in fake.calls] == list(AMIS[:3])
     fake.denied = None
     result = asyncio.run(ex.step("ns/store", "team-a", SIX, nothing(SIX), {}, T0, generation=2))
     assert result is not None
     assert result.condition is not None
     assert result.condition[1] == "True"
-    assert [c[0] for c in fake.calls] == ["preflight", "preflight"]
+    assert [c[0] for c in fake.calls] == ["preflight"] * 4
 
 
 def test_after_a_restart_the_stored_statuses_count_before_their_first_poll() -> None:

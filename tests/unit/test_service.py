@@ -26,6 +26,8 @@ class FakeHub:
         self.views: list[tuple[str, model.AmiStoreSpec, Mapping[str, model.StoreTask]]] = []
         self.woken: list[str] = []
         self.forgotten: list[str] = []
+        self.awaiting: list[frozenset[str]] = []  # what each view was asked to poll every interval
+        self.refreshed: list[tuple[str, tuple[str, ...]]] = []
         self.on_view: Any = None
         self.progress = 40
         self.read_known = False
@@ -33,9 +35,15 @@ class FakeHub:
         self.stretched: float | None = None  # the region's budget-stretched interval
 
     async def view(
-        self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        *,
+        awaiting: frozenset[str] = frozenset(),
     ) -> model.ResourceView:
         self.views.append((key, spec, known))
+        self.awaiting.append(awaiting)
         if self.on_view is not None:
             on_view, self.on_view = self.on_view, None
             on_view()
@@ -53,6 +61,9 @@ class FakeHub:
 
     def wake(self, key: str) -> None:
         self.woken.append(key)
+
+    def refresh(self, key: str, amis: tuple[str, ...]) -> None:
+        self.refreshed.append((key, amis))
 
     def forget(self, key: str) -> None:
         self.forgotten.append(key)

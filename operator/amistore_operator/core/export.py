@@ -1,25 +1,28 @@
 """Export (``spec.createTasks``): who may export where, and which AMIs to start, never twice.
 
-Pure: the spec, what AWS lists, the previous status and ``now`` in; a decision out.
+Pure: one poll's inputs in (the spec, what AWS lists, the previous entries, the
+requests recorded for the same AMIs and bucket by any AmiStore, the DryRun
+verdict, the slots the capacity leaves, ``now``), one ``Decision`` out: what to
+DryRun, what to record, what to call. ``exportentries`` renders the entries once
+the shell has carried the decision out and handed the results back.
 
 Never twice. The status is the record, written before the call: an AMI AWS
-shows no task for becomes ``Queued`` with ``requestedTime`` R (a status write,
-no call). On a later poll, once that status is stored, the process that wrote
-R calls ``CreateStoreImageTask`` for it, at most once, and only within
-``call_window`` of R, and only while AWS still lists what it listed when R was
-recorded. A new R for the same AMI is recorded only ``grace`` after the last one,
-where ``grace`` is at least ``call_window`` plus EC2's visibility delay: any
-call made for R is listed by then. So a crash before the call costs one grace
-period, a crash after it costs nothing, and neither makes a second task: a
+shows no task for becomes ``Queued`` with ``requestedTime`` R (a status write, no
+call). Once that status is stored, the process that wrote R calls
+``CreateStoreImageTask`` for it, at most once, within ``call_window`` of R. One
+request per (account, region, bucket, AMI) across AmiStores: while one is live,
+no AmiStore records another. A request ends when AWS lists a task started for
+it (the AMI is polled every interval until then), or ``grace`` after R, which
+exceeds the call window plus two intervals plus EC2's visibility delay: any
+call made for R is listed, and seen, by then. So a crash before the call costs
+one grace, a crash after it costs nothing, and neither makes a second task: a
 restarted process never calls for an R it did not record itself.
 
-Capacity. AWS limits the store work in progress per account and region (1,200 GB
-of snapshot data) and refuses creates beyond it; ``--max-concurrent-stores`` caps
-the operator's own tasks in progress per (account, region). An AMI that must wait
-for either is ``Queued`` without ``requestedTime``: no request is recorded for
-it, so it can be requested at any later poll, as soon as ``admit`` gives it a slot.
-A create AWS refused for capacity made no task, so its request is withdrawn the
-same way.
+Capacity. AWS limits the store work in progress per account and region and
+refuses creates beyond it; ``--max-concurrent-stores`` caps the operator's own
+tasks in progress per (account, region), shared fairly: while several AmiStores
+wait, each may hold its share of the slots. An AMI that must wait is ``Queued``
+without ``requestedTime``.
 """
 
 from __future__ import annotations
@@ -27,16 +30,22 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import fnmatch
+import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amistore_operator.core import model, timestamps
 
-# EC2's API is eventually consistent and AWS publishes no bound for how long a
-# new store task may stay unlisted; observed delays are seconds. Generous here:
-# the grace only delays a re-request after a crash between record and call.
+# EC2's API is eventually consistent and AWS publishes no bound for how long a new
+# store task may stay unlisted; observed delays are seconds. The grace covers that.
 DEFAULT_GRACE = datetime.timedelta(minutes=10)
 DEFAULT_CALL_WINDOW = datetime.timedelta(minutes=5)
+# A Failed task that started this long before a request is the one it retries.
+START_SKEW = datetime.timedelta(seconds=60)
+RECHECK_INTERVALS = 10  # a refused DryRun is asked again after this many intervals
+MAX_RETRY_VALUE = 256  # status.lastHandledRetryAt's maxLength
+MAX_PROBES = 3  # DryRuns with different AMIs before waiting for the recheck
 
 CONDITION = "ExportReady"
 READY = "Ready"
@@ -44,7 +53,10 @@ CREATE_NOT_ALLOWED = "CreateNotAllowed"
 BUCKET_NOT_ALLOWED = "BucketNotAllowed"
 NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 ACCESS_DENIED = "AccessDenied"
+ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"
 CREATE_ACTION = "ec2:CreateStoreImageTask"
+
+Condition = tuple[str, str, str, str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,21 +69,67 @@ class Permission:
 
 
 @dataclasses.dataclass(frozen=True)
-class Recorded:
-    """A request this process recorded in a status and has not called yet."""
+class Request:
+    """A request for one (account, region, bucket, AMI), recorded in a status at R."""
 
-    requested_time: str  # the entry's requestedTime (R)
-    listed_start: str | None  # the start of the Failed task AWS listed then (a retry), or None
+    owner: str  # the AmiStore whose status holds it
+    requested_time: str  # R
+    listed_start: str | None = None  # the Failed task AWS listed at R (a retry), if known
+    mine: bool = False  # this process recorded it: it may call for it, once
+    confirmed: bool = False  # the status holding it is stored
+    called: bool = False
+    expires: str | None = None  # R plus the grace of the AmiStore that recorded it
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The DryRun verdict for (account, region, bucket)."""
+
+    checked: float  # monotonic seconds
+    denied: str | None = None  # AWS's code and message when refused
+    tried: tuple[str, ...] = ()  # AMIs refused since the last pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """One poll of one export-mode AmiStore, as the shell gathered it."""
+
+    key: str
+    namespace: str
+    spec: model.AmiStoreSpec
+    listed: Mapping[str, model.StoreTask | None]  # fresh: the latest task per AMI, or None
+    previous: Mapping[str, Mapping[str, Any]]  # the previous status's entries by AMI
+    now: datetime.datetime
+    monotonic: float
+    interval: float  # the effective poll interval (stretched by the budget, if so)
+    requests: Mapping[str, Request] = dataclasses.field(default_factory=dict)  # by AMI
+    refused: Mapping[str, str] = dataclasses.field(default_factory=dict)  # AMI -> why
+    verdict: Verdict | None = None
+    slots: int | None = None  # new requests allowed now (None: no cap)
+    account_denied: str | None = None  # the account map refuses the namespace
+    retry_requested: str | None = None
+    retry_handled: str | None = None
+    spec_changed: bool = False  # a new generation: ask IAM again at once
+    busy_elsewhere: frozenset[str] = frozenset()  # AMIs with a live request into another bucket
+    # AMIs any AmiStore saw a task of into this bucket, and its state then: AWS lists an
+    # AMI's latest task only, so one into another bucket may hide it.
+    seen: Mapping[str, model.TaskState] = dataclasses.field(default_factory=dict)
+    grace: datetime.timedelta = DEFAULT_GRACE
+    call_window: datetime.timedelta = DEFAULT_CALL_WINDOW
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """What to do this poll: AMIs to record as Queued (a status write), AMIs to create."""
+    """What to do this poll, in order: DryRun, record, call."""
 
-    queue: tuple[str, ...] = ()
-    create: tuple[str, ...] = ()
-    retry_handled: str | None = None  # the retry value to record in the status
-    wait: tuple[str, ...] = ()  # Queued without a request: no slot for them yet (see admit)
+    condition: Condition | None
+    preflight: str | None = None  # DryRun with this AMI first; ``queue`` only if allowed
+    queue: tuple[str, ...] = ()  # record Queued with requestedTime now (a status write)
+    create: tuple[str, ...] = ()  # call now: confirmed requests of this process
+    wait: tuple[str, ...] = ()  # Queued without a request: no slot, or another's request
+    ended: tuple[str, ...] = ()  # requests AWS now lists a task for, or past their grace
+    retry_handled: str | None = None
+    candidates: int = 0  # AMIs that want a request (queued or waiting)
 
 
 def matches_any(value: str, patterns: Sequence[str]) -> bool:
@@ -79,193 +137,202 @@ def matches_any(value: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
 
 
+def window(base: datetime.timedelta, interval: float) -> datetime.timedelta:
+    """How long after R a call may still be made: the base window plus one interval."""
+    return base + datetime.timedelta(seconds=interval)
+
+
+def grace(
+    base: datetime.timedelta, window_base: datetime.timedelta, interval: float
+) -> datetime.timedelta:
+    """How long a request lives: past its call window, two intervals and the base grace."""
+    return base + window(window_base, interval) + datetime.timedelta(seconds=2 * interval)
+
+
 def export_ready(
     spec: model.AmiStoreSpec,
     namespace: str,
     permission: Permission,
     access_denied: str | None = None,
-) -> tuple[str, str, str, str] | None:
-    """The ``ExportReady`` condition (type, status, reason, message); None without createTasks.
-
-    ``access_denied`` is the preflight's (DryRun) refusal message, if any.
-    """
+    account_denied: str | None = None,
+) -> Condition | None:
+    """The ``ExportReady`` condition (type, status, reason, message); None without createTasks."""
     if not spec.create_tasks:
         return None
     bucket = spec.bucket or ""
+    refusal: tuple[str, str] | None = None
     if not permission.allow_create:
-        return (
-            CONDITION,
-            "False",
+        refusal = (
             CREATE_NOT_ALLOWED,
             "The operator does not create store tasks (it runs without --allow-create)",
         )
-    if not matches_any(bucket, permission.allowed_buckets):
-        return (
-            CONDITION,
-            "False",
+    elif not matches_any(bucket, permission.allowed_buckets):
+        refusal = (
             BUCKET_NOT_ALLOWED,
             f'Bucket "{bucket}" matches none of the operator\'s --allowed-buckets',
         )
-    if not matches_any(namespace, permission.create_namespaces):
-        return (
-            CONDITION,
-            "False",
+    elif not matches_any(namespace, permission.create_namespaces):
+        refusal = (
             NAMESPACE_NOT_ALLOWED,
             f'Namespace "{namespace}" matches none of the operator\'s --create-namespaces',
         )
-    if access_denied is not None:
-        return (
-            CONDITION,
-            "False",
-            ACCESS_DENIED,
-            f"Not allowed to call {CREATE_ACTION}: {access_denied}",
-        )
+    elif account_denied is not None:
+        refusal = (ACCOUNT_NOT_ALLOWED, account_denied)
+    elif access_denied is not None:
+        refusal = (ACCESS_DENIED, f"Not allowed to call {CREATE_ACTION}: {access_denied}")
+    if refusal is not None:
+        return (CONDITION, "False", *refusal)
     return (CONDITION, "True", READY, f'Store tasks into "{bucket}" are started as needed')
 
 
-def is_ready(condition: tuple[str, str, str, str] | None) -> bool:
+def is_ready(condition: Condition | None) -> bool:
     """Whether an ``ExportReady`` condition allows creating."""
     return condition is not None and condition[1] == "True"
 
 
-def decide(
-    spec: model.AmiStoreSpec,
-    listed: Mapping[str, model.StoreTask | None],
-    previous: Mapping[str, Mapping[str, Any]],
-    *,
+def ended(
+    request: Request,
+    task: model.StoreTask | None,
     now: datetime.datetime,
-    recorded: Mapping[str, Recorded],
-    retry_requested: str | None = None,
-    retry_handled: str | None = None,
-    grace: datetime.timedelta = DEFAULT_GRACE,
-    call_window: datetime.timedelta = DEFAULT_CALL_WINDOW,
-) -> Decision:
-    """Which AMIs to record as Queued now, and which recorded ones to create now.
+    live_for: datetime.timedelta,
+) -> bool:
+    """Whether a request is over: AWS lists a task started for it, or its grace passed."""
+    requested = timestamps.parse_time(request.requested_time)
+    if requested is None or now >= requested + live_for or expired(request, now):
+        return True
+    return task is not None and not _older(task, request, requested)
 
-    ``listed`` is AWS's latest task per AMI in the spec's bucket from a fresh
-    describe answer (``None``: no task); an AMI missing from it (stale data) is
-    left alone. ``previous`` holds the previous status's entries by AMI;
-    ``recorded`` the requests this process wrote and has not called yet.
-    The caller checks ``ExportReady`` first.
-    """
-    if not spec.create_tasks or spec.bucket is None:
-        return Decision(retry_handled=retry_handled)
-    retry = retry_requested is not None and retry_requested != retry_handled
-    queue: list[str] = []
+
+def expired(request: Request, now: datetime.datetime) -> bool:
+    """Whether the request's grace, as its AmiStore had it, has passed."""
+    expires = timestamps.parse_time(request.expires)
+    return expires is not None and now >= expires
+
+
+def _older(task: model.StoreTask, request: Request, requested: datetime.datetime) -> bool:
+    """Whether ``task`` is the Failed one a retry request replaces (not a task it started)."""
+    if task.state != model.TaskState.FAILED:
+        return False
+    if request.listed_start is not None:
+        return _start(task) == request.listed_start
+    return task.start_time is not None and task.start_time < requested - START_SKEW
+
+
+def decide(inputs: Inputs) -> Decision:
+    """The one decision of this poll (see the module docstring)."""
+    spec = inputs.spec
+    retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
+    handled = inputs.retry_requested if retry else inputs.retry_handled
+    live_for = grace(inputs.grace, inputs.call_window, inputs.interval)
+    call_by = window(inputs.call_window, inputs.interval)
+    verdict = inputs.verdict
+    denied = verdict.denied if verdict is not None else None
+    condition = export_ready(spec, inputs.namespace, _PERMIT, denied, inputs.account_denied)
+    if inputs.account_denied is not None:
+        return Decision(condition, retry_handled=inputs.retry_handled)
     create: list[str] = []
+    wanted: list[str] = []
+    waiting: list[str] = []
+    done: list[str] = []
     for ami_id in spec.image_ids:
-        if ami_id not in listed:
+        if ami_id not in inputs.listed:
             continue  # no fresh answer for it: never act on a guess
-        task = listed[ami_id]
-        if task is not None and task.bucket not in (None, spec.bucket):
-            task = None  # a task into another bucket is no task into this one
-        listed_start = _start(task)
-        prev = previous.get(ami_id) or {}
-        requested = (
-            timestamps.parse_time(prev.get("requestedTime"))
-            if prev.get("state") == model.TaskState.QUEUED
-            else None
-        )
-        if requested is not None and now < requested + grace:
-            mine = recorded.get(ami_id)
+        task = in_bucket(inputs.listed[ami_id], spec.bucket)
+        request = inputs.requests.get(ami_id)
+        if request is not None and ended(request, task, inputs.now, live_for):
+            done.append(ami_id)
+            request = None
+        if request is not None:
+            requested = timestamps.parse_time(request.requested_time)
             if (
-                mine is not None
-                and mine.requested_time == prev.get("requestedTime")
-                and mine.listed_start == listed_start
-                and (task is None or task.state == model.TaskState.FAILED)
-                and now < requested + call_window
+                request.owner == inputs.key
+                and request.mine
+                and request.confirmed
+                and not request.called
+                and requested is not None
+                and inputs.now < requested + call_by
             ):
                 create.append(ami_id)
+            # Else another AmiStore's request for it is live: its task serves this one too.
             continue
+        prev = inputs.previous.get(ami_id) or {}
+        if ami_id in inputs.refused and not retry:
+            continue
+        if task is None and not retry and hidden(inputs.listed[ami_id], prev, spec.bucket):
+            continue  # AWS lists only its latest task: ours may be behind one into another bucket
+        seen = inputs.seen.get(ami_id)
+        if task is None and seen is not None and not (retry and seen == model.TaskState.FAILED):
+            continue  # exported into this bucket already, behind a later task
+        if ami_id in inputs.busy_elsewhere:
+            continue  # a live request into another bucket: one export of an AMI at a time
         if task is None and is_refused(prev) and not retry:
             continue  # AWS refused our create for good: a person fixes it, then retries
         failed = task is not None and task.state == model.TaskState.FAILED
         if task is None or (failed and (retry or is_waiting(prev))):
-            queue.append(ami_id)
-    handled = retry_requested if retry else retry_handled
-    return Decision(queue=tuple(queue), create=tuple(create), retry_handled=handled)
-
-
-def admit(decision: Decision, slots: int | None) -> Decision:
-    """Record at most ``slots`` new requests (None: no cap); the rest wait, unrequested."""
-    if slots is None or len(decision.queue) <= slots:
-        return decision
-    cut = max(0, slots)
-    return dataclasses.replace(
-        decision,
-        queue=decision.queue[:cut],
-        wait=(*decision.wait, *decision.queue[cut:]),
+            wanted.append(ami_id)
+    probe = _probe(inputs, wanted, denied)
+    ready = is_ready(condition) and probe is None and verdict is not None and denied is None
+    if probe is not None or not ready:
+        return Decision(
+            condition,
+            preflight=probe,
+            queue=tuple(wanted) if probe is not None else (),
+            wait=tuple(waiting),
+            ended=tuple(done),
+            retry_handled=handled,
+            candidates=len(wanted),
+        )
+    cut = len(wanted) if inputs.slots is None else max(0, inputs.slots)
+    return Decision(
+        condition,
+        queue=tuple(wanted[:cut]),
+        create=tuple(create),
+        wait=(*waiting, *wanted[cut:]),
+        ended=tuple(done),
+        retry_handled=handled,
+        candidates=len(wanted),
     )
 
 
-def in_flight(
-    spec: model.AmiStoreSpec,
-    listed: Mapping[str, model.StoreTask | None],
-    shown: Mapping[str, Mapping[str, Any]],
-) -> int:
-    """This AmiStore's store work in progress: InProgress tasks and live requests.
+# The flags are checked by the shell's own Permission in ``export_ready``; the pure
+# decision only needs the verdicts, so it asks with a permission that allows all.
+_PERMIT = Permission(allow_create=True, allowed_buckets=("*",), create_namespaces=("*",))
 
-    ``shown`` is what ``entries`` returned; a requested ``Queued`` entry counts until
-    AWS lists its task (or its grace ends), so a request not listed yet holds a slot.
+
+def _probe(inputs: Inputs, wanted: Sequence[str], denied: str | None) -> str | None:
+    """The AMI to DryRun with now, if IAM's verdict is unknown or due again."""
+    verdict = inputs.verdict
+    tried = verdict.tried if verdict is not None else ()
+    pool = [a for a in (*wanted, *inputs.spec.image_ids) if a not in inputs.refused]
+    fresh = [a for a in pool if a not in tried]
+    first = next(iter(fresh or pool), None)
+    if verdict is None or inputs.spec_changed:
+        return first
+    if denied is None:
+        return None
+    due = inputs.monotonic - verdict.checked >= RECHECK_INTERVALS * inputs.interval
+    if due:
+        return first
+    if len(tried) < MAX_PROBES and fresh and wanted:
+        return fresh[0]  # IAM may be scoped per AMI: try another before waiting
+    return None
+
+
+def fair_slots(
+    cap: int, in_flight: Mapping[str, int], wanting: Sequence[str], key: str
+) -> int | None:
+    """New requests ``key`` may record in its (account, region); None: no cap.
+
+    ``in_flight``: each AmiStore's stores in progress (requests included); ``wanting``:
+    the AmiStores with AMIs waiting for a request. While several wait, each may hold
+    ``ceil(cap / len(wanting))`` slots, so no one AmiStore holds every slot.
     """
-    count = 0
-    for ami_id in spec.image_ids:
-        entry = shown.get(ami_id)
-        if entry is not None:
-            requested = entry.get("state") == model.TaskState.QUEUED and entry.get("requestedTime")
-            count += 1 if requested else 0
-            continue
-        task = listed.get(ami_id)
-        if task is not None and task.state == model.TaskState.IN_PROGRESS:
-            count += 1 if task.bucket in (None, spec.bucket) else 0
-    return count
-
-
-def entries(
-    spec: model.AmiStoreSpec,
-    listed: Mapping[str, model.StoreTask | None],
-    previous: Mapping[str, Mapping[str, Any]],
-    decision: Decision,
-    *,
-    now: datetime.datetime,
-    refused: Mapping[str, tuple[str, str]] | None = None,
-    grace: datetime.timedelta = DEFAULT_GRACE,
-) -> dict[str, dict[str, Any]]:
-    """The entries export mode shows instead of AWS's view alone, by AMI.
-
-    New ``Queued`` entries for ``decision.queue``; ``Queued`` ones without a request
-    for ``decision.wait`` (kept as they were while they wait); ``Failed`` ones for
-    creates AWS ``refused`` (AMI -> (code, message)); kept ``Queued`` entries while AWS
-    lists nothing newer within the grace; kept refusals while AWS lists nothing.
-    """
-    stamp = timestamps.format_time(now)
-    shown: dict[str, dict[str, Any]] = {}
-    queued = set(decision.queue)
-    waiting = set(decision.wait)
-    for ami_id in spec.image_ids:
-        prev = previous.get(ami_id) or {}
-        if ami_id in waiting:
-            shown[ami_id] = dict(prev) if is_waiting(prev) else waiting_entry(ami_id, stamp)
-        elif refused and ami_id in refused:
-            code, message = refused[ami_id]
-            requested = prev.get("requestedTime") or stamp
-            shown[ami_id] = refused_entry(ami_id, spec.bucket or "", code, message, stamp)
-            shown[ami_id]["requestedTime"] = requested
-        elif ami_id in queued:
-            shown[ami_id] = queued_entry(ami_id, stamp)
-        elif ami_id in listed:
-            task = listed[ami_id]
-            if task is not None and task.bucket not in (None, spec.bucket):
-                task = None
-            if (
-                _still_queued(prev, task, now, grace)
-                or (task is None and is_refused(prev))
-                or (is_waiting(prev) and (task is None or task.state == model.TaskState.FAILED))
-            ):
-                shown[ami_id] = dict(prev)
-        elif is_waiting(prev):
-            shown[ami_id] = dict(prev)  # no fresh answer for it: it still waits
-    return shown
+    if cap <= 0:
+        return None
+    free = cap - sum(in_flight.values())
+    contenders = len({*wanting, key})
+    share = math.ceil(cap / contenders)
+    return max(0, min(free, share - in_flight.get(key, 0)))
 
 
 def is_waiting(entry: Mapping[str, Any]) -> bool:
@@ -282,63 +349,58 @@ def is_refused(entry: Mapping[str, Any]) -> bool:
     )
 
 
-def _still_queued(
-    prev: Mapping[str, Any],
-    task: model.StoreTask | None,
-    now: datetime.datetime,
-    grace: datetime.timedelta,
-) -> bool:
-    """A Queued entry within its grace, while AWS lists nothing newer than the request."""
-    if prev.get("state") != model.TaskState.QUEUED:
+def hidden(listed: model.StoreTask | None, prev: Mapping[str, Any], bucket: str | None) -> bool:
+    """Whether AWS's latest task, into another bucket, may hide ours, as the status shows.
+
+    DescribeStoreImageTasks shows an AMI's latest task only: a later export of the same
+    AMI into another bucket hides a task into ours that the status saw start, or that a
+    request recorded before it may have started. Neither is a reason to start another.
+    """
+    if listed is None or listed.bucket in (None, bucket):
         return False
-    requested = timestamps.parse_time(prev.get("requestedTime"))
-    if requested is None or now >= requested + grace:
-        return False
-    if task is None:
+    if prev.get("bucket") == bucket and prev.get("taskStartTime"):
         return True
-    # A retry over a Failed task: that old task is listed until the new one is.
+    requested = timestamps.parse_time(prev.get("requestedTime"))
     return (
-        task.state == model.TaskState.FAILED
-        and task.start_time is not None
-        and task.start_time < requested
+        prev.get("state") == model.TaskState.QUEUED
+        and requested is not None
+        and listed.start_time is not None
+        and listed.start_time >= requested - START_SKEW
     )
 
 
-def recorded_for(
-    queue: Sequence[str], listed: Mapping[str, model.StoreTask | None], stamp: str
-) -> dict[str, Recorded]:
-    """The in-memory records of AMIs queued at ``stamp`` (kept until called or dropped)."""
-    return {ami_id: Recorded(stamp, _start(listed.get(ami_id))) for ami_id in queue}
-
-
-def queued_entry(ami_id: str, stamp: str) -> dict[str, Any]:
-    """A ``Queued`` task entry requested at ``stamp``."""
-    return {**waiting_entry(ami_id, stamp), "requestedTime": stamp}
-
-
-def waiting_entry(ami_id: str, stamp: str) -> dict[str, Any]:
-    """A ``Queued`` entry with no request yet: it waits for store capacity."""
-    return {
-        "amiId": ami_id,
-        "state": model.TaskState.QUEUED.value,
-        "progressPercentage": 0,
-        "lastTransitionTime": stamp,
-    }
-
-
-def refused_entry(ami_id: str, bucket: str, code: str, message: str, stamp: str) -> dict[str, Any]:
-    """A ``Failed`` entry for a create AWS refused for good, with AWS's code and message."""
-    return {
-        "amiId": ami_id,
-        "state": model.TaskState.FAILED.value,
-        "progressPercentage": 0,
-        "bucket": bucket,
-        "failureReason": f"{code}: {message}" if message else code,
-        "lastTransitionTime": stamp,
-    }
+def in_bucket(task: model.StoreTask | None, bucket: str | None) -> model.StoreTask | None:
+    """A task into another bucket is no task into this one."""
+    if task is not None and task.bucket not in (None, bucket):
+        return None
+    return task
 
 
 def _start(task: model.StoreTask | None) -> str | None:
     if task is None or task.start_time is None:
         return None
     return timestamps.format_time(task.start_time)
+
+
+def retry_token(value: str | None) -> str | None:
+    """The retry annotation's value as the status records it: a digest when over 256 characters.
+
+    ``status.lastHandledRetryAt`` holds at most 256 characters; a longer value kept as it
+    is would make every status write invalid.
+    """
+    if value is None or len(value) <= MAX_RETRY_VALUE:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def request_for(
+    key: str, task: model.StoreTask | None, now: datetime.datetime, live_for: datetime.timedelta
+) -> Request:
+    """The request this process records for an AMI now."""
+    return Request(
+        owner=key,
+        requested_time=timestamps.format_time(now),
+        listed_start=_start(task),
+        mine=True,
+        expires=timestamps.format_time(now + live_for),
+    )

@@ -103,11 +103,14 @@ def merge(
     stamp: str,
 ) -> dict[str, Any]:
     """The entry of ``ami_id`` from AWS's ``task`` and the previous entry."""
-    if task is not None and not task_matches(task, spec):
+    hidden = task is not None and not task_matches(task, spec)
+    if hidden:
         task = None  # a task into another bucket is no task for this resource
     if task is None:
         if prev is not None and prev.get("state") in TERMINAL:
             return prev  # status never regresses because AWS forgot a task
+        if hidden and prev is not None and prev.get("taskStartTime"):
+            return prev  # AWS lists an AMI's latest task only: ours is behind that one
         return pending(ami_id, prev, stamp)
     start = timestamps.format_time(task.start_time) if task.start_time else None
     if prev is not None and prev.get("state") != PENDING and _older(start, prev):

@@ -7,13 +7,14 @@ no interval is read at import time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from amistore_operator import resource, service
-from amistore_operator.core import status
-from amistore_operator.kube import kubelogin, statuswriter
+from amistore_operator.core import statusevents
+from amistore_operator.kube import daemon, kubelogin, statuswriter
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"
@@ -93,31 +94,18 @@ def register(
                 retry_requested=retry if isinstance(retry, str) and retry else None,
             )
 
-        try:
-            # Each poll waits in the poller for the refresh that serves this resource;
-            # deletion and shutdown cancel that wait (cancellation_timeout).
-            while not stopped and not svc.closed:
-                outcome = await svc.poll(ref, read)
-                if await publish(ref, path, outcome):
-                    for event in outcome.events:
-                        kopf.event(
-                            body, type=event.type, reason=event.reason, message=event.message
-                        )
-        finally:
-            svc.forget(ref)
+        async def write(current: Mapping[str, Any]) -> bool:
+            try:
+                return await statuswriter.write_status(operator_settings[-1], path, current)
+            except statuswriter.StatusWriteError as exc:
+                raise daemon.WriteRefusedError(str(exc)) from None
 
-    async def publish(ref: resource.ResourceRef, path: str, outcome: status.Outcome) -> bool:
-        """Write the status if it changed; whether its events may be posted."""
-        if not outcome.changed:
-            return True
-        try:
-            return await statuswriter.write_status(operator_settings[-1], path, outcome.status)
-        except statuswriter.StatusWriteError as exc:
-            # Not written: the next poll computes it again from the stored status, with
-            # the same events, so none is posted for a change nobody can see.
-            logger.warning("Status of %s not written, retrying next poll: %s", ref.key, exc)
-            svc.unwritten(ref)
-            return False
+        def post(event: statusevents.Event) -> None:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+        # Each poll waits in the poller for the refresh that serves this resource;
+        # deletion and shutdown cancel that wait (cancellation_timeout).
+        await daemon.run(svc, ref, read, write, post, lambda: bool(stopped))
 
     # Async, as every handler that touches the service: kopf runs a plain ``def`` in a
     # thread pool, where it would change the poller's dicts and resolve its futures while

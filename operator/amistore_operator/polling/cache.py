@@ -33,6 +33,7 @@ class AmiEntry:
     next_check: float = 0.0  # off the grid (see on_the_grid): spread re-check (ImageIds)
     deadline: float = 0.0  # a finished task: hard re-check (rolling-listing mode)
     retry_at: float | None = None  # after a failed call: backoff
+    awaiting: set[str] = dataclasses.field(default_factory=set)  # keys that asked AWS for it
 
 
 @dataclasses.dataclass
@@ -54,6 +55,7 @@ class Subscription:
 
     spec: model.AmiStoreSpec
     served_at: float | None = None
+    awaiting: frozenset[str] = frozenset()  # AMIs it asked AWS to store, not listed yet
 
 
 def filter_key(spec: model.AmiStoreSpec) -> FilterKey:
@@ -72,15 +74,20 @@ def is_active(task: model.StoreTask | None) -> bool:
 
 
 def on_the_grid(entry: AmiEntry) -> bool:
-    """Whether the AMI is polled every interval: never fetched yet, or its task runs.
+    """Whether the AMI is polled every interval: never fetched, requested, or its task runs.
 
     A finished task, or none at all (an AMI no store task has reached yet), changes only
     when a new store task starts, and the InProgress listing each regular cycle reads
     while such AMIs are tracked shows that (see ``plan``). They are re-checked by
     ImageIds every 5 to 10 intervals, for a task that started and ended between two
-    listings.
+    listings; but an AMI the operator asked AWS to store is polled every interval
+    until its task is listed, so a task that ends fast is still seen within one.
     """
-    return not entry.known or (entry.task is not None and is_active(entry.task))
+    return (
+        not entry.known
+        or bool(entry.awaiting)
+        or (entry.task is not None and is_active(entry.task))
+    )
 
 
 def newer(a: model.StoreTask, b: model.StoreTask | None) -> bool:
@@ -126,11 +133,16 @@ class TaskCache:
         return min((self.subs[k].spec.poll_interval for k in keys), default=self.interval())
 
     def subscribe(
-        self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        awaiting: frozenset[str] = frozenset(),
     ) -> Subscription:
         """Track ``spec`` for ``key``; a new or changed spec is due now."""
         old = self.subs.get(key)
         if old is not None and old.spec == spec:
+            self._await(key, old, awaiting)
             return old
         changed = old is not None
         if old is not None:
@@ -159,9 +171,33 @@ class TaskCache:
             self._listing_subs.setdefault(fk, set()).add(key)
             listing = self.listings.setdefault(fk, ListingEntry())
             listing.forced = True
+        self._await(key, sub, awaiting)
         if any(self.items_forced(sub)):
             self._on_change()
         return sub
+
+    def _await(self, key: str, sub: Subscription, awaiting: frozenset[str]) -> None:
+        """Mark the AMIs ``key`` asked AWS to store, and unmark those it no longer waits for."""
+        awaiting = awaiting.intersection(sub.spec.image_ids)
+        if awaiting == sub.awaiting:
+            return
+        for ami in sub.awaiting - awaiting:
+            entry = self.amis.get(ami)
+            if entry is not None:
+                entry.awaiting.discard(key)
+        for ami in awaiting - sub.awaiting:
+            self.amis[ami].awaiting.add(key)
+        sub.awaiting = awaiting
+
+    def force(self, amis: Iterable[str]) -> None:
+        """Make these AMIs due now."""
+        found = False
+        for ami in amis:
+            entry = self.amis.get(ami)
+            if entry is not None:
+                entry.forced = found = True
+        if found:
+            self._on_change()
 
     def unsubscribe(self, key: str) -> None:
         """Drop ``key``; AMIs and listings nobody tracks any more leave the cache."""
@@ -169,6 +205,9 @@ class TaskCache:
         if sub is None:
             return
         self._interval = None
+        for ami in sub.awaiting:
+            if ami in self.amis:
+                self.amis[ami].awaiting.discard(key)
         for ami in sub.spec.image_ids:
             keys = self._ami_subs.get(ami)
             if keys is not None:
@@ -251,10 +290,9 @@ class TaskCache:
                 error = error or entry.error
                 if not entry.known:
                     continue  # never fetched: say nothing rather than "Pending"
-                task = entry.task
-                if task is not None and spec.bucket and task.bucket != spec.bucket:
-                    task = None  # only tasks into this resource's bucket count
-                tasks[ami] = task
+                # A task into another bucket is passed on: it counts for nothing in this
+                # resource's status, but it tells that AWS's latest task hides one into ours.
+                tasks[ami] = entry.task
         else:
             listing = self.listings[filter_key(spec)]
             error = listing.error

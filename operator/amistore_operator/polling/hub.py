@@ -131,14 +131,20 @@ class PollerHub:
         known: Mapping[str, model.StoreTask],
         *,
         wait: bool = True,
+        awaiting: frozenset[str] = frozenset(),
     ) -> model.ResourceView:
-        """The resource's latest data, right after the refresh of its poller that serves it."""
+        """The resource's latest data, right after the refresh of its poller that serves it.
+
+        ``awaiting``: AMIs the resource asked AWS to store, polled every interval until
+        AWS lists their task (a task may start and end between two listings).
+        """
         where = (spec.account, spec.region)
         previous = self._key_region.get(key)
         if previous is not None and previous != where:
             self._regions[previous].unsubscribe(key)
         self._key_region[key] = where
-        return await self.region(spec.region, spec.account).view(key, spec, known, wait)
+        region_poller = self.region(spec.region, spec.account)
+        return await region_poller.view(key, spec, known, wait, awaiting)
 
     def stretched_interval(self, key: str) -> float | None:
         """The interval of the poller serving ``key`` while the EC2 budget stretches it, else None.
@@ -156,6 +162,12 @@ class PollerHub:
         where = self._key_region.get(key)
         if where is not None:
             self._regions[where].wake(key)
+
+    def refresh(self, key: str, amis: tuple[str, ...]) -> None:
+        """Poll these AMIs of ``key`` within seconds (its request for them is stored)."""
+        where = self._key_region.get(key)
+        if where is not None:
+            self._regions[where].cache.force(amis)
 
     def forget(self, key: str) -> None:
         """The resource is gone: drop its subscription (and AMIs nobody else tracks)."""

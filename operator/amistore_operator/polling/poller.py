@@ -79,10 +79,14 @@ class RegionPoller:
         return self.cache.interval()
 
     def subscribe(
-        self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask]
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        awaiting: frozenset[str] = frozenset(),
     ) -> cache.Subscription:
         """Track ``spec`` for ``key``; a new or changed spec is due now."""
-        return self.cache.subscribe(key, spec, known)
+        return self.cache.subscribe(key, spec, known, awaiting)
 
     def unsubscribe(self, key: str) -> None:
         """Drop ``key``; AMIs and listings nobody tracks any more leave the cache."""
@@ -96,14 +100,19 @@ class RegionPoller:
     # --- views ---------------------------------------------------------------
 
     async def view(
-        self, key: str, spec: model.AmiStoreSpec, known: Mapping[str, model.StoreTask], wait: bool
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        wait: bool,
+        awaiting: frozenset[str] = frozenset(),
     ) -> model.ResourceView:
         """Subscribe, then return this resource's view, right after the refresh that serves it.
 
         A resource unsubscribed while it waited (deleted, or its spec replaced) gets an
         empty view: nothing fresh, and its AMIs may have left the cache with it.
         """
-        sub = self.subscribe(key, spec, known)
+        sub = self.subscribe(key, spec, known, awaiting)
         self.ensure_loop()
         if wait and not self.cache.ready_now(sub):
             deadline = self._clock.now() + spec.poll_interval + slack_for(spec.poll_interval)

@@ -1,40 +1,80 @@
-"""The export decision with plain values: who may export where, what to queue and create."""
+"""The export decision with plain values: who may export where, what to record, what to call."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from amistore_operator.core import export, model, timestamps
+from amistore_operator.core import export, exportentries, model, timestamps
 
 A = "ami-0000000a"
 B = "ami-0000000b"
+C = "ami-0000000c"
+D = "ami-0000000d"
+KEY = "team-a/store"
+OTHER_KEY = "team-b/store"
 BUCKET = "amis-prod"
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 R0 = timestamps.format_time(T0)
 SECOND = datetime.timedelta(seconds=1)
+MINUTE = datetime.timedelta(minutes=1)
+INTERVAL = 2.0
+ALLOWED = export.Verdict(checked=0.0)  # a DryRun passed, just now
+DENIED = "UnauthorizedOperation: not authorized"
+ALLOW = export.Permission(allow_create=True, allowed_buckets=("amis-*",))
 
 
-def spec(*ids: str, create: bool = True, bucket: str = BUCKET) -> model.AmiStoreSpec:
+def spec(
+    *ids: str, create: bool = True, bucket: str = BUCKET, interval: float = INTERVAL
+) -> model.AmiStoreSpec:
     return model.AmiStoreSpec(
         image_ids=ids,
         bucket=bucket,
         task_states=(),
         region="eu-west-1",
-        poll_interval=2,
+        poll_interval=interval,
         create_tasks=create,
     )
 
 
-def task(ami_id: str, state: model.TaskState, bucket: str = BUCKET) -> model.StoreTask:
-    return model.StoreTask(ami_id=ami_id, state=state, progress=0, bucket=bucket, start_time=T0)
+def task(
+    ami_id: str, state: model.TaskState, bucket: str = BUCKET, start: datetime.datetime = T0
+) -> model.StoreTask:
+    return model.StoreTask(ami_id=ami_id, state=state, progress=0, bucket=bucket, start_time=start)
 
 
-def queued(stamp: str = R0) -> dict[str, Any]:
-    return export.queued_entry(A, stamp)
+def none_listed(*ids: str) -> dict[str, model.StoreTask | None]:
+    return dict.fromkeys(ids)
 
 
-ALLOW = export.Permission(allow_create=True, allowed_buckets=("amis-*",))
+def inputs(
+    *ids: str,
+    listed: Mapping[str, model.StoreTask | None] | None = None,
+    now: datetime.datetime = T0,
+    interval: float = INTERVAL,
+    verdict: export.Verdict | None = ALLOWED,
+    **fields: Any,
+) -> export.Inputs:
+    """One poll of ``KEY`` with ``ids``; AWS lists no task for any unless ``listed`` says."""
+    return export.Inputs(
+        key=KEY,
+        namespace="team-a",
+        spec=spec(*ids, interval=interval),
+        listed=none_listed(*ids) if listed is None else listed,
+        previous=fields.pop("previous", {}),
+        now=now,
+        monotonic=fields.pop("monotonic", 0.0),
+        interval=interval,
+        verdict=verdict,
+        **fields,
+    )
+
+
+def mine(stamp: str = R0, **fields: Any) -> export.Request:
+    """A request this process recorded, its status stored: it may call for it once."""
+    return export.Request(owner=KEY, requested_time=stamp, mine=True, confirmed=True, **fields)
 
 
 # --- ExportReady -----------------------------------------------------------------------
@@ -81,6 +121,13 @@ def test_access_denied_names_the_action() -> None:
     assert "ec2:CreateStoreImageTask" in condition[3]
 
 
+def test_an_account_the_map_refuses_is_account_not_allowed_before_any_dry_run_verdict() -> None:
+    condition = export.export_ready(
+        spec(A), "ns", ALLOW, access_denied="not authorized", account_denied="not in the map"
+    )
+    assert condition == ("ExportReady", "False", "AccountNotAllowed", "not in the map")
+
+
 def test_patterns_are_case_sensitive_shell_patterns() -> None:
     assert export.matches_any("amis-1", ["amis-?"])
     assert not export.matches_any("AMIS-1", ["amis-*"])
@@ -91,158 +138,289 @@ def test_patterns_are_case_sensitive_shell_patterns() -> None:
 
 
 def test_an_ami_without_a_task_is_queued_not_created() -> None:
-    decision = export.decide(spec(A), {A: None}, {}, now=T0, recorded={})
+    decision = export.decide(inputs(A))
     assert decision.queue == (A,)
     assert decision.create == ()
+    assert decision.preflight is None
 
 
-def test_nothing_without_create_tasks() -> None:
-    decision = export.decide(spec(A, create=False), {A: None}, {}, now=T0, recorded={})
-    assert decision == export.Decision()
+def test_without_a_verdict_the_dry_run_comes_first_with_a_wanted_ami() -> None:
+    decision = export.decide(inputs(A, B, listed={A: task(A, model.TaskState.COMPLETED), B: None}))
+    assert decision.queue == (B,)  # the DryRun passed already: recorded at once
+    unknown = export.decide(
+        inputs(A, B, listed={A: task(A, model.TaskState.COMPLETED), B: None}, verdict=None)
+    )
+    assert unknown.preflight == B
+    assert unknown.queue == (B,)  # recorded only if the DryRun allows it
+    assert unknown.create == ()
 
 
 def test_stale_amis_are_left_alone() -> None:
-    assert export.decide(spec(A), {}, {}, now=T0, recorded={}) == export.Decision()
+    decision = export.decide(inputs(A, listed={}))
+    assert (decision.queue, decision.create, decision.wait) == ((), (), ())
 
 
 def test_a_listed_task_is_never_created_again() -> None:
     for state in model.TaskState.IN_PROGRESS, model.TaskState.COMPLETED, model.TaskState.FAILED:
-        decision = export.decide(spec(A), {A: task(A, state)}, {}, now=T0, recorded={})
+        decision = export.decide(inputs(A, listed={A: task(A, state)}))
         assert decision.queue == decision.create == ()
 
 
 def test_a_task_into_another_bucket_does_not_count() -> None:
     listed = {A: task(A, model.TaskState.COMPLETED, bucket="elsewhere")}
-    assert export.decide(spec(A), listed, {}, now=T0, recorded={}).queue == (A,)
+    assert export.decide(inputs(A, listed=listed)).queue == (A,)
 
 
-def test_queued_by_this_process_is_created_on_the_next_poll() -> None:
-    recorded = export.recorded_for([A], {A: None}, R0)
-    decision = export.decide(
-        spec(A), {A: None}, {A: queued()}, now=T0 + 2 * SECOND, recorded=recorded
-    )
+def test_a_task_into_another_bucket_may_hide_ours_the_status_saw_start() -> None:
+    listed = {A: task(A, model.TaskState.IN_PROGRESS, bucket="elsewhere")}
+    ours = {"amiId": A, "state": "Completed", "bucket": BUCKET, "taskStartTime": R0}
+    assert export.decide(inputs(A, listed=listed, previous={A: ours})).queue == ()
+
+
+def test_a_confirmed_request_of_this_process_is_called() -> None:
+    decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: mine()}))
     assert decision.create == (A,)
     assert decision.queue == ()
 
 
-def test_queued_by_another_process_is_not_created_within_the_grace() -> None:
+def test_a_request_is_not_called_before_its_status_is_stored() -> None:
+    unconfirmed = dataclasses.replace(mine(), confirmed=False)
+    decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: unconfirmed}))
+    assert decision.create == decision.queue == ()
+
+
+def test_a_request_is_called_once() -> None:
+    called = mine(called=True)
+    decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: called}))
+    assert decision.create == decision.queue == ()
+
+
+def test_a_request_this_process_did_not_record_is_never_called() -> None:
     # A restart after the call: the task may not be listed yet; it waits instead.
-    decision = export.decide(spec(A), {A: None}, {A: queued()}, now=T0 + 2 * SECOND, recorded={})
-    assert decision == export.Decision()
+    stored = export.Request(owner=KEY, requested_time=R0)
+    decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: stored}))
+    assert decision.create == decision.queue == decision.ended == ()
 
 
-def test_a_record_is_requeued_only_after_the_grace() -> None:
-    just_before = T0 + export.DEFAULT_GRACE - SECOND
-    decision = export.decide(spec(A), {A: None}, {A: queued()}, now=just_before, recorded={})
-    assert decision.queue == ()
-    after = T0 + export.DEFAULT_GRACE
-    decision = export.decide(spec(A), {A: None}, {A: queued()}, now=after, recorded={})
-    assert decision.queue == (A,)
-    assert decision.create == ()
+def test_another_amistores_request_for_the_same_ami_and_bucket_serves_this_one() -> None:
+    theirs = export.Request(owner=OTHER_KEY, requested_time=R0, mine=True, confirmed=True)
+    decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: theirs}))
+    assert decision.create == decision.queue == decision.wait == ()
+    assert decision.candidates == 0
+
+
+def test_a_request_ends_after_its_grace_and_is_recorded_anew() -> None:
+    live_for = export.grace(export.DEFAULT_GRACE, export.DEFAULT_CALL_WINDOW, INTERVAL)
+    stored = {A: export.Request(owner=KEY, requested_time=R0)}
+    before = export.decide(inputs(A, now=T0 + live_for - SECOND, requests=stored))
+    assert before.ended == before.queue == ()
+    after = export.decide(inputs(A, now=T0 + live_for, requests=stored))
+    assert after.ended == (A,)
+    assert after.queue == (A,)
+    assert after.create == ()
 
 
 def test_no_call_after_the_call_window() -> None:
-    recorded = export.recorded_for([A], {A: None}, R0)
-    late = T0 + export.DEFAULT_CALL_WINDOW
-    decision = export.decide(spec(A), {A: None}, {A: queued()}, now=late, recorded=recorded)
-    assert decision == export.Decision()
+    late = T0 + export.window(export.DEFAULT_CALL_WINDOW, INTERVAL)
+    decision = export.decide(inputs(A, now=late, requests={A: mine()}))
+    assert decision.create == decision.queue == ()
 
 
-def test_a_record_for_another_time_is_not_this_request() -> None:
-    recorded = export.recorded_for([A], {A: None}, timestamps.format_time(T0 - SECOND))
-    decision = export.decide(spec(A), {A: None}, {A: queued()}, now=T0 + SECOND, recorded=recorded)
-    assert decision.create == ()
+def test_a_task_listed_meanwhile_ends_the_request_and_stops_the_call() -> None:
+    listed = {A: task(A, model.TaskState.IN_PROGRESS, start=T0 + SECOND)}
+    decision = export.decide(inputs(A, listed=listed, now=T0 + 2 * SECOND, requests={A: mine()}))
+    assert decision.ended == (A,)
+    assert decision.create == decision.queue == ()
 
 
-def test_a_task_listed_meanwhile_stops_the_call() -> None:
-    recorded = export.recorded_for([A], {A: None}, R0)
-    listed = {A: task(A, model.TaskState.IN_PROGRESS)}
-    decision = export.decide(spec(A), listed, {A: queued()}, now=T0 + SECOND, recorded=recorded)
-    assert decision == export.Decision()
+def test_the_failed_task_a_retry_replaces_does_not_end_its_request() -> None:
+    old = T0 - datetime.timedelta(hours=1)
+    listed = {A: task(A, model.TaskState.FAILED, start=old)}
+    retry = mine(listed_start=timestamps.format_time(old))
+    decision = export.decide(inputs(A, listed=listed, now=T0 + 2 * SECOND, requests={A: retry}))
+    assert decision.ended == ()
+    assert decision.create == (A,)
+
+
+# --- the call window and the grace scale with the poll interval -------------------------
+
+
+def test_grace_exceeds_the_call_window_by_two_intervals() -> None:
+    base, window = export.DEFAULT_GRACE, export.DEFAULT_CALL_WINDOW
+    for interval in (2.0, 240.0, 300.0, 86400.0):
+        seconds = datetime.timedelta(seconds=interval)
+        assert export.window(window, interval) == window + seconds
+        assert export.grace(base, window, interval) == base + window + 3 * seconds
+
+
+def test_at_interval_300_a_request_is_called_and_lives_past_the_fixed_grace() -> None:
+    interval = 300.0
+    # The next poll comes an interval (plus slack) after R: still within the window.
+    next_poll = T0 + export.DEFAULT_CALL_WINDOW + 299 * SECOND
+    called = export.decide(inputs(A, now=next_poll, interval=interval, requests={A: mine()}))
+    assert called.create == (A,)
+    # Not re-requested when the fixed grace alone would have passed.
+    stored = {A: export.Request(owner=KEY, requested_time=R0)}
+    fixed = T0 + export.DEFAULT_GRACE + export.DEFAULT_CALL_WINDOW
+    kept = export.decide(inputs(A, now=fixed, interval=interval, requests=stored))
+    assert kept.ended == kept.queue == ()
 
 
 # --- retry of a failed export ----------------------------------------------------------
 
 
 def test_failed_is_retried_once_per_new_value() -> None:
-    failed = {A: task(A, model.TaskState.FAILED), B: task(B, model.TaskState.COMPLETED)}
-    first = export.decide(
-        spec(A, B), failed, {}, now=T0, recorded={}, retry_requested="r1", retry_handled=None
-    )
+    listed = {A: task(A, model.TaskState.FAILED), B: task(B, model.TaskState.COMPLETED)}
+    first = export.decide(inputs(A, B, listed=listed, retry_requested="r1", retry_handled=None))
     assert first.queue == (A,)
     assert first.retry_handled == "r1"
-    recorded = export.recorded_for(first.queue, failed, R0)
+    request = export.request_for(KEY, listed[A], T0 + MINUTE, export.DEFAULT_GRACE)
+    stored = dataclasses.replace(request, confirmed=True)
     second = export.decide(
-        spec(A, B),
-        failed,
-        {A: queued()},
-        now=T0 + SECOND,
-        recorded=recorded,
-        retry_requested="r1",
-        retry_handled="r1",
+        inputs(
+            A,
+            B,
+            listed=listed,
+            now=T0 + MINUTE + SECOND,
+            requests={A: stored},
+            retry_requested="r1",
+            retry_handled="r1",
+        )
     )
     assert second.create == (A,)
     # The new task failed too: the same value does not retry it again.
     again = export.decide(
-        spec(A, B),
-        failed,
-        {},
-        now=T0 + export.DEFAULT_GRACE,
-        recorded={},
-        retry_requested="r1",
-        retry_handled="r1",
+        inputs(A, B, listed=listed, now=T0 + MINUTE, retry_requested="r1", retry_handled="r1")
     )
     assert again.queue == again.create == ()
 
 
 def test_a_failed_task_is_not_retried_without_a_request() -> None:
-    failed = {A: task(A, model.TaskState.FAILED)}
-    decision = export.decide(spec(A), failed, {}, now=T0, recorded={}, retry_handled="r1")
+    listed = {A: task(A, model.TaskState.FAILED)}
+    decision = export.decide(inputs(A, listed=listed, retry_handled="r1"))
     assert decision.queue == ()
     assert decision.retry_handled == "r1"
 
 
-def test_refused_entry_carries_aws_code_and_message() -> None:
-    entry = export.refused_entry(A, BUCKET, "InvalidParameter", "bad bucket", R0)
-    assert entry["state"] == "Failed"
-    assert entry["failureReason"] == "InvalidParameter: bad bucket"
+def test_a_retry_value_up_to_256_characters_is_kept_as_it_is() -> None:
+    assert export.retry_token(None) is None
+    value = "x" * export.MAX_RETRY_VALUE
+    assert export.retry_token(value) == value
 
 
-# --- the entries export mode shows -----------------------------------------------------
+def test_a_longer_retry_value_is_recorded_as_a_short_stable_digest() -> None:
+    long = "y" * 1000
+    token = export.retry_token(long)
+    assert token is not None
+    assert token.startswith("sha256:")
+    assert len(token) <= export.MAX_RETRY_VALUE
+    assert export.retry_token(long) == token
+    assert export.retry_token(long + "z") != token
 
 
-def test_entries_show_new_and_kept_queued_until_aws_lists_the_task() -> None:
-    decision = export.Decision(queue=(B,))
-    shown = export.entries(spec(A, B), {A: None, B: None}, {A: queued()}, decision, now=T0 + SECOND)
-    assert shown[A] == queued()  # kept, with its own requestedTime
-    assert shown[B]["state"] == "Queued"
-    assert shown[B]["requestedTime"] == timestamps.format_time(T0 + SECOND)
-    listed = {A: task(A, model.TaskState.IN_PROGRESS), B: None}
-    shown = export.entries(spec(A, B), listed, {A: queued()}, export.Decision(), now=T0)
-    assert A not in shown  # AWS's own entry takes over
+# --- refusals per AMI ------------------------------------------------------------------
 
 
-def test_a_queued_entry_lapses_after_the_grace() -> None:
-    later = T0 + export.DEFAULT_GRACE
-    assert export.entries(spec(A), {A: None}, {A: queued()}, export.Decision(), now=later) == {}
+def test_an_ami_aws_refused_is_not_asked_again_without_a_retry() -> None:
+    refused = {A: "InvalidAMIID.NotFound: no such image"}
+    assert export.decide(inputs(A, B, refused=refused)).queue == (B,)
+    listed = none_listed(A, B)
+    retried = export.decide(inputs(A, B, listed=listed, refused=refused, retry_requested="r1"))
+    assert retried.queue == (A, B)
 
 
-def test_a_refused_create_stays_failed_and_is_not_requeued() -> None:
-    shown = export.entries(
-        spec(A),
-        {A: None},
-        {A: queued()},
-        export.Decision(),
-        now=T0 + SECOND,
-        refused={A: ("InvalidParameter", "bad bucket")},
-    )
-    failed = shown[A]
-    assert failed["state"] == "Failed"
-    assert failed["failureReason"] == "InvalidParameter: bad bucket"
-    assert failed["requestedTime"] == R0
+def test_a_refused_create_stays_refused_in_its_entry() -> None:
+    failed = exportentries.refused_entry(A, BUCKET, "InvalidParameter: bad bucket", R0)
+    failed["requestedTime"] = R0
     assert export.is_refused(failed)
-    later = T0 + 2 * export.DEFAULT_GRACE
-    assert export.decide(spec(A), {A: None}, {A: failed}, now=later, recorded={}).queue == ()
-    assert export.entries(spec(A), {A: None}, {A: failed}, export.Decision(), now=later) == {
-        A: failed
-    }
+    later = T0 + datetime.timedelta(days=1)
+    assert export.decide(inputs(A, now=later, previous={A: failed})).queue == ()
+
+
+def test_an_invalid_ami_refused_by_the_dry_run_is_not_probed_again() -> None:
+    refused = {A: "InvalidAMIID.Malformed: bad id"}
+    decision = export.decide(inputs(A, B, verdict=None, refused=refused))
+    assert decision.preflight == B
+    assert decision.queue == (B,)
+
+
+def test_one_export_of_an_ami_at_a_time_across_buckets() -> None:
+    decision = export.decide(inputs(A, B, busy_elsewhere=frozenset({A})))
+    assert decision.queue == (B,)
+
+
+# --- the DryRun probe ------------------------------------------------------------------
+
+
+def test_a_refused_dry_run_is_asked_again_with_another_ami_up_to_three() -> None:
+    # IAM may be scoped per AMI: after A's DryRun was refused, B's and C's are tried.
+    tried: tuple[str, ...] = (A,)
+    probes: list[str] = []
+    for _ in range(5):
+        verdict = export.Verdict(checked=0.0, denied=DENIED, tried=tried)
+        decision = export.decide(inputs(A, B, C, D, verdict=verdict, monotonic=1.0))
+        assert decision.condition is not None
+        assert decision.condition[1:3] == ("False", "AccessDenied")
+        assert decision.create == ()
+        if decision.preflight is None:
+            break
+        probes.append(decision.preflight)
+        tried = (*tried, decision.preflight)
+    assert probes == [B, C]
+    assert len(tried) == export.MAX_PROBES
+
+
+def test_a_refused_dry_run_waits_ten_intervals_before_asking_again() -> None:
+    verdict = export.Verdict(checked=0.0, denied=DENIED, tried=(A, B, C))
+    soon = 10 * INTERVAL - 0.1
+    assert export.decide(inputs(A, B, C, verdict=verdict, monotonic=soon)).preflight is None
+    due = export.decide(inputs(A, B, C, verdict=verdict, monotonic=10 * INTERVAL))
+    assert due.preflight is not None
+    assert due.create == ()
+
+
+def test_a_spec_change_asks_the_dry_run_again_at_once() -> None:
+    assert export.decide(inputs(A, spec_changed=True)).preflight == A
+
+
+def test_an_account_the_map_refuses_makes_no_dry_run_and_records_nothing() -> None:
+    decision = export.decide(
+        inputs(A, B, verdict=None, account_denied="namespace may not use it", requests={})
+    )
+    assert decision.condition is not None
+    assert decision.condition[1:3] == ("False", "AccountNotAllowed")
+    assert (decision.preflight, decision.queue, decision.create) == (None, (), ())
+
+
+# --- the capacity ----------------------------------------------------------------------
+
+
+def test_past_the_slots_the_rest_wait_without_a_request() -> None:
+    decision = export.decide(inputs(A, B, C, slots=1))
+    assert decision.queue == (A,)
+    assert decision.wait == (B, C)
+    assert decision.candidates == 3
+    assert export.decide(inputs(A, B, slots=0)).wait == (A, B)
+
+
+def test_fair_slots_without_a_cap_is_unlimited() -> None:
+    assert export.fair_slots(0, {"x": 50}, ["x"], "y") is None
+
+
+def test_fair_slots_alone_takes_every_free_slot() -> None:
+    assert export.fair_slots(4, {}, [], "x") == 4
+    assert export.fair_slots(4, {"x": 1}, ["x"], "x") == 3
+
+
+def test_fair_slots_shares_the_cap_between_the_amistores_waiting() -> None:
+    assert export.fair_slots(4, {}, ["x", "y"], "x") == 2
+    assert export.fair_slots(5, {}, ["x", "y"], "y") == 3  # rounded up: nothing lies idle
+    # One holds its share: it gets no more while another waits, the other gets its own.
+    assert export.fair_slots(4, {"x": 2}, ["x", "y"], "x") == 0
+    assert export.fair_slots(4, {"x": 2}, ["x", "y"], "y") == 2
+
+
+def test_fair_slots_never_exceeds_what_is_free() -> None:
+    assert export.fair_slots(4, {"x": 3}, ["x", "y"], "y") == 1
+    assert export.fair_slots(4, {"x": 4}, ["x"], "y") == 0
+    assert export.fair_slots(4, {"x": 6}, ["x"], "x") == 0

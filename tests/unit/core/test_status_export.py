@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from amistore_operator.core import export, model, status
+from amistore_operator.core import exportentries, model, status
 
 A = "ami-0000000a"
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -27,7 +27,7 @@ def reconcile(previous: dict[str, object] | None, **export_args: object) -> stat
 
 def test_queued_shows_counts_as_pending_and_announces_nothing() -> None:
     outcome = reconcile(
-        None, export_entries={A: export.queued_entry(A, STAMP)}, export_condition=READY
+        None, export_entries={A: exportentries.queued_entry(A, STAMP)}, export_condition=READY
     )
     entry = outcome.status["tasks"][0]
     assert (entry["state"], entry["requestedTime"]) == ("Queued", STAMP)
@@ -43,8 +43,8 @@ def test_no_export_condition_without_create_tasks() -> None:
 
 
 def test_a_refused_create_is_failed_with_one_warning() -> None:
-    queued = reconcile(None, export_entries={A: export.queued_entry(A, STAMP)})
-    refused = export.refused_entry(A, "amis-prod", "InvalidParameter", "bad bucket", STAMP)
+    queued = reconcile(None, export_entries={A: exportentries.queued_entry(A, STAMP)})
+    refused = exportentries.refused_entry(A, "amis-prod", "InvalidParameter: bad bucket", STAMP)
     refused["requestedTime"] = STAMP
     outcome = reconcile(queued.status, export_entries={A: refused})
     assert outcome.status["tasks"][0]["state"] == "Failed"
@@ -65,7 +65,7 @@ def test_the_handled_retry_value_is_recorded_and_kept() -> None:
 
 
 def test_a_waiting_entry_is_queued_without_a_request_and_stays_unwritten() -> None:
-    waiting = export.waiting_entry(A, STAMP)
+    waiting = exportentries.waiting_entry(A, STAMP)
     first = reconcile(None, export_entries={A: waiting}, export_condition=READY)
     entry = first.status["tasks"][0]
     assert entry["state"] == "Queued"

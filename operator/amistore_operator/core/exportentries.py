@@ -1,0 +1,105 @@
+"""The task entries export mode shows, once a poll's decision has been carried out.
+
+Pure, like ``export``: the decision, what came of it, and the requests that live
+after it in; the entries by AMI out (``Queued``, with or without ``requestedTime``,
+or ``Failed`` for a create AWS refused for good), shown instead of AWS's view alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from amistore_operator.core import export, model, timestamps
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """What came of a decision: what was recorded, refused, withdrawn; the live requests."""
+
+    recorded: tuple[str, ...] = ()  # AMIs whose new request this status records
+    refused: Mapping[str, str] = dataclasses.field(default_factory=dict)  # AMI -> AWS's reason
+    withdrawn: tuple[str, ...] = ()  # creates AWS refused for capacity: they wait again
+    requests: Mapping[str, export.Request] = dataclasses.field(default_factory=dict)  # live
+
+
+def entries(
+    inputs: export.Inputs, decision: export.Decision, results: Results
+) -> dict[str, dict[str, Any]]:
+    """The entries export mode shows for this poll, by AMI."""
+    stamp = timestamps.format_time(inputs.now)
+    retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
+    recorded = set(results.recorded)
+    waiting = {*decision.wait, *results.withdrawn}
+    shown: dict[str, dict[str, Any]] = {}
+    for ami_id in inputs.spec.image_ids:
+        prev = inputs.previous.get(ami_id) or {}
+        request = results.requests.get(ami_id)
+        if ami_id in results.refused:
+            requested = prev.get("requestedTime") or stamp
+            entry = refused_entry(ami_id, inputs.spec.bucket or "", results.refused[ami_id], stamp)
+            shown[ami_id] = {**entry, "requestedTime": requested}
+        elif ami_id in recorded:
+            shown[ami_id] = queued_entry(ami_id, stamp)
+        elif request is not None and request.owner == inputs.key:
+            same = prev.get("requestedTime") == request.requested_time
+            shown[ami_id] = dict(prev) if same else queued_entry(ami_id, request.requested_time)
+        elif ami_id in waiting:
+            shown[ami_id] = dict(prev) if export.is_waiting(prev) else waiting_entry(ami_id, stamp)
+        elif ami_id not in inputs.listed:
+            if prev.get("state") == model.TaskState.QUEUED and not prev.get("requestedTime"):
+                shown[ami_id] = dict(prev)  # no fresh answer for it: it still waits
+        elif not retry and export.hidden(inputs.listed[ami_id], prev, inputs.spec.bucket):
+            if prev.get("state") == model.TaskState.QUEUED:
+                shown[ami_id] = dict(prev)  # its task may be behind one into another bucket
+        elif export.in_bucket(inputs.listed[ami_id], inputs.spec.bucket) is None and not retry:
+            if export.is_refused(prev):
+                shown[ami_id] = dict(prev)
+            elif ami_id in inputs.refused:
+                reason = inputs.refused[ami_id]
+                entry = refused_entry(ami_id, inputs.spec.bucket or "", reason, stamp)
+                shown[ami_id] = {**entry, "requestedTime": stamp}
+    return shown
+
+
+def in_flight(inputs: export.Inputs, shown: Mapping[str, Mapping[str, Any]]) -> int:
+    """This AmiStore's store work in progress: InProgress tasks and its live requests."""
+    count = 0
+    for ami_id in inputs.spec.image_ids:
+        entry = shown.get(ami_id)
+        if entry is not None:
+            requested = entry.get("state") == model.TaskState.QUEUED and entry.get("requestedTime")
+            listed = inputs.listed.get(ami_id)
+            count += 1 if requested and not export.hidden(listed, entry, inputs.spec.bucket) else 0
+            continue
+        task = export.in_bucket(inputs.listed.get(ami_id), inputs.spec.bucket)
+        count += 1 if task is not None and task.state == model.TaskState.IN_PROGRESS else 0
+    return count
+
+
+def queued_entry(ami_id: str, stamp: str) -> dict[str, Any]:
+    """A ``Queued`` task entry requested at ``stamp``."""
+    return {**waiting_entry(ami_id, stamp), "requestedTime": stamp}
+
+
+def waiting_entry(ami_id: str, stamp: str) -> dict[str, Any]:
+    """A ``Queued`` entry with no request yet: it waits for store capacity."""
+    return {
+        "amiId": ami_id,
+        "state": model.TaskState.QUEUED.value,
+        "progressPercentage": 0,
+        "lastTransitionTime": stamp,
+    }
+
+
+def refused_entry(ami_id: str, bucket: str, reason: str, stamp: str) -> dict[str, Any]:
+    """A ``Failed`` entry for a create AWS refused for good, with AWS's code and message."""
+    return {
+        "amiId": ami_id,
+        "state": model.TaskState.FAILED.value,
+        "progressPercentage": 0,
+        "bucket": bucket,
+        "failureReason": reason,
+        "lastTransitionTime": stamp,
+    }

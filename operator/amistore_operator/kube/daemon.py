@@ -1,0 +1,55 @@
+"""One AmiStore's poll loop, without kopf: poll, write the status if it changed, post events.
+
+``handlers.register`` runs it as the resource's kopf daemon with kopf's status writer
+and event poster; the deterministic simulation (``tests/sim``) runs the very same loop
+on a virtual clock against a fake API server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from amistore_operator import resource, service
+from amistore_operator.core import statusevents
+
+logger = logging.getLogger(__name__)
+
+# Writes ``status``; False when the object is gone, WriteRefusedError when the API refused.
+Writer = Callable[[Mapping[str, Any]], Awaitable[bool]]
+Poster = Callable[[statusevents.Event], None]
+
+
+class WriteRefusedError(Exception):
+    """The API server refused (or did not answer) a status write."""
+
+
+async def run(
+    svc: service.AmiStoreService,
+    ref: resource.ResourceRef,
+    read: Callable[[], resource.Snapshot],
+    write: Writer,
+    post: Poster,
+    stopped: Callable[[], bool],
+) -> None:
+    """Poll until ``stopped`` or the service closes; the service forgets the resource after."""
+    try:
+        while not stopped() and not svc.closed:
+            outcome = await svc.poll(ref, read)
+            if outcome.changed:
+                try:
+                    written = await write(outcome.status)
+                except WriteRefusedError as exc:
+                    # Not written: the next poll computes it again from the stored status,
+                    # with the same events, so none is posted for a change nobody can see.
+                    logger.warning("Status of %s not written, retrying next poll: %s", ref.key, exc)
+                    svc.unwritten(ref)
+                    continue
+                if not written:
+                    continue
+                svc.written(ref)
+            for event in outcome.events:
+                post(event)
+    finally:
+        svc.forget(ref)

@@ -1,0 +1,50 @@
+"""``python -m tests.sim``: run many seeds of the simulation (``make sim SEEDS=N``).
+
+python -m tests.sim --seeds 10000            # seeds 0..9999
+python -m tests.sim --seed 42 --verbose      # replay one seed, with its calls and writes
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tests.sim import invariants, scenario
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the seeds; print each failure with the command that replays it."""
+    parser = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=1000, help="how many seeds, from --start")
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="replay this one seed")
+    parser.add_argument("--verbose", action="store_true", help="print the calls and writes")
+    args = parser.parse_args(argv)
+    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+    started, failed = time.monotonic(), 0
+    for seed in seeds:
+        log = scenario.run(scenario.draw(seed))
+        broken = invariants.check(log)
+        if args.verbose:
+            for call in log.ec2.calls:
+                print(
+                    f"t={call.t:.1f} {call.account or 'own'} {call.op} {call.amis} {call.outcome}"
+                )
+            for write in log.kube.writes:
+                print(f"t={write.t:.1f} write {write.key} {write.outcome}")
+        if broken:
+            failed += 1
+            print(f"seed {seed} broke {sorted(broken)}: replay with: make sim SEED={seed}")
+            for name, violations in broken.items():
+                for violation in violations[:3]:
+                    print(f"  {name}: {violation}")
+    elapsed = time.monotonic() - started
+    count = len(seeds)
+    rate = elapsed / count
+    print(f"{count - failed} passed, {failed} failed in {elapsed:.1f} s ({rate:.3f} s a seed)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

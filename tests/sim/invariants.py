@@ -1,0 +1,226 @@
+"""The safety rules, each a plain function over a run's log: a list of violations out.
+
+An empty list is a pass. Each message names the time (virtual seconds), the
+resource or AMI, and what broke, so a failing seed reads as a bug report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from amistore_operator.core import model, spec
+from amistore_operator.kube import handlers
+
+from tests.sim import fakeaws, fakekube, scenario
+
+Violations = list[str]
+Invariant = Callable[[scenario.Log], Violations]
+
+
+def _retry_times(log: scenario.Log, key: str) -> list[float]:
+    """When a new retry value was set on ``key``."""
+    times, last = [], None
+    for version in log.kube.objects[key]:
+        value = version.annotations.get(handlers.RETRY_ANNOTATION)
+        if value is not None and value != last:
+            times.append(version.t)
+        last = value
+    return times
+
+
+def _listers(log: scenario.Log, ami: str, bucket: str, account: str) -> list[str]:
+    """Keys of AmiStores whose spec listed ``ami`` into ``bucket`` at any time."""
+    found = []
+    for key, versions in log.kube.objects.items():
+        for v in versions:
+            if (
+                ami in (v.spec.get("imageIds") or ())
+                and v.spec.get("bucket") == bucket
+                and (v.spec.get("account") or "") == account
+            ):
+                found.append(key)
+                break
+    return found
+
+
+def _tasks(log: scenario.Log) -> Iterator[tuple[str, str, str, list[fakeaws.Task]]]:
+    for (account, _region), by_ami in log.ec2.tasks.items():
+        for ami, tasks in by_ami.items():
+            for bucket in sorted({t.bucket for t in tasks}):
+                yield account, ami, bucket, [t for t in tasks if t.bucket == bucket]
+
+
+def never_twice(log: scenario.Log) -> Violations:
+    """Never two store tasks for one AMI and bucket but after a Failed one and a new retry."""
+    found = []
+    for account, ami, bucket, tasks in _tasks(log):
+        listers = _listers(log, ami, bucket, account)
+        for before, after in itertools.pairwise(tasks):
+            failed = before.state(after.start) == model.TaskState.FAILED
+            retried = any(
+                before.start < t <= after.start for k in listers for t in _retry_times(log, k)
+            )
+            if not (failed and retried):
+                why = (
+                    "without a retry value set since"
+                    if failed
+                    else "while the first was not Failed"
+                )
+                found.append(
+                    f"t={after.start:.1f}: second store task of {ami} into {bucket} "
+                    f"(first at t={before.start:.1f}) {why}"
+                )
+    return found
+
+
+def _map_at(log: scenario.Log, t: float) -> Any:
+    current = log.maps[0][1]
+    for since, account_map in log.maps:
+        if since <= t:
+            current = account_map
+    return current
+
+
+def no_call_through_refused_account(log: scenario.Log) -> Violations:
+    """No AWS call (DryRun included) through an account no AmiStore listing its AMIs may use."""
+    found = []
+    for call in log.ec2.calls:
+        if not call.account or not call.amis:
+            continue
+        # A revocation may still meet a call already on its way (one second).
+        maps = (_map_at(log, call.t), _map_at(log, call.t - 1.0))
+        allowed: set[str] = set()
+        for key, versions in log.kube.objects.items():
+            namespace = key.split("/")[0]
+            if all(m.denial(namespace, call.account) is not None for m in maps):
+                continue
+            for v in versions:
+                if v.t <= call.t and (v.spec.get("account") or "") == call.account:
+                    allowed.update(v.spec.get("imageIds") or ())
+        strays = sorted(set(call.amis) - allowed)
+        if strays:
+            found.append(
+                f"t={call.t:.1f}: {call.op} of {strays} through account {call.account}, "
+                "which no AmiStore listing them may use"
+            )
+    return found
+
+
+def statuses_valid(log: scenario.Log) -> Violations:
+    """Every status the operator writes passes the CRD's schema."""
+    return [
+        f"t={w.t:.1f}: status of {w.key} refused by the schema: {'; '.join(w.errors)}"
+        for w in log.kube.writes
+        if w.outcome == "invalid"
+    ]
+
+
+def no_idle_write(log: scenario.Log) -> Violations:
+    """No status write whose content equals the stored status (but the one after a lost write)."""
+    found, after_lost = [], set()
+    for w in log.kube.writes:
+        if w.unchanged and w.key not in after_lost and w.outcome != "invalid":
+            found.append(f"t={w.t:.1f}: a write to {w.key} that changes nothing")
+        if w.outcome == "lost":
+            after_lost.add(w.key)  # the operator cannot know it was stored, until one is
+        elif w.outcome == "stored":
+            after_lost.discard(w.key)
+    return found
+
+
+def no_traceback(log: scenario.Log) -> Violations:
+    """No traceback and no ERROR in the operator's log."""
+    return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in log.tracebacks]
+
+
+def _exportable(log: scenario.Log, key: str, raw: dict[str, Any]) -> bool:
+    """Whether the operator may export for ``key``'s spec ``raw`` at the end of the run."""
+    sc = log.scenario
+    try:
+        parsed = spec.parse_spec(raw, default_region=scenario.REGION, default_interval=60)
+    except spec.SpecError:
+        return False
+    if not parsed.create_tasks or parsed.region != scenario.REGION:
+        return False
+    if not any(fnmatch.fnmatchcase(parsed.bucket or "", p) for p in sc.allowed_buckets):
+        return False
+    return log.maps[-1][1].denial(key.split("/")[0], parsed.account) is None
+
+
+def every_export_started_or_refused(log: scenario.Log) -> Violations:
+    """By the end, every AMI an export-mode AmiStore wants has a task, or a reason in its status."""
+    found = []
+    for key, versions in log.kube.objects.items():
+        last = versions[-1]
+        if not _exportable(log, key, last.spec):
+            continue
+        status = last.status or {}
+        entries = {e.get("amiId"): e for e in status.get("tasks", ())}
+        account = last.spec.get("account") or ""
+        tasks = log.ec2.region_tasks(account, scenario.REGION)
+        conditions = status.get("conditions", ())
+        synced: dict[str, Any] = next((c for c in conditions if c["type"] == "Synced"), {})
+        ready: dict[str, Any] = next((c for c in conditions if c["type"] == "ExportReady"), {})
+        for ami in last.spec["imageIds"]:
+            if any(t.bucket == last.spec["bucket"] for t in tasks.get(ami, ())):
+                continue
+            entry = entries.get(ami) or {}
+            if entry.get("state") == "Failed" and entry.get("failureReason"):
+                continue  # refused, with AWS's reason
+            if ami in log.scenario.invalid and synced.get("reason") == "InvalidImageId":
+                continue
+            if ready.get("status") == "False" and ready.get("reason") == "AccessDenied":
+                continue  # IAM refuses the DryRun: the condition says so
+            found.append(
+                f"{key}: {ami} into {last.spec['bucket']} never started by the end "
+                f"(entry {entry or 'missing'}, Synced {synced.get('reason')})"
+            )
+    return found
+
+
+def quiet_at_the_end(log: scenario.Log) -> Violations:
+    """Once every task has ended and nothing changes, no status write for the last intervals."""
+    sc = log.scenario
+    intervals = [
+        float(v.spec.get("pollIntervalSeconds") or 0)
+        for vs in log.kube.objects.values()
+        for v in vs
+    ]
+    longest = max([sc.interval, *intervals])
+    ends = [t.start + t.duration for _, _, _, ts in _tasks(log) for t in ts]
+    # Settled: past the last edit or fault, the last task's end, a request's grace.
+    since = max([sc.active, *ends]) + 3 * longest + 1800
+    if since > log.end - 3 * longest:
+        return []  # too short a quiet tail to say anything
+    return [
+        f"t={w.t:.1f}: write to {w.key} in the quiet tail" for w in log.kube.writes if w.t >= since
+    ]
+
+
+ALL: tuple[Invariant, ...] = (
+    never_twice,
+    no_call_through_refused_account,
+    statuses_valid,
+    no_idle_write,
+    no_traceback,
+    every_export_started_or_refused,
+    quiet_at_the_end,
+)
+
+
+def check(log: scenario.Log) -> dict[str, Violations]:
+    """Every invariant's violations, by name (only those that failed)."""
+    out = {}
+    for invariant in ALL:
+        violations = invariant(log)
+        if violations:
+            out[invariant.__name__] = violations
+    return out
+
+
+def writes_of(log: scenario.Log, key: str) -> list[fakekube.Write]:
+    """The status writes made to ``key``."""
+    return [w for w in log.kube.writes if w.key == key]

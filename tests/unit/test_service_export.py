@@ -1,0 +1,139 @@
+"""Export mode through the service: a request is called only once its status is stored."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, cast
+
+from amistore_operator import exporter, resource, service
+from amistore_operator.core import accounts, export, model
+from amistore_operator.observe import metrics
+
+from tests.unit.test_exporter import ALLOW, Clock, FakeCreate, inline
+from tests.unit.test_service import AMI, NOW, FakeHub
+
+REF = resource.ResourceRef(namespace="team", name="golden")
+RAW = {"imageIds": [AMI], "bucket": "amis-prod", "createTasks": True, "pollIntervalSeconds": 60}
+ACCOUNT = "111111111111"
+MAP = accounts.parse(
+    {
+        "accounts": {
+            ACCOUNT: {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/amistore", "namespaces": ["ops"]},
+        },
+        "defaultNamespaces": ["team"],
+    }
+)
+
+
+class NoTaskHub(FakeHub):
+    """AWS lists no store task for any AMI."""
+
+    async def view(
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        *,
+        awaiting: frozenset[str] = frozenset(),
+    ) -> model.ResourceView:
+        await super().view(key, spec, known, awaiting=awaiting)
+        return model.ResourceView(tasks=dict.fromkeys(spec.image_ids), error=None)
+
+
+def make() -> tuple[service.AmiStoreService, NoTaskHub, FakeCreate, list[datetime.datetime]]:
+    hub, fake, clock = NoTaskHub(), FakeCreate(), [NOW]
+    exports = exporter.Exporter(
+        permission=ALLOW,
+        client_factory=lambda account, region: fake,
+        rate=0.1,
+        burst=50,
+        runner=inline,
+        monotonic=Clock(),
+    )
+    svc = service.AmiStoreService(
+        hub=cast(Any, hub),
+        collector=metrics.TaskCollector(),
+        default_region="eu-west-1",
+        default_interval=60,
+        clock=lambda: clock[0],
+        account_map=lambda: MAP,
+        exports=exports,
+    )
+    return svc, hub, fake, clock
+
+
+def snapshot(
+    previous: Mapping[str, Any] | None, raw: Mapping[str, Any] = RAW, retry: str | None = None
+) -> Any:
+    return lambda: resource.Snapshot(raw, previous, 1, retry)
+
+
+def created(fake: FakeCreate) -> list[str]:
+    return [c[1] for c in fake.calls if c[0] == "create"]
+
+
+def export_ready(outcome: Any) -> tuple[str, str]:
+    found = next(c for c in outcome.status["conditions"] if c["type"] == "ExportReady")
+    return found["status"], found["reason"]
+
+
+async def test_a_request_is_called_right_after_its_write_is_confirmed() -> None:
+    svc, hub, fake, clock = make()
+    first = await svc.poll(REF, snapshot(None))
+    assert first.changed
+    assert first.status["tasks"][0]["state"] == "Queued"
+    assert first.status["tasks"][0]["requestedTime"]
+    assert created(fake) == []
+    assert hub.refreshed == []  # not before the write is confirmed
+    svc.written(REF)
+    assert hub.refreshed == [("team/golden", (AMI,))]  # polled at once, whatever the interval
+    clock[0] = NOW + datetime.timedelta(seconds=2)
+    await svc.poll(REF, snapshot(first.status))
+    assert created(fake) == [AMI]
+    assert hub.awaiting[-1] == {AMI}  # polled every interval until AWS lists its task
+
+
+async def test_a_refused_write_is_never_called_for() -> None:
+    svc, hub, fake, clock = make()
+    await svc.poll(REF, snapshot(None))
+    svc.unwritten(REF)
+    assert hub.refreshed == []
+    clock[0] = NOW + datetime.timedelta(seconds=2)
+    again = await svc.poll(REF, snapshot(None))  # the API holds no status yet
+    assert created(fake) == []
+    assert again.changed  # recorded anew, for the next write
+    assert again.status["tasks"][0]["requestedTime"] == "2026-11-27T04:00:02Z"
+
+
+async def test_an_account_the_map_refuses_gets_account_not_allowed_and_no_aws_call() -> None:
+    svc, hub, fake, _ = make()
+    outcome = await svc.poll(REF, snapshot(None, {**RAW, "account": ACCOUNT}))
+    assert export_ready(outcome) == ("False", "AccountNotAllowed")
+    assert fake.calls == []  # not even the DryRun
+    assert hub.views == []
+
+
+async def test_an_oversize_retry_value_is_recorded_as_its_digest() -> None:
+    svc, _, _, _ = make()
+    value = "2026-11-27T04:00:00Z " + "x" * 300
+    first = await svc.poll(REF, snapshot(None, retry=value))
+    handled = first.status["lastHandledRetryAt"]
+    assert handled == export.retry_token(value)
+    assert len(handled) <= export.MAX_RETRY_VALUE
+    svc.written(REF)
+    again = await svc.poll(REF, snapshot(first.status, retry=value))
+    assert again.status["lastHandledRetryAt"] == handled
+
+
+async def test_a_spec_rejected_later_releases_its_count_in_the_capacity() -> None:
+    svc, _, _, _ = make()
+    exports = svc._exports
+    assert exports is not None
+    first = await svc.poll(REF, snapshot(None))
+    assert exports.counted(REF.key)
+    svc.written(REF)
+    bad = {**RAW, "region": "eu-west-100"}  # the CRD accepts it, the operator does not
+    rejected = await svc.poll(REF, lambda: resource.Snapshot(bad, first.status, 2))
+    assert rejected.status["conditions"][0]["reason"] == "InvalidSpec"
+    assert not exports.counted(REF.key)

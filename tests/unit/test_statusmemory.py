@@ -1,0 +1,72 @@
+"""What the service remembers of each status: the last written, the last the API stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amistore_operator import resource, statusmemory
+from amistore_operator.core import status
+
+REF = resource.ResourceRef(namespace="team", name="golden", uid="uid-1")
+WATCHED: dict[str, Any] = {"tasks": [], "note": "the watched body, behind our writes"}
+
+
+def outcome(note: str) -> status.Outcome:
+    entries = ({"amiId": "ami-0000000a", "state": "Queued", "note": note},)
+    return status.Outcome(status={"note": note}, changed=True, events=(), entries=entries)
+
+
+def test_the_last_status_written_beats_the_watched_body() -> None:
+    memory = statusmemory.StatusMemory()
+    first = outcome("first")
+    memory.record(REF, first)
+    assert memory.prior(REF, WATCHED) is first.status
+
+
+def test_a_refused_write_falls_back_to_the_last_status_the_api_stored() -> None:
+    memory = statusmemory.StatusMemory()
+    first, second = outcome("first"), outcome("second")
+    memory.record(REF, first)
+    memory.stored(REF.key)
+    memory.record(REF, second)
+    memory.refused(REF.key)
+    # Not the watched body, which may predate the stored write (its event still on the way).
+    prior = memory.prior(REF, WATCHED)
+    assert prior is first.status
+    assert memory.entries(REF, prior) == first.entries
+
+
+def test_a_refused_write_with_none_stored_falls_back_to_the_watched_body() -> None:
+    memory = statusmemory.StatusMemory()
+    memory.record(REF, outcome("first"))
+    memory.refused(REF.key)
+    assert memory.prior(REF, WATCHED) is WATCHED
+
+
+def test_stored_confirms_only_what_was_written_last() -> None:
+    memory = statusmemory.StatusMemory()
+    first, second, third = outcome("first"), outcome("second"), outcome("third")
+    memory.record(REF, first)
+    memory.stored(REF.key)
+    memory.record(REF, second)
+    memory.stored(REF.key)
+    memory.record(REF, third)
+    memory.refused(REF.key)
+    assert memory.prior(REF, WATCHED) is second.status
+
+
+def test_a_recreated_object_starts_from_its_own_body() -> None:
+    memory = statusmemory.StatusMemory()
+    memory.record(REF, outcome("first"))
+    memory.stored(REF.key)
+    again = resource.ResourceRef(namespace="team", name="golden", uid="uid-2")
+    assert memory.prior(again, WATCHED) is WATCHED
+
+
+def test_forget_drops_the_stored_status_too() -> None:
+    memory = statusmemory.StatusMemory()
+    memory.record(REF, outcome("first"))
+    memory.stored(REF.key)
+    memory.forget(REF.key)
+    memory.refused(REF.key)
+    assert memory.prior(REF, WATCHED) is WATCHED
