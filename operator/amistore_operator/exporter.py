@@ -156,10 +156,13 @@ class Exporter:
         retry_handled: str | None = None,
         interval: float | None = None,
         account_denied: str | None = None,
+        current: bool = True,
     ) -> Step | None:
         """Export's part of one poll (None without ``createTasks``); may call AWS.
 
-        ``account_denied``: why the account map refuses the namespace (then no call at all).
+        ``account_denied``: why the account map refuses the namespace (then no call at all);
+        ``current``: whether ``previous`` was computed for this generation of the spec (its
+        tasks then tell which buckets of this account hold which AMIs).
         """
         if not spec.create_tasks or spec.bucket is None:
             self.forget(key)
@@ -168,7 +171,9 @@ class Exporter:
         target: Target = (*where, spec.bucket)
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
-        self._sync(key, target, spec, previous, now)
+        self._sync(key, target, spec, previous, now, current=current)
+        # Entries into another bucket (an earlier spec's) say nothing of this one.
+        previous = {a: e for a, e in previous.items() if e.get("bucket") in (None, spec.bucket)}
         self._see(where, view.tasks.values())
         self._count(key, target, spec, view)
         flags = export.export_ready(spec, namespace, self._permission, None, account_denied)
@@ -313,9 +318,15 @@ class Exporter:
         spec: model.AmiStoreSpec,
         previous: Mapping[str, Any],
         now: datetime.datetime | None = None,
+        *,
+        current: bool = True,
     ) -> None:
-        """Know the requests the previous status holds (another process may have made them)."""
-        for ami_id, entry in previous.items():
+        """Know the requests the previous status holds (another process may have made them).
+
+        Its tasks count as seen only when it was computed for this spec: an earlier one may
+        describe another account's tasks.
+        """
+        for ami_id, entry in previous.items() if current else ():
             bucket, start, state = (entry.get(k) for k in ("bucket", "taskStartTime", "state"))
             if isinstance(bucket, str) and isinstance(start, str) and state in _STARTED:
                 seen = self._seen.setdefault((*target[:2], bucket), {})
@@ -327,23 +338,34 @@ class Exporter:
             stamp = entry.get("requestedTime")
             if entry.get("state") != model.TaskState.QUEUED or not isinstance(stamp, str):
                 continue
+            # A request into the bucket an earlier spec named still holds that AMI there.
+            bucket = entry.get("bucket")
+            held = requests
+            if isinstance(bucket, str) and bucket != spec.bucket:
+                held = self._requests.setdefault((*target[:2], bucket), {})
             requested = timestamps.parse_time(stamp)
-            if ami_id not in requests and requested is not None:
+            if ami_id not in held and requested is not None:
                 live_for = export.grace(self._grace, self._call_window, spec.poll_interval)
                 expires = timestamps.format_time(requested + live_for)
-                requests[ami_id] = export.Request(key, stamp, expires=expires)
+                held[ami_id] = export.Request(key, stamp, expires=expires)
 
     def _slots(self, key: str, where: Where, interval: float) -> int | None:
         """How many new requests ``key`` may record now (None: no cap)."""
+        if self._blocked(where, interval):
+            return 0
         in_flight = {k: n for k, (w, n) in self._in_flight.items() if w == where}
-        full = self._full.get(where)
-        if full is not None:
-            elapsed = self._monotonic() - full.refused
-            finished = sum(in_flight.values()) < full.in_flight and elapsed >= interval
-            if not finished and elapsed < full.backoff:
-                return 0
         wanting = [k for k, w in self._wanting.items() if w == where]
         return export.fair_slots(self._max_concurrent, in_flight, wanting, key)
+
+    def _blocked(self, where: Where, interval: float) -> bool:
+        """Whether AWS refused for capacity lately: no store has finished, no backoff passed."""
+        full = self._full.get(where)
+        if full is None:
+            return False
+        elapsed = self._monotonic() - full.refused
+        in_flight = sum(n for w, n in self._in_flight.values() if w == where)
+        finished = in_flight < full.in_flight and elapsed >= interval
+        return not finished and elapsed < full.backoff
 
     def _refused_for_capacity(self, where: Where, interval: float, pending: int) -> None:
         in_flight = sum(n for w, n in self._in_flight.values() if w == where) - pending
@@ -430,6 +452,10 @@ class Exporter:
                 old = self._verdicts.get(target)
                 before = old.tried if old is not None and old.denied else ()
                 tried = tuple(dict.fromkeys((*before, ami_id)))  # each AMI once
+                # The first refusal's message while refusals go on: a status write per AMI
+                # tried would say nothing new.
+                if old is not None and old.denied:
+                    reason = old.denied
                 self._verdicts[target] = export.Verdict(self._monotonic(), reason, tried)
                 denied = export.export_ready(spec, inputs.namespace, self._permission, reason)
                 return denied, ()
@@ -455,7 +481,7 @@ class Exporter:
         requests = self._requests.setdefault(target, {})
         bucket = spec.bucket or ""
         for index, ami_id in enumerate(decision.create):
-            if where in self._full and self._slots(inputs.key, where, spec.poll_interval) == 0:
+            if self._blocked(where, spec.poll_interval):
                 # AWS is full: withdraw the requests not called (no task was made for them).
                 for waiting in decision.create[index:]:
                     requests.pop(waiting, None)

@@ -141,9 +141,10 @@ class AmiStoreService:
             view = model.ResourceView(tasks={}, error=error, account=account)
         else:
             self._gate.allow(ref.key)
-            known = resource.LazyTasks(
-                lambda: status.known_tasks(prior)
-            )  # read only for a new AMI entry
+            # Read only for a new AMI entry; another account's tasks are none of this one's.
+            polled = (prior or {}).get("account")
+            other = bool(account and polled and polled != account)
+            known = resource.LazyTasks(lambda: {} if other else status.known_tasks(prior))
             awaiting = _requested(entries if entries is not None else (), prior)
             view = await self._hub.view(ref.key, wanted, known, awaiting=awaiting)
             if ref.key not in self._generations:
@@ -196,6 +197,8 @@ class AmiStoreService:
             )
             self._record(ref, wanted.region, outcome)
             self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
+        if not outcome.changed and self._memory.uncertain(ref.key):
+            outcome = dataclasses.replace(outcome, changed=True)  # what is stored is unknown
         if step is not None and step.events:
             # The calls happened whether or not the status changed: announce them.
             outcome = dataclasses.replace(outcome, events=(*outcome.events, *step.events))
@@ -232,6 +235,7 @@ class AmiStoreService:
             generation=snap.generation,
             retry_requested=export.retry_token(snap.retry_requested),
             retry_handled=handled if isinstance(handled, str) else None,
+            current=(prior or {}).get("observedGeneration") == snap.generation,
             interval=stretched,
             account_denied=denial,
         )
@@ -302,12 +306,16 @@ class AmiStoreService:
         if requested:
             self._hub.refresh(ref.key, requested)
 
-    def unwritten(self, ref: resource.ResourceRef) -> None:
-        """The last status was refused by the API: compute the next from the stored one."""
+    def unwritten(self, ref: resource.ResourceRef, *, ambiguous: bool = False) -> None:
+        """The last status was refused by the API: compute the next from the stored one.
+
+        ``ambiguous``: no answer came, so it may be stored after all: the next status is
+        written even if it equals the one last confirmed, so none is left behind.
+        """
         self._requested.pop(ref.key, None)
         if self._exports is not None:
             self._exports.unwritten(ref.key)  # its requests were not recorded: no call for them
-        self._memory.refused(ref.key)
+        self._memory.refused(ref.key, ambiguous=ambiguous)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
 

@@ -28,6 +28,7 @@ class StatusMemory:
     def __init__(self) -> None:
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
         self._stored: dict[str, tuple[str, dict[str, Any]]] = {}  # the last write confirmed
+        self._uncertain: set[str] = set()  # a write got no answer: write the next one anyway
         # uid, the status computed, its entries; the newest last.
         self._entries: dict[str, list[tuple[str, Mapping[str, Any], Entries]]] = {}
         self._rendered: dict[str, tuple[str, Entries]] = {}
@@ -60,16 +61,23 @@ class StatusMemory:
 
     def stored(self, key: str) -> None:
         """The API confirmed the last status written."""
+        self._uncertain.discard(key)
         written = self._written.get(key)
         if written is not None:
             self._stored[key] = written
 
-    def refused(self, key: str) -> None:
+    def uncertain(self, key: str) -> bool:
+        """Whether a write got no answer since the last confirmed one (it may be stored)."""
+        return key in self._uncertain
+
+    def refused(self, key: str, *, ambiguous: bool = False) -> None:
         """The last status was refused by the API: the stored one is what counts.
 
         That is the last status the API confirmed, not the watched body: a watch event
         may still be on its way, and a body older than a stored request would ask again.
         """
+        if ambiguous:
+            self._uncertain.add(key)
         stored = self._stored.get(key)
         if stored is None:
             self._written.pop(key, None)
@@ -83,3 +91,4 @@ class StatusMemory:
         """The resource is gone."""
         for memo in (self._written, self._stored, self._entries, self._rendered):
             memo.pop(key, None)
+        self._uncertain.discard(key)

@@ -151,5 +151,5 @@ class FakeApiServer:
         )
         self._store(key, dataclasses.replace(last, t=self.now(), status=new))
         if lost:
-            raise daemon.WriteRefusedError("no answer from the API server: timeout")
+            raise daemon.WriteRefusedError("no answer from the API server: timeout", ambiguous=True)
         return True

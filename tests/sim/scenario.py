@@ -121,7 +121,7 @@ def draw(seed: int) -> Scenario:
         out = []
         for _ in range(rng.randint(0, 2)):
             start = rng.uniform(0, active)
-            out.append((start, start + rng.uniform(1, 3) * interval))
+            out.append((start, min(active, start + rng.uniform(1, 3) * interval)))
         return out
 
     longest_interval = max(float(s["pollIntervalSeconds"]) for s in specs.values())

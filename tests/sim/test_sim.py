@@ -13,16 +13,7 @@ import pytest
 from tests.sim import fakekube, invariants, scenario
 
 # Seeds whose runs still break a rule: open work, each replayed by ``make sim SEED=N``.
-# An Ami blocked behind an ID AWS rejects in a batch of another resource, and a write in
-# the quiet tail after a long fault window, are not fixed yet (see the README's limits).
-KNOWN_OPEN = {
-    80: "every_export_started_or_refused",
-    90: "quiet_at_the_end",
-    107: "every_export_started_or_refused",
-    117: "every_export_started_or_refused",
-    157: "every_export_started_or_refused",
-    173: "every_export_started_or_refused",
-}
+KNOWN_OPEN: dict[int, str] = {}
 FIXED_SEEDS = [
     pytest.param(
         seed,

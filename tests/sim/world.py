@@ -109,6 +109,7 @@ class Process:
         self._posted = posted
         self._latency = config.latency
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = loop.time()
         self._stopped = False
         _, collector, health = metrics.build_registry()
         self.hub = poller_hub.PollerHub(
@@ -181,7 +182,9 @@ class Process:
         lag = self._lag()
 
         def read() -> resource.Snapshot:
-            return self.snapshot(self._kube.watched(key, lag))
+            # The initial list is consistent: the lag applies to events after the start.
+            since_start = self.clock._loop.time() - self._started
+            return self.snapshot(self._kube.watched(key, min(lag, since_start)))
 
         async def write(current: Mapping[str, Any]) -> bool:
             return await self._kube.write_status(key, current)

@@ -29,6 +29,7 @@ def entries(
 ) -> dict[str, dict[str, Any]]:
     """The entries export mode shows for this poll, by AMI."""
     stamp = timestamps.format_time(inputs.now)
+    bucket = inputs.spec.bucket
     retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
     recorded = set(results.recorded)
     waiting = {*decision.wait, *results.withdrawn}
@@ -41,12 +42,14 @@ def entries(
             entry = refused_entry(ami_id, inputs.spec.bucket or "", results.refused[ami_id], stamp)
             shown[ami_id] = {**entry, "requestedTime": requested}
         elif ami_id in recorded:
-            shown[ami_id] = queued_entry(ami_id, stamp)
+            shown[ami_id] = queued_entry(ami_id, stamp, bucket)
         elif request is not None and request.owner == inputs.key:
             same = prev.get("requestedTime") == request.requested_time
-            shown[ami_id] = dict(prev) if same else queued_entry(ami_id, request.requested_time)
+            requested = request.requested_time
+            shown[ami_id] = dict(prev) if same else queued_entry(ami_id, requested, bucket)
         elif ami_id in waiting:
-            shown[ami_id] = dict(prev) if export.is_waiting(prev) else waiting_entry(ami_id, stamp)
+            kept = export.is_waiting(prev)
+            shown[ami_id] = dict(prev) if kept else waiting_entry(ami_id, stamp, bucket)
         elif ami_id not in inputs.listed:
             if prev.get("state") == model.TaskState.QUEUED and not prev.get("requestedTime"):
                 shown[ami_id] = dict(prev)  # no fresh answer for it: it still waits
@@ -78,19 +81,25 @@ def in_flight(inputs: export.Inputs, shown: Mapping[str, Mapping[str, Any]]) -> 
     return count
 
 
-def queued_entry(ami_id: str, stamp: str) -> dict[str, Any]:
-    """A ``Queued`` task entry requested at ``stamp``."""
-    return {**waiting_entry(ami_id, stamp), "requestedTime": stamp}
+def queued_entry(ami_id: str, stamp: str, bucket: str | None = None) -> dict[str, Any]:
+    """A ``Queued`` task entry requested at ``stamp`` (into ``bucket``)."""
+    return {**waiting_entry(ami_id, stamp, bucket), "requestedTime": stamp}
 
 
-def waiting_entry(ami_id: str, stamp: str) -> dict[str, Any]:
-    """A ``Queued`` entry with no request yet: it waits for store capacity."""
-    return {
+def waiting_entry(ami_id: str, stamp: str, bucket: str | None = None) -> dict[str, Any]:
+    """A ``Queued`` entry with no request yet: it waits for store capacity.
+
+    With its bucket, so a spec that names another bucket drops it (``taskentries.matches``).
+    """
+    entry: dict[str, Any] = {
         "amiId": ami_id,
         "state": model.TaskState.QUEUED.value,
         "progressPercentage": 0,
         "lastTransitionTime": stamp,
     }
+    if bucket:
+        entry["bucket"] = bucket
+    return entry
 
 
 def refused_entry(ami_id: str, bucket: str, reason: str, stamp: str) -> dict[str, Any]:

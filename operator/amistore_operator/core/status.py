@@ -102,6 +102,8 @@ def reconcile(
         new_after = _cut_at(prev)
     else:
         known, new_after = [dict(e) for e in previous_entries], None
+    if view.account and prev.get("account") and prev.get("account") != view.account:
+        known, new_after = [], None  # another account's tasks: none of them is one of these
     prev_entries = {e["amiId"]: e for e in known if e.get("amiId")}
     if spec.image_ids:
         entries = taskentries.for_image_ids(spec, view, prev_entries, stamp)

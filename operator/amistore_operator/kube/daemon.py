@@ -22,7 +22,11 @@ Poster = Callable[[statusevents.Event], None]
 
 
 class WriteRefusedError(Exception):
-    """The API server refused (or did not answer) a status write."""
+    """The API server refused (or did not answer: ``ambiguous``) a status write."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 async def run(
@@ -44,7 +48,7 @@ async def run(
                     # Not written: the next poll computes it again from the stored status,
                     # with the same events, so none is posted for a change nobody can see.
                     logger.warning("Status of %s not written, retrying next poll: %s", ref.key, exc)
-                    svc.unwritten(ref)
+                    svc.unwritten(ref, ambiguous=exc.ambiguous)
                     continue
                 if not written:
                     continue

@@ -98,7 +98,7 @@ def register(
             try:
                 return await statuswriter.write_status(operator_settings[-1], path, current)
             except statuswriter.StatusWriteError as exc:
-                raise daemon.WriteRefusedError(str(exc)) from None
+                raise daemon.WriteRefusedError(str(exc), ambiguous=exc.ambiguous) from None
 
         def post(event: statusevents.Event) -> None:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)

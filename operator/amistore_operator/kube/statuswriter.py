@@ -36,7 +36,15 @@ RETRY_BACKOFFS = (0.5, 1.0)
 
 
 class StatusWriteError(Exception):
-    """The API refused a status write; the message names the status code and reason."""
+    """The API refused a status write; the message names the status code and reason.
+
+    ``ambiguous``: no answer came (a timeout, a dropped connection), so the write may
+    have been stored all the same.
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 @functools.cache
@@ -71,5 +79,5 @@ async def write_status(
         phrase = http.HTTPStatus(exc.status).phrase if exc.status in _STATUSES else ""
         raise StatusWriteError(f"{exc.status} {phrase}: {exc.message or exc}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise StatusWriteError(f"no answer from the API server: {exc!r}") from None
+        raise StatusWriteError(f"no answer from the API server: {exc!r}", ambiguous=True) from None
     return True

@@ -24,7 +24,7 @@ NOTHING = export.Decision(condition=None)
 
 def test_a_new_request_is_queued_at_now() -> None:
     shown = exportentries.entries(inputs(A, now=NOW), NOTHING, exportentries.Results(recorded=(A,)))
-    assert shown == {A: exportentries.queued_entry(A, STAMP)}
+    assert shown == {A: exportentries.queued_entry(A, STAMP, BUCKET)}
     assert shown[A]["requestedTime"] == STAMP
 
 
@@ -59,7 +59,7 @@ def test_another_amistores_request_is_not_shown_as_this_ones() -> None:
 def test_a_waiting_ami_is_queued_without_a_request_and_kept_as_it_was() -> None:
     decision = export.Decision(condition=None, wait=(A,))
     first = exportentries.entries(inputs(A, now=T0), decision, exportentries.Results())
-    assert first == {A: exportentries.waiting_entry(A, R0)}
+    assert first == {A: exportentries.waiting_entry(A, R0, BUCKET)}
     assert export.is_waiting(first[A])
     again = exportentries.entries(
         inputs(A, now=NOW, previous=first), decision, exportentries.Results()
