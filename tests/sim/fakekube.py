@@ -9,7 +9,6 @@ the version stored ``lag`` seconds ago.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import pathlib
@@ -20,7 +19,7 @@ from typing import Any
 import yaml
 from amistore_operator.kube import daemon
 
-from tests.sandbox.kubeapi import schema
+from tests.sandbox.kubeapi import patch, schema
 
 CRD = pathlib.Path(__file__).resolve().parents[2] / "crds" / "amistores.amistore.io.yaml"
 
@@ -30,19 +29,6 @@ def status_schema() -> Any:
     """The CRD's schema of ``status``."""
     crd = yaml.safe_load(CRD.read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 @dataclasses.dataclass
@@ -135,7 +121,7 @@ class FakeApiServer:
     async def write_status(self, key: str, status: Mapping[str, Any]) -> bool:
         """The operator's merge patch of ``/status``."""
         last = self.current(key)
-        new = merge_patch(last.status or {}, dict(status))
+        new = patch.merge_patch(last.status or {}, dict(status))
         unchanged = new == (last.status or {})
         found = schema.validate(new, status_schema())
         if found:

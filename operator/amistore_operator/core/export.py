@@ -126,7 +126,9 @@ class Decision:
     preflight: str | None = None  # DryRun with this AMI first; ``queue`` only if allowed
     queue: tuple[str, ...] = ()  # record Queued with requestedTime now (a status write)
     create: tuple[str, ...] = ()  # call now: confirmed requests of this process
-    wait: tuple[str, ...] = ()  # Queued without a request: no slot, or another's request
+    # Queued without a request: no slot yet. An AMI another AmiStore's live request covers
+    # is not among them: it shows as AWS lists it (Pending) until that task is listed.
+    wait: tuple[str, ...] = ()
     ended: tuple[str, ...] = ()  # requests AWS now lists a task for, or past their grace
     retry_handled: str | None = None
     candidates: int = 0  # AMIs that want a request (queued or waiting)
