@@ -1,5 +1,11 @@
 """Kubernetes faults: apiserver restart, expired watch history, failed status writes,
 deletion and edits mid-poll, a 1,000-AMI resource, and event storms.
+
+Three faults only the API emulator can make on cue, so those tests run on an emulator of
+their own (``private_cluster``) whatever the session's server is: an API server restart
+that loses every object (etcd keeps them), every open watch ended with 410 Expired at
+once (a real server sends that only when a watcher falls behind its watch cache's window),
+and a status write answered 409 or 422 on demand.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import pytest
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
-from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
@@ -64,19 +69,18 @@ def test_apiserver_restart_loses_everything_and_the_operator_carries_on(
 
 
 def test_expired_watch_history_is_relisted(
-    ec2: control.Ec2SimControl,
-    kubectl: harness.Kubectl,
-    start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    ec2: control.Ec2SimControl, launch: fs.Launcher, private_cluster: Any
 ) -> None:
+    kube = private_cluster()
+    kubectl = kube.kubectl()
     ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
     ec2.create_task(AMI_B, fs.BUCKET, progress=100, state="Completed")
-    operator = start_operator()
+    operator = launch(env={"KUBECONFIG": str(kube.kubeconfig)})
     kubectl.apply(harness.amistore("watched", imageIds=[AMI_A], pollIntervalSeconds=3600))
     harness.wait_until(
         lambda: _state(kubectl, "watched") == "InProgress", timeout=fs.WAIT, what="InProgress"
     )
-    fs.sandbox_control(emulated.kube_url, "POST", "expire")
+    fs.sandbox_control(kube.url, "POST", "expire")
     # A spec change after the 410 is only seen through a new watch: the interval is an hour.
     kubectl.apply(harness.amistore("watched", imageIds=[AMI_B], pollIntervalSeconds=3600))
     harness.wait_until(
@@ -90,25 +94,21 @@ def test_expired_watch_history_is_relisted(
 
 @pytest.mark.parametrize("code", [409, 422])
 def test_failed_status_write_is_retried(
-    ec2: control.Ec2SimControl,
-    kubectl: harness.Kubectl,
-    start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
-    code: int,
+    ec2: control.Ec2SimControl, launch: fs.Launcher, private_cluster: Any, code: int
 ) -> None:
+    kube = private_cluster()
+    kubectl = kube.kubectl()
     ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
-    start_operator()
+    launch(env={"KUBECONFIG": str(kube.kubeconfig)})
     kubectl.apply(harness.amistore("contested", imageIds=[AMI_A]))
     harness.wait_until(
         lambda: _state(kubectl, "contested") == "InProgress", timeout=fs.WAIT, what="InProgress"
     )
     path = f"/namespaces/{kubectl.namespace}/amistores/contested/status"
-    fs.sandbox_control(
-        emulated.kube_url, "POST", "fail-writes", {"path": path, "count": 2, "code": code}
-    )
+    fs.sandbox_control(kube.url, "POST", "fail-writes", {"path": path, "count": 2, "code": code})
     ec2.update_task(AMI_A, progress=100, state="Completed")
     harness.wait_until(
-        lambda: not fs.sandbox_control(emulated.kube_url, "GET", "fail-writes")["faults"],
+        lambda: not fs.sandbox_control(kube.url, "GET", "fail-writes")["faults"],
         timeout=fs.WAIT,
         what="both injected write failures used up",
     )
@@ -118,9 +118,7 @@ def test_failed_status_write_is_retried(
         what="the write to succeed on a later try",
     )
     failed = [
-        r
-        for r in fs.request_log(emulated.kube_url)
-        if r["path"].endswith(path) and r["status"] == code
+        r for r in fs.request_log(kube.url) if r["path"].endswith(path) and r["status"] == code
     ]
     assert len(failed) == 2
     reasons = [e["reason"] for e in kubectl.events("contested")]
