@@ -290,7 +290,10 @@ class Cluster:
         dropped = schema.prune(obj, rt.schema)
         warnings = [f"unknown field {json.dumps(p)}" for p in dropped]
         if dropped and validation == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(warnings))
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                "strict decoding error: " + ", ".join(warnings)
+            )
         schema.apply_defaults(obj, rt.schema)
         found = schema.validate(obj, rt.schema, old)
         if found:
