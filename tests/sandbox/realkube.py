@@ -8,7 +8,9 @@ users, an audit log, and a kubeconfig for each user:
 - ``admin`` (group ``system:masters``): what tests and kubectl use;
 - the operator, as its service account ``system:serviceaccount:amistore-system:amistore-operator``
   in ``system:serviceaccounts`` and ``system:serviceaccounts:amistore-system``, so that
-  ``deploy/``'s RBAC binds it exactly as in a cluster, and it can do nothing else.
+  ``deploy/``'s RBAC binds it exactly as in a cluster, and it can do nothing else;
+- the operator of a namespaced install (``deploy/overlays/namespaced``) in ``amistore-team``,
+  bound by nothing until a test applies that overlay's Role there.
 
 There is no controller manager: a deleted namespace stays ``Terminating`` and
 nothing is garbage-collected, so no test may wait for either.
@@ -43,6 +45,10 @@ OPERATOR_NAMESPACE = "amistore-system"
 OPERATOR_ACCOUNT = "amistore-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 OPERATOR_GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{OPERATOR_NAMESPACE}")
+# The operator installed with deploy/overlays/namespaced into this namespace: its service
+# account has only the overlay's Role there (tests apply it), no ClusterRole.
+TEAM_NAMESPACE = "amistore-team"
+TEAM_USER = f"system:serviceaccount:{TEAM_NAMESPACE}:{OPERATOR_ACCOUNT}"
 NOT_BUILT = (
     "the real kube-apiserver and etcd are not built: run 'make realkube' (it needs Go: "
     "https://go.dev/doc/install)"
@@ -91,6 +97,11 @@ class RealKube:
         return self.directory / "kubeconfig-operator"
 
     @property
+    def team_kubeconfig(self) -> pathlib.Path:
+        """A kubeconfig for the namespaced install's operator in ``TEAM_NAMESPACE``."""
+        return self.directory / "kubeconfig-team"
+
+    @property
     def audit_log(self) -> pathlib.Path:
         """The API server's audit log (JSON lines, one event per request stage)."""
         return self.directory / "audit.log"
@@ -126,6 +137,9 @@ class RealKube:
             kubeconfig.write_kubeconfig(
                 real.operator_kubeconfig, url, tokens["operator"], ca_file=real.ca_file
             )
+            kubeconfig.write_kubeconfig(
+                real.team_kubeconfig, url, tokens["team"], TEAM_NAMESPACE, ca_file=real.ca_file
+            )
             real.wait_ready(tokens["admin"], timeout)
         except BaseException:
             stop_pids(pids)
@@ -160,6 +174,40 @@ class RealKube:
                     last = str(exc)
             time.sleep(0.2)
         raise TimeoutError(f"kube-apiserver not ready within {timeout}s: {last}")
+
+    def another_apiserver(self, name: str, *flags: str, timeout: float = 90) -> RealKube:
+        """One more kube-apiserver on the same etcd (as in an HA control plane), with ``flags``.
+
+        It shares the token file and service-account key; it has its own folder
+        (``name``), certificate, audit log and kubeconfigs. ``down()`` stops only it.
+        """
+        directory = self.directory / name
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+        for shared in ("tokens.csv", "service-account.key", "audit-policy.yaml"):
+            shutil.copy2(self.directory / shared, directory / shared)
+        tokens = {
+            line.split(",")[1]: line.split(",")[0]
+            for line in (directory / "tokens.csv").read_text().splitlines()
+        }
+        port = free_port()
+        pid = _spawn(
+            [str(APISERVER), *_apiserver_args(directory, port, self.etcd_url), *flags],
+            directory / "logs" / "kube-apiserver.log",
+        )
+        other = RealKube(
+            directory, f"https://127.0.0.1:{port}", self.etcd_url, {"kube-apiserver": pid}
+        )
+        try:
+            for path, user in (
+                (other.admin_kubeconfig, "admin"),
+                (other.operator_kubeconfig, OPERATOR_USER),
+            ):
+                kubeconfig.write_kubeconfig(path, other.url, tokens[user], ca_file=other.ca_file)
+            other.wait_ready(tokens["admin"], timeout)
+        except BaseException:
+            other.down()
+            raise
+        return other
 
     def compact(self) -> int:
         """Compact etcd at its current revision (what the API server does every 5 minutes)."""
@@ -244,11 +292,13 @@ def _start_etcd(directory: pathlib.Path, logs: pathlib.Path, pids: dict[str, int
 
 def _write_auth(directory: pathlib.Path) -> dict[str, str]:
     """The token file (two users), the service-account key and the audit policy."""
-    tokens = {"admin": secrets.token_hex(16), "operator": secrets.token_hex(16)}
+    tokens = {name: secrets.token_hex(16) for name in ("admin", "operator", "team")}
     groups = ",".join(OPERATOR_GROUPS)
+    team_groups = f"system:serviceaccounts,system:serviceaccounts:{TEAM_NAMESPACE}"
     (directory / "tokens.csv").write_text(
         f'{tokens["admin"]},admin,admin,"system:masters"\n'
         f'{tokens["operator"]},{OPERATOR_USER},operator-uid,"{groups}"\n'
+        f'{tokens["team"]},{TEAM_USER},team-uid,"{team_groups}"\n'
     )
     (directory / "tokens.csv").chmod(0o600)
     key = directory / "service-account.key"
