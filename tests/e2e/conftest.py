@@ -10,7 +10,6 @@ request log, and are skipped on a cluster of yours, saying so.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import uuid
@@ -35,23 +34,12 @@ def ec2(sandbox: cluster.Sandbox) -> control.Ec2SimControl:
 
 @pytest.fixture
 def namespace(sandbox: cluster.Sandbox) -> Iterator[str]:
-    """A fresh namespace per test, emptied of AmiStores and deleted afterwards.
-
-    The operators are stopped by then, so nothing would remove the AmiStores' finalizer: the
-    test clears it, or the namespace would stay Terminating with them for good (on any
-    cluster; the real API server here runs no controller manager at all, so no test waits
-    for a namespace to be gone).
-    """
+    """A fresh namespace per test, deleted afterwards with its AmiStores (see
+    ``harness.delete_namespace``: no test waits for it to be gone)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl = harness.Kubectl(sandbox.kubeconfig, name)
-    kubectl.run("create", "namespace", name)
+    harness.Kubectl(sandbox.kubeconfig).run("create", "namespace", name)
     yield name
-    left = kubectl.run("get", "amistores", "-o", "name", check=False).stdout.split()
-    if left:
-        unblock = json.dumps({"metadata": {"finalizers": None}})
-        kubectl.run("patch", *left, "--type=merge", "-p", unblock, check=False)
-        kubectl.run("delete", *left, "--wait=false", check=False)
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    harness.delete_namespace(sandbox.kubeconfig, name)
 
 
 @pytest.fixture

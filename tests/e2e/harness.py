@@ -133,6 +133,24 @@ class ApiRequests:
         ]
 
 
+def delete_namespace(kubeconfig: pathlib.Path, name: str) -> None:
+    """Delete a test's namespace, its AmiStores first, their finalizer cleared.
+
+    The operators are stopped by then, so nothing would remove the finalizer, and the
+    namespace would stay Terminating with them for good on any cluster (and they would be
+    listed by every later ``-A``, and polled by every later cluster-wide operator). The
+    real API server here runs no controller manager at all, so no test waits for a
+    namespace to be gone.
+    """
+    kubectl = Kubectl(kubeconfig, name)
+    left = kubectl.run("get", "amistores", "-o", "name", check=False).stdout.split()
+    if left:
+        unblock = json.dumps({"metadata": {"finalizers": None}})
+        kubectl.run("patch", *left, "--type=merge", "-p", unblock, check=False)
+        kubectl.run("delete", *left, "--wait=false", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
 def amistore(name: str, **spec: Any) -> str:
     """An AmiStore manifest as JSON (which is YAML)."""
     return json.dumps(

@@ -1,11 +1,14 @@
-"""The emulator says what the real API server says: the AmiStore CRD's validation errors.
+"""The emulator does what the real API server does: the AmiStore CRD's validation errors,
+an Event's times.
 
-The cases and the real server's words are ``tests/realkube/test_crd.py``'s, which checks
-them against kube-apiserver; here the same ``kubectl apply`` runs against the emulator.
+The cases and the real server's answers are those of ``tests/realkube/test_crd.py`` and
+``test_events.py``, which check them against kube-apiserver; here the same kubectl
+commands run against the emulator.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 
 from tests.e2e import harness
 from tests.realkube.test_crd import INVALID_SPECS
+from tests.realkube.test_events import STORED, kopf_event
 from tests.sandbox.kubeapi import process
 from tests.sandbox_tests.test_kubeapi_kubectl import Kubectl
 
@@ -32,3 +36,8 @@ def test_invalid_specs_are_refused_with_the_real_servers_words(
 ) -> None:
     stderr = kubectl.fails("apply", "-f", "-", stdin=harness.amistore("bad", **spec))
     assert stderr.strip() == message
+
+
+def test_event_times_are_kept_as_the_real_server_keeps_them(kubectl: Kubectl) -> None:
+    created = json.loads(kubectl.ok("create", "-f", "-", "-o", "json", stdin=kopf_event("default")))
+    assert {key: created[key] for key in STORED} == STORED
