@@ -15,7 +15,8 @@ fi
 OUT=.realkube/bin
 mkdir -p "$OUT"
 start=$SECONDS
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
+# No VCS stamp: a commit to this repository must not make the binaries relink.
+export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
 
 # The version stamps Kubernetes' own build sets (hack/lib/version.sh): the tree state
 # is "archive" as for a source tarball, and no commit, since the module zip carries none;
