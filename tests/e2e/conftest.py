@@ -131,15 +131,3 @@ def api_requests(sandbox: cluster.Sandbox) -> harness.ApiRequests:
             "log; AMISTORE_E2E_KUBECONFIG's cluster gives the tests neither"
         )
     return harness.ApiRequests(sandbox)
-
-
-@pytest.fixture
-def emulated(sandbox: cluster.Sandbox) -> cluster.Sandbox:
-    """The sandbox, for a test that needs the emulator's control endpoints (skipped elsewhere).
-
-    Prefer ``faults_support.private_cluster`` (an emulator of the test's own), which runs
-    whatever the session's server is.
-    """
-    if not sandbox.emulated:
-        pytest.skip("drives the API emulator's control endpoints; this session runs elsewhere")
-    return sandbox
