@@ -43,5 +43,5 @@ build etcd tests/realkube/etcd "-s -w"
 build kube-apiserver tests/realkube/apiserver "$ldflags"
 
 "$OUT/kube-apiserver" --version
-"$OUT/etcd" --version | head -1
+"$OUT/etcd" --version | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
 echo "==> realkube built in $((SECONDS - start)) s"
