@@ -1,6 +1,8 @@
 """``make demo``: the operator tracking real-looking AMI exports on the local sandbox.
 
-Brings up the sandbox (Kubernetes API emulator + EC2 simulator), installs the CRD,
+Brings up the sandbox (the real kube-apiserver and etcd when ``make realkube`` has built
+them, else the Kubernetes API emulator; ``AMISTORE_DEMO_KUBE=emulator|real`` chooses; and
+the EC2 simulator), installs the CRD,
 scripts three store tasks in EC2, starts ``amistore-operator``, applies ``examples/``,
 shows ``kubectl get amistores -o wide`` as the exports progress, prints a metrics
 excerpt, starts the one missing export and follows it with ``kubectl amistore watch``
@@ -21,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e import harness  # noqa: E402
-from tests.sandbox import cluster, tools  # noqa: E402
+from tests.sandbox import cluster, realkube, tools  # noqa: E402
 from tests.sandbox.ec2sim import control  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -84,9 +86,11 @@ def main() -> int:
     """Run the demo; return non-zero if the exports did not end as scripted."""
     started = time.monotonic()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="amistore-demo-"))
-    step("Starting the sandbox: Kubernetes API emulator and EC2 simulator on loopback")
-    with cluster.running(workdir / "sandbox") as sandbox:
-        env = sandbox.env()
+    kube = os.environ.get("AMISTORE_DEMO_KUBE") or ("real" if realkube.built() else "emulator")
+    what = "kube-apiserver and etcd" if kube == "real" else "the Kubernetes API emulator"
+    step(f"Starting the sandbox: {what} and the EC2 simulator on loopback")
+    with cluster.running(workdir / "sandbox", kube=kube) as sandbox:
+        env = sandbox.operator_env()  # on the real server: the operator's service account
         kubectl = harness.Kubectl(sandbox.kubeconfig)
         print(f"    kubeconfig: {sandbox.kubeconfig}")
 

@@ -1,9 +1,11 @@
-"""Fixtures for end-to-end tests: the sandbox (or a real cluster), the CRD, the operator.
+"""Fixtures for end-to-end tests: a namespace, kubectl, the operator; the sandbox is the session's.
 
-Set ``AMISTORE_E2E_KUBECONFIG`` to run these tests against a real cluster (kind,
-EKS, ...): the CRD is applied there, each test gets its own namespace, and only
-the EC2 simulator runs locally. Tests that read the emulator's request log
-are skipped there, saying so.
+The session's ``sandbox`` (``tests/conftest.py``) is the real kube-apiserver and etcd
+of ``make realkube`` when built, else the API emulator. Set ``AMISTORE_E2E_KUBECONFIG``
+to run these tests against a cluster of yours (kind, EKS, ...): the CRD is applied
+there, each test gets its own namespace, and only the EC2 simulator runs locally.
+Tests that count API requests read the real server's audit log or the emulator's
+request log, and are skipped on a cluster of yours, saying so.
 """
 
 from __future__ import annotations
@@ -19,24 +21,7 @@ from tests.e2e import harness
 from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
-CRDS = harness.ROOT / "crds"
 POLL_INTERVAL = 2
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Sandbox]:
-    """The EC2 simulator, plus the Kubernetes API emulator unless a real cluster is given."""
-    external = os.environ.get("AMISTORE_E2E_KUBECONFIG")
-    with cluster.running(
-        tmp_path_factory.mktemp("sandbox"),
-        external_kubeconfig=pathlib.Path(external) if external else None,
-    ) as running:
-        kubectl = harness.Kubectl(running.kubeconfig)
-        kubectl.run("apply", "-k", str(CRDS))
-        kubectl.run(
-            "wait", "--for=condition=Established", "crd/amistores.amistore.io", "--timeout=60s"
-        )
-        yield running
 
 
 @pytest.fixture
@@ -49,12 +34,12 @@ def ec2(sandbox: cluster.Sandbox) -> control.Ec2SimControl:
 
 @pytest.fixture
 def namespace(sandbox: cluster.Sandbox) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards."""
+    """A fresh namespace per test, deleted afterwards with its AmiStores (see
+    ``harness.delete_namespace``: no test waits for it to be gone)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl = harness.Kubectl(sandbox.kubeconfig)
-    kubectl.run("create", "namespace", name)
+    harness.Kubectl(sandbox.kubeconfig).run("create", "namespace", name)
     yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    harness.delete_namespace(sandbox.kubeconfig, name)
 
 
 @pytest.fixture
@@ -94,7 +79,8 @@ def start_operator(
         namespaced: bool = True,
         wait: bool = True,
     ) -> harness.OperatorProcess:
-        full = {**os.environ, **sandbox.env(), **(env or {})}
+        # On the real server the operator logs in as its service account: deploy/'s RBAC only.
+        full = {**os.environ, **sandbox.operator_env(), **(env or {})}
         for key in drop:
             full.pop(key, None)
         scope = ["--namespace", namespace] if namespaced else []
@@ -137,8 +123,11 @@ def check_logs(node: pytest.Item, processes: Iterable[harness.OperatorProcess]) 
 
 
 @pytest.fixture
-def emulated(sandbox: cluster.Sandbox) -> cluster.Sandbox:
-    """The sandbox, for tests that need the emulator's request log (skipped on a real cluster)."""
-    if not sandbox.emulated:
-        pytest.skip("reads the Kubernetes API emulator's request log; a real cluster has none")
-    return sandbox
+def api_requests(sandbox: cluster.Sandbox) -> harness.ApiRequests:
+    """The API requests the session's server served (skipped on a cluster of the user's)."""
+    if sandbox.real is None and not sandbox.emulated:
+        pytest.skip(
+            "counts API requests from the real server's audit log or the emulator's request "
+            "log; AMISTORE_E2E_KUBECONFIG's cluster gives the tests neither"
+        )
+    return harness.ApiRequests(sandbox)

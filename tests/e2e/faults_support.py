@@ -16,8 +16,9 @@ import yaml
 from prometheus_client import parser
 
 from tests.e2e import harness
-from tests.sandbox import cluster, httpjson
+from tests.sandbox import cluster, faultproxy, httpjson
 from tests.sandbox.ec2sim import control
+from tests.sandbox.kubeapi import kubeconfig
 from tests.sandbox.kubeapi import process as kubeapi_process
 
 WAIT = 30.0
@@ -80,7 +81,8 @@ def sync_events(kubectl: harness.Kubectl, name: str) -> list[str]:
     """The resource's SyncFailed/SyncRecovered event reasons, oldest first."""
     events = sorted(
         kubectl.events(name),
-        key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]),
+        # eventTime has microseconds; lastTimestamp only whole seconds on kube-apiserver.
+        key=lambda e: (e.get("eventTime") or e.get("lastTimestamp") or "", e["metadata"]["name"]),
     )
     return [e["reason"] for e in events if e["reason"] in ("SyncFailed", "SyncRecovered")]
 
@@ -153,6 +155,75 @@ Launcher = Callable[..., harness.OperatorProcess]
 def launch(start_operator: Launcher) -> Launcher:
     """The operator factory of ``start_operator`` (drop variables, add flags, skip the wait)."""
     return start_operator
+
+
+class KubeFaults:
+    """Kubernetes faults on cue, for the operator started with ``operator_kubeconfig``.
+
+    On the real API server a fault proxy (``tests/sandbox/faultproxy.py``) stands between
+    the operator and kube-apiserver; on the emulator its own control endpoints do it.
+    """
+
+    def __init__(self, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> None:
+        self.sandbox = sandbox
+        self.proxy: faultproxy.FaultProxy | None = None
+        self.operator_kubeconfig = sandbox.kubeconfig
+        if sandbox.real is not None:
+            self.proxy = faultproxy.FaultProxy(sandbox.real.url, str(sandbox.real.ca_file))
+            self.proxy.start()
+            config = yaml.safe_load(sandbox.real.operator_kubeconfig.read_text())
+            token = config["users"][0]["user"]["token"]
+            self.operator_kubeconfig = workdir / "kubeconfig-through-proxy"
+            kubeconfig.write_kubeconfig(self.operator_kubeconfig, self.proxy.url, token)
+
+    def expire(self) -> None:
+        """End every open watch with 410 Expired."""
+        if self.proxy is not None:
+            self.proxy.expire()
+        else:
+            sandbox_control(self.sandbox.kube_url, "POST", "expire")
+
+    def fail_writes(self, path: str, count: int, code: int) -> None:
+        """Answer the next ``count`` writes whose path contains ``path`` with ``code``."""
+        if self.proxy is not None:
+            self.proxy.fail_writes(path, count, code)
+        else:
+            body = {"path": path, "count": count, "code": code}
+            sandbox_control(self.sandbox.kube_url, "POST", "fail-writes", body)
+
+    def faults_left(self) -> int:
+        """Injected write failures not answered yet."""
+        if self.proxy is not None:
+            return self.proxy.faults_left()
+        faults = sandbox_control(self.sandbox.kube_url, "GET", "fail-writes")["faults"]
+        return sum(int(f["remaining"]) for f in faults)
+
+    def refused(self, path: str, code: int) -> int:
+        """How many writes to a path ending in ``path`` were answered ``code``."""
+        if self.proxy is not None:
+            return sum(1 for _, p, c in self.proxy.refused if p.endswith(path) and c == code)
+        log = request_log(self.sandbox.kube_url)
+        return sum(1 for r in log if r["path"].endswith(path) and r["status"] == code)
+
+    def close(self) -> None:
+        """Stop the proxy, if any."""
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+@pytest.fixture
+def kube_faults(sandbox: cluster.Sandbox, tmp_path: pathlib.Path) -> Iterator[KubeFaults]:
+    """Kubernetes faults on cue (skipped on a cluster of the user's)."""
+    if sandbox.real is None and not sandbox.emulated:
+        pytest.skip(
+            "injects faults through the real server's fault proxy or the emulator; "
+            "AMISTORE_E2E_KUBECONFIG's cluster has neither"
+        )
+    faults = KubeFaults(sandbox, tmp_path)
+    try:
+        yield faults
+    finally:
+        faults.close()
 
 
 class PrivateCluster:

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from tests.sandbox import tools
+from tests.sandbox import auditlog, cluster, httpjson, tools
 
 T = TypeVar("T")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -94,6 +94,61 @@ class Kubectl:
             "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
         ).stdout
         return list(json.loads(out)["items"])
+
+
+class ApiRequests:
+    """The requests the session's Kubernetes served since ``clear()``: the real API server's
+    audit log, or the emulator's request log (a cluster of the user's has neither)."""
+
+    def __init__(self, sandbox: cluster.Sandbox) -> None:
+        if sandbox.real is None and not sandbox.emulated:
+            raise ValueError("a cluster of the user's has no request log to read")
+        self.sandbox = sandbox
+        self._since = 0
+
+    def clear(self) -> None:
+        """Count only what comes after now."""
+        if self.sandbox.audit is not None:
+            self._since = self.sandbox.audit.mark()
+        else:
+            httpjson.call(f"{self.sandbox.kube_url}/_sandbox/requests", "DELETE")
+
+    def all(self) -> list[auditlog.Request]:
+        """Every request since ``clear()``, in order."""
+        if self.sandbox.audit is not None:
+            return self.sandbox.audit.requests(self._since)
+        entries = httpjson.call(f"{self.sandbox.kube_url}/_sandbox/requests", "GET")
+        return [auditlog.from_emulator(entry) for entry in entries]
+
+    def by_operator(self) -> list[auditlog.Request]:
+        """Those the operator (kopf's client) made."""
+        return [r for r in self.all() if r.user_agent.startswith("kopf")]
+
+    def status_writes(self, name: str | None = None) -> list[auditlog.Request]:
+        """Writes to AmiStores' status (of the one named, if given)."""
+        return [
+            r
+            for r in self.all()
+            if r.is_write and r.resource == "amistores/status" and (name is None or r.name == name)
+        ]
+
+
+def delete_namespace(kubeconfig: pathlib.Path, name: str) -> None:
+    """Delete a test's namespace, its AmiStores first, their finalizer cleared.
+
+    The operators are stopped by then, so nothing would remove the finalizer, and the
+    namespace would stay Terminating with them for good on any cluster (and they would be
+    listed by every later ``-A``, and polled by every later cluster-wide operator). The
+    real API server here runs no controller manager at all, so no test waits for a
+    namespace to be gone.
+    """
+    kubectl = Kubectl(kubeconfig, name)
+    left = kubectl.run("get", "amistores", "-o", "name", check=False).stdout.split()
+    if left:
+        unblock = json.dumps({"metadata": {"finalizers": None}})
+        kubectl.run("patch", *left, "--type=merge", "-p", unblock, check=False)
+        kubectl.run("delete", *left, "--wait=false", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
 
 def amistore(name: str, **spec: Any) -> str:

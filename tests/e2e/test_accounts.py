@@ -76,9 +76,7 @@ class Setup:
 
     def cleanup(self) -> None:
         for name in (self.only_a, self.denied):
-            harness.Kubectl(self.kubeconfig).run(
-                "delete", "namespace", name, "--wait=false", check=False
-            )
+            harness.delete_namespace(self.kubeconfig, name)
 
 
 @pytest.fixture

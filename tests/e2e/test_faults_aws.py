@@ -168,7 +168,8 @@ def test_auth_faults_show_the_reason_and_aws_message(
 
 
 def _by_time(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    # eventTime has microseconds; lastTimestamp only whole seconds on kube-apiserver.
+    return sorted(events, key=lambda e: e.get("eventTime") or e.get("lastTimestamp") or "")
 
 
 def test_unknown_region_affects_only_its_resource(

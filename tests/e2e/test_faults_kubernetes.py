@@ -1,5 +1,12 @@
 """Kubernetes faults: apiserver restart, expired watch history, failed status writes,
 deletion and edits mid-poll, a 1,000-AMI resource, and event storms.
+
+On the real API server a fault proxy in front of it (``kube_faults``) ends every open
+watch with 410 Expired at once (kube-apiserver sends that only to a watcher that fell
+behind its watch cache) and answers status writes 409 or 422 on cue. One fault only the
+API emulator can make, so that test runs on an emulator of its own (``private_cluster``)
+whatever the session's server is: an API server restart that loses every object (etcd
+keeps them).
 """
 
 from __future__ import annotations
@@ -11,12 +18,12 @@ import pytest
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
-from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
 launch = fs.launch
 private_cluster = fs.private_cluster
+kube_faults = fs.kube_faults
 
 AMI_A = fs.ami(0xC001)
 AMI_B = fs.ami(0xC002)
@@ -66,17 +73,17 @@ def test_apiserver_restart_loses_everything_and_the_operator_carries_on(
 def test_expired_watch_history_is_relisted(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
-    start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    launch: fs.Launcher,
+    kube_faults: fs.KubeFaults,
 ) -> None:
     ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
     ec2.create_task(AMI_B, fs.BUCKET, progress=100, state="Completed")
-    operator = start_operator()
+    operator = launch(env={"KUBECONFIG": str(kube_faults.operator_kubeconfig)})
     kubectl.apply(harness.amistore("watched", imageIds=[AMI_A], pollIntervalSeconds=3600))
     harness.wait_until(
         lambda: _state(kubectl, "watched") == "InProgress", timeout=fs.WAIT, what="InProgress"
     )
-    fs.sandbox_control(emulated.kube_url, "POST", "expire")
+    kube_faults.expire()
     # A spec change after the 410 is only seen through a new watch: the interval is an hour.
     kubectl.apply(harness.amistore("watched", imageIds=[AMI_B], pollIntervalSeconds=3600))
     harness.wait_until(
@@ -92,23 +99,21 @@ def test_expired_watch_history_is_relisted(
 def test_failed_status_write_is_retried(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
-    start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    launch: fs.Launcher,
+    kube_faults: fs.KubeFaults,
     code: int,
 ) -> None:
     ec2.create_task(AMI_A, fs.BUCKET, duration_seconds=3600)
-    start_operator()
+    launch(env={"KUBECONFIG": str(kube_faults.operator_kubeconfig)})
     kubectl.apply(harness.amistore("contested", imageIds=[AMI_A]))
     harness.wait_until(
         lambda: _state(kubectl, "contested") == "InProgress", timeout=fs.WAIT, what="InProgress"
     )
     path = f"/namespaces/{kubectl.namespace}/amistores/contested/status"
-    fs.sandbox_control(
-        emulated.kube_url, "POST", "fail-writes", {"path": path, "count": 2, "code": code}
-    )
+    kube_faults.fail_writes(path, 2, code)
     ec2.update_task(AMI_A, progress=100, state="Completed")
     harness.wait_until(
-        lambda: not fs.sandbox_control(emulated.kube_url, "GET", "fail-writes")["faults"],
+        lambda: kube_faults.faults_left() == 0,
         timeout=fs.WAIT,
         what="both injected write failures used up",
     )
@@ -117,12 +122,7 @@ def test_failed_status_write_is_retried(
         timeout=fs.WAIT,
         what="the write to succeed on a later try",
     )
-    failed = [
-        r
-        for r in fs.request_log(emulated.kube_url)
-        if r["path"].endswith(path) and r["status"] == code
-    ]
-    assert len(failed) == 2
+    assert kube_faults.refused(path, code) == 2
     reasons = [e["reason"] for e in kubectl.events("contested")]
     assert reasons.count("StoreCompleted") == 1
 

@@ -10,14 +10,11 @@ its metric series.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from tests.e2e import harness
 from tests.e2e.conftest import OperatorFactory
-from tests.e2e.test_shared_polling import request_log
-from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
@@ -48,15 +45,6 @@ def quiet_polls(ec2: control.Ec2SimControl) -> None:
         timeout=WAIT,
         what=f"{QUIET_POLLS} more listings",
     )
-
-
-def status_writes(sandbox: cluster.Sandbox) -> list[dict[str, Any]]:
-    """The PATCHes of this AmiStore's status in the emulator's request log."""
-    return [
-        r
-        for r in request_log(sandbox)
-        if r["method"] == "PATCH" and r["path"].endswith(f"/amistores/{NAME}/status")
-    ]
 
 
 def task_series(operator: harness.OperatorProcess) -> dict[str, str]:
@@ -98,7 +86,7 @@ def test_six_hundred_tasks_post_each_event_once_and_have_every_series(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
     start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    api_requests: harness.ApiRequests,
 ) -> None:
     ec2.set_throttle(enabled=False)
     finished = ec2.bulk(
@@ -137,12 +125,12 @@ def test_six_hundred_tasks_post_each_event_once_and_have_every_series(
     def settles(expected: list[tuple[str, str]], after: Callable[[], None] | None = None) -> None:
         """Over QUIET_POLLS polls from now: no status write, and only ``expected`` Events."""
         nonlocal posted
-        request_log(emulated, reset=True)
+        api_requests.clear()
         if after is not None:
             after()
         quiet_polls(ec2)
         assert new_events(kubectl, posted) == expected
-        assert status_writes(emulated) == []
+        assert api_requests.status_writes(NAME) == []
         posted = event_names(kubectl)
 
     # Steady: several polls, nothing posted, nothing written.

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ from prometheus_client import parser
 
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
-from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control, sts
 
 pytestmark = pytest.mark.e2e
@@ -373,7 +370,7 @@ def test_unchanged_resources_are_never_written(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
     start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    api_requests: harness.ApiRequests,
 ) -> None:
     ec2.create_task(AMI_A, BUCKET, progress=100, state="Completed")
     # Pinned progress: polled every interval, never changing.
@@ -383,8 +380,7 @@ def test_unchanged_resources_are_never_written(
     harness.wait_until(
         lambda: state_of(kubectl, "quiet") == "InProgress", timeout=WAIT, what="InProgress"
     )
-    log_url = f"{emulated.kube_url}/_sandbox/requests"
-    urllib.request.urlopen(urllib.request.Request(log_url, method="DELETE"), timeout=5).close()
+    api_requests.clear()
     seq = ec2.calls()[-1]["seq"] if ec2.calls() else -1
     # The quiet period being measured: the operator keeps polling EC2 (the in-progress task
     # every interval, the Completed one re-checked every 5 to 10 intervals) and must not
@@ -397,13 +393,7 @@ def test_unchanged_resources_are_never_written(
     harness.wait_until(
         lambda: next_poll(ec2, recheck), timeout=WAIT, what="a poll after the re-check"
     )
-    with urllib.request.urlopen(log_url, timeout=5) as response:
-        requests: list[dict[str, Any]] = json.loads(response.read())
-    writes = [
-        r
-        for r in requests
-        if r["method"] in {"PATCH", "PUT", "POST"} and "/amistores/" in r["path"]
-    ]
+    writes = [r for r in api_requests.all() if r.is_write and r.resource.startswith("amistores")]
     assert writes == []
     assert sorted(e["reason"] for e in kubectl.events("quiet")) == [
         "StoreCompleted",

@@ -1,34 +1,27 @@
-"""The shipped RBAC held against reality: the operator's real requests, from the emulator's log.
+"""The shipped RBAC held against reality: the operator's real requests, from the server's log.
 
 Every request the operator makes during a full lifecycle (create, progress,
 spec edit, completion, failure, deletion) must be allowed by the ClusterRole of
 ``deploy/rbac.yaml`` (cluster-wide mode) or the Role of the namespaced overlay,
-and no rule may grant a verb on a resource that the operator never uses.
+and no rule may grant a verb on a resource that the operator never uses. On the real
+API server the requests come from its audit log, the operator logs in as its service
+account with ``deploy/rbac.yaml`` applied as shipped, and none may be refused.
 """
 
 from __future__ import annotations
-
-import json
-import re
-import urllib.parse
-import urllib.request
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e import harness
 from tests.e2e.conftest import OperatorFactory
-from tests.sandbox import cluster
+from tests.sandbox import auditlog, cluster, realkube
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
 
 AMI_A = "ami-0e1b2c3d4e5f60718"
 AMI_B = "ami-0e2b2c3d4e5f60718"
-# Discovery and OpenAPI are non-resource URLs every authenticated user may read
-# (the system:discovery ClusterRole), so no rule of ours needs to grant them.
-NON_RESOURCE = re.compile(r"^/(api|apis)(/[^/]+(/[^/]+)?)?/?$|^/(version|openapi)")
 Permission = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 
 
@@ -45,37 +38,10 @@ def granted(manifest: str, kind: str) -> set[Permission]:
     }
 
 
-def permission(method: str, path: str, query: str) -> Permission | None:
-    """The RBAC permission one request needs (None for non-resource URLs)."""
-    if NON_RESOURCE.match(path):
-        return None
-    parts = path.strip("/").split("/")
-    if parts[0] == "api":  # /api/v1/...
-        group, rest = "", parts[2:]
-    else:  # /apis/<group>/<version>/...
-        group, rest = parts[1], parts[3:]
-    if rest and rest[0] == "namespaces" and len(rest) >= 3:
-        rest = rest[2:]  # /namespaces/<ns>/<resource>...
-    resource = rest[0]
-    named = len(rest) >= 2
-    if len(rest) >= 3:
-        resource = f"{resource}/{rest[2]}"
-    params = urllib.parse.parse_qs(query)
-    verb = {
-        "GET": "watch" if params.get("watch") in (["true"], ["1"]) else "get" if named else "list",
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if named else "deletecollection",
-    }[method]
-    return group, resource, verb
-
-
-def operator_requests(sandbox: cluster.Sandbox) -> list[dict[str, Any]]:
-    """The requests the operator (kopf's client) made, from the emulator's log."""
-    with urllib.request.urlopen(f"{sandbox.kube_url}/_sandbox/requests", timeout=10) as response:
-        entries: list[dict[str, Any]] = json.loads(response.read())
-    return [e for e in entries if e["user_agent"].startswith("kopf")]
+def used(requests: list[auditlog.Request]) -> set[Permission]:
+    """The RBAC permissions the requests needed; discovery and OpenAPI are non-resource URLs
+    every authenticated user may read (the system:discovery ClusterRole), so none is needed."""
+    return {(r.group, r.resource, r.verb) for r in requests if r.resource}
 
 
 def lifecycle(ec2: control.Ec2SimControl, kubectl: harness.Kubectl) -> None:
@@ -125,23 +91,21 @@ def test_rbac_grants_exactly_what_the_operator_uses(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
     start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    api_requests: harness.ApiRequests,
+    sandbox: cluster.Sandbox,
 ) -> None:
-    urllib.request.urlopen(
-        urllib.request.Request(f"{emulated.kube_url}/_sandbox/requests", method="DELETE"),
-        timeout=10,
-    ).close()
+    api_requests.clear()
     if mode == "cluster-wide":
         start_operator("--all-namespaces", namespaced=False)
     else:
         start_operator()
     lifecycle(ec2, kubectl)
 
-    used: set[Permission] = set()
-    for request in operator_requests(emulated):
-        needed = permission(request["method"], request["path"], request["query"])
-        if needed is not None:
-            used.add(needed)
+    requests = api_requests.by_operator()
+    needed = used(requests)
     rules = granted(manifest, kind)
-    assert used - rules == set(), f"{mode}: requests the {kind} does not allow"
-    assert rules - used == set(), f"{mode}: the {kind} grants what the operator never uses"
+    assert needed - rules == set(), f"{mode}: requests the {kind} does not allow"
+    assert rules - needed == set(), f"{mode}: the {kind} grants what the operator never uses"
+    if sandbox.real is not None:  # the server's own RBAC judged each request: none refused
+        assert {r.user for r in requests} == {realkube.OPERATOR_USER}
+        assert [r for r in requests if r.code == 403] == []

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.request
-from typing import Any
 
 import pytest
 
 from tests.e2e import harness
 from tests.e2e.conftest import OperatorFactory
-from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
@@ -33,21 +30,11 @@ def ami(number: int) -> str:
     return f"ami-{number:017x}"
 
 
-def request_log(sandbox: cluster.Sandbox, *, reset: bool = False) -> list[dict[str, Any]]:
-    """The emulator's request log (and clear it)."""
-    url = f"{sandbox.kube_url}/_sandbox/requests"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        entries: list[dict[str, Any]] = json.loads(response.read())
-    if reset:
-        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).close()
-    return entries
-
-
 def test_sixty_resources_share_calls_and_unchanged_ones_are_not_written(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
     start_operator: OperatorFactory,
-    emulated: cluster.Sandbox,
+    api_requests: harness.ApiRequests,
 ) -> None:
     busy = [ami(0x1000 + i) for i in range(IN_PROGRESS)]
     done = [ami(0x2000 + i) for i in range(COMPLETED)]
@@ -74,7 +61,7 @@ def test_sixty_resources_share_calls_and_unchanged_ones_are_not_written(
         lambda: len(ec2.calls("DescribeStoreImageTasks")) >= 2, timeout=30, what="first polls"
     )
     ec2.clear_calls()
-    request_log(emulated, reset=True)
+    api_requests.clear()
     start = ec2.clock()["now"]
     # Each in-progress task advances ~0.17% per 6 s interval; progress is an integer, so
     # make every interval visibly change them: nudge their progress each interval.
@@ -91,12 +78,8 @@ def test_sixty_resources_share_calls_and_unchanged_ones_are_not_written(
 
     calls = ec2.calls("DescribeStoreImageTasks")
     throttled = [c for c in calls if c["error_code"] == "RequestLimitExceeded"]
-    writes = [
-        r
-        for r in request_log(emulated)
-        if r["method"] == "PATCH" and r["path"].endswith("/status") and "/amistores/" in r["path"]
-    ]
-    written = {r["path"].split("/")[-2] for r in writes}
+    writes = api_requests.status_writes()
+    written = {r.name for r in writes}
     unchanged = {f"r{i:02d}" for i in range(IN_PROGRESS, IN_PROGRESS + COMPLETED)}
 
     print(

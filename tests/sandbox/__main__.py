@@ -1,8 +1,13 @@
 """``python -m tests.sandbox up|down|env``: the local sandbox for trying and testing the operator.
 
 python -m tests.sandbox up      # start both servers, print the environment to export
+python -m tests.sandbox up --kube real   # the real kube-apiserver and etcd (make realkube)
 eval "$(python -m tests.sandbox env)"
 python -m tests.sandbox down    # stop them
+
+With ``--kube real`` the CRD and deploy/'s RBAC are installed, KUBECONFIG is an
+admin's, and .sandbox/realkube/kubeconfig-operator logs in as the operator's
+service account (what deploy/'s RBAC grants, nothing more).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import argparse
 import pathlib
 import sys
 
-from tests.sandbox import cluster
+from tests.sandbox import cluster, realkube
 
 DEFAULT_DIR = cluster.ROOT / ".sandbox"
 
@@ -35,13 +40,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="switch off the simulator's AWS request throttling",
     )
+    parser.add_argument(
+        "--kube",
+        choices=["emulator", "real"],
+        default="emulator",
+        help="the Kubernetes API emulator (default), or the real kube-apiserver and etcd "
+        "that 'make realkube' builds",
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
         if (args.dir / "state.json").exists():
             print(f"a sandbox is already up in {args.dir}; run 'down' first", file=sys.stderr)
             return 1
-        sandbox = cluster.Sandbox.up(args.dir, throttle=not args.no_throttle)
-        print(f"# Kubernetes API emulator: {sandbox.kube_url}", file=sys.stderr)
+        try:
+            sandbox = cluster.Sandbox.up(args.dir, throttle=not args.no_throttle, kube=args.kube)
+        except realkube.NotBuiltError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        what = "Kubernetes API emulator" if sandbox.emulated else "kube-apiserver (real)  "
+        print(f"# {what}: {sandbox.kube_url}", file=sys.stderr)
         print(f"# EC2 simulator:           {sandbox.ec2_url}", file=sys.stderr)
         print(
             f'# to use it: eval "$(python -m tests.sandbox env --dir {args.dir})"', file=sys.stderr

@@ -1,9 +1,13 @@
-"""Bring the whole test sandbox up and down: the Kubernetes API emulator and the EC2 simulator.
+"""Bring the whole test sandbox up and down: Kubernetes and the EC2 simulator.
 
-Both run as their own processes on free loopback ports. ``Sandbox.up()`` waits
-until each has written its ready file, writes a kubeconfig and returns the
-environment a client needs (``KUBECONFIG``, ``AWS_ENDPOINT_URL_EC2`` and
-``AWS_ENDPOINT_URL_STS``, fake AWS credentials and a region).
+Kubernetes is the API emulator (``kube="emulator"``), the real kube-apiserver and
+etcd that ``make realkube`` builds (``kube="real"``, see ``realkube.py``), or a
+cluster of the user's (``external_kubeconfig``). Each server runs as its own
+process on free loopback ports. ``Sandbox.up()`` waits until each is ready,
+writes a kubeconfig and returns the environment a client needs (``KUBECONFIG``,
+``AWS_ENDPOINT_URL_EC2`` and ``AWS_ENDPOINT_URL_STS``, fake AWS credentials and a
+region); ``operator_env()`` is the same for the operator, which on the real
+server logs in as its service account, with ``deploy/``'s RBAC only.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+from tests.sandbox import auditlog, realkube
 from tests.sandbox.kubeapi import kubeconfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -37,16 +42,31 @@ class Sandbox:
     ec2_url: str
     pids: dict[str, int]
     external_kubeconfig: pathlib.Path | None = None
+    real: realkube.RealKube | None = None
 
     @property
     def kubeconfig(self) -> pathlib.Path:
-        """The kubeconfig the real kubectl, kopf and the kubernetes client use."""
+        """The kubeconfig the real kubectl, kopf and the kubernetes client use (an admin's)."""
+        if self.real is not None:
+            return self.real.admin_kubeconfig
         return self.external_kubeconfig or self.directory / "kubeconfig"
 
     @property
     def emulated(self) -> bool:
-        """True when Kubernetes is the emulator (False: a real cluster was given)."""
-        return self.external_kubeconfig is None
+        """True when Kubernetes is the emulator (False: a real API server or cluster)."""
+        return self.external_kubeconfig is None and self.real is None
+
+    @property
+    def audit(self) -> auditlog.AuditLog | None:
+        """The real API server's audit log (None on the emulator or a user's cluster)."""
+        return auditlog.AuditLog(self.real.audit_log) if self.real is not None else None
+
+    def operator_env(self) -> dict[str, str]:
+        """``env()`` for the operator: on the real server, its service account's login."""
+        env = self.env()
+        if self.real is not None:
+            env["KUBECONFIG"] = str(self.real.operator_kubeconfig)
+        return env
 
     def env(self) -> dict[str, str]:
         """The environment variables a client of the sandbox needs."""
@@ -71,11 +91,18 @@ class Sandbox:
         throttle: bool = True,
         timeout: float = 30,
         external_kubeconfig: pathlib.Path | None = None,
+        kube: str = "emulator",
     ) -> Sandbox:
         """Start the servers, write the kubeconfig and the state file, and return the sandbox.
 
         With ``external_kubeconfig`` (a real cluster), only the EC2 simulator starts.
+        ``kube="real"``: the real kube-apiserver and etcd, with the CRD and ``deploy/``'s
+        RBAC installed (``realkube.NotBuiltError`` if ``make realkube`` was not run).
         """
+        if kube not in ("emulator", "real"):
+            raise ValueError(f"kube must be 'emulator' or 'real', not {kube!r}")
+        if kube == "real" and not realkube.built():
+            raise realkube.NotBuiltError(realkube.NOT_BUILT)
         directory.mkdir(parents=True, exist_ok=True)
         logs = directory / "logs"
         logs.mkdir(exist_ok=True)
@@ -90,21 +117,29 @@ class Sandbox:
         ec2 = _spawn(ec2_args, logs / "ec2sim.log")
         pids["ec2sim"] = ec2.pid
         kube_url = ""
+        real = None
         try:
-            if external_kubeconfig is None:
-                kube = _spawn(
+            if external_kubeconfig is None and kube == "real":
+                real = realkube.RealKube.up(directory / "realkube")
+                pids.update(real.pids)
+                kube_url = real.url
+                realkube.install_project(real.admin_kubeconfig)
+            elif external_kubeconfig is None:
+                emulator = _spawn(
                     # No token: kubectl sends credentials only over HTTPS.
                     ["tests.sandbox.kubeapi", "--ready-file", str(kube_ready)],
                     logs / "kubeapi.log",
                 )
-                pids["kubeapi"] = kube.pid
-                kube_url = _wait_ready(kube_ready, kube, timeout)
+                pids["kubeapi"] = emulator.pid
+                kube_url = _wait_ready(kube_ready, emulator, timeout)
             ec2_url = _wait_ready(ec2_ready, ec2, timeout)
-        except Exception:
+        except BaseException:
+            if real is not None:
+                real.down()
             _stop_pids(pids)
             raise
-        sandbox = cls(directory, kube_url, ec2_url, pids, external_kubeconfig)
-        if external_kubeconfig is None:
+        sandbox = cls(directory, kube_url, ec2_url, pids, external_kubeconfig, real)
+        if sandbox.emulated:
             kubeconfig.write_kubeconfig(sandbox.kubeconfig, kube_url, None)
         (directory / "state.json").write_text(
             json.dumps(
@@ -113,6 +148,7 @@ class Sandbox:
                     "ec2_url": ec2_url,
                     "pids": pids,
                     "external_kubeconfig": str(external_kubeconfig or ""),
+                    "kube": "real" if real is not None else "emulator",
                 }
             )
         )
@@ -126,17 +162,23 @@ class Sandbox:
         """The sandbox a previous ``up`` left in ``directory``."""
         state = json.loads((directory / "state.json").read_text())
         external = state.get("external_kubeconfig") or None
+        real = None
+        if state.get("kube") == "real":
+            real = realkube.RealKube.load(directory / "realkube")
         return cls(
             directory,
             state["kube_url"],
             state["ec2_url"],
             dict(state["pids"]),
             pathlib.Path(external) if external else None,
+            real,
         )
 
     def down(self) -> None:
-        """Stop both servers (SIGTERM, then SIGKILL after 10 s)."""
-        _stop_pids(self.pids)
+        """Stop the servers (SIGTERM, then SIGKILL after 10 s; etcd after kube-apiserver)."""
+        if self.real is not None:
+            self.real.down()
+        _stop_pids({k: v for k, v in self.pids.items() if k not in ("etcd", "kube-apiserver")})
         (self.directory / "state.json").unlink(missing_ok=True)
 
 
@@ -146,9 +188,12 @@ def running(
     *,
     throttle: bool = True,
     external_kubeconfig: pathlib.Path | None = None,
+    kube: str = "emulator",
 ) -> Iterator[Sandbox]:
     """A sandbox for the duration of a ``with`` block."""
-    sandbox = Sandbox.up(directory, throttle=throttle, external_kubeconfig=external_kubeconfig)
+    sandbox = Sandbox.up(
+        directory, throttle=throttle, external_kubeconfig=external_kubeconfig, kube=kube
+    )
     try:
         yield sandbox
     finally:

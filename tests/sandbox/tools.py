@@ -10,11 +10,15 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def kubectl_path() -> str:
-    """``$KUBECTL``, else ``kubectl`` on PATH, else the one installed in ``.venv``."""
+    """``$KUBECTL``, else the one ``make install`` pins in ``.venv``, else ``kubectl`` on PATH.
+
+    The pinned one is the real API server's minor version (kubectl supports one minor
+    either side), whatever an older ``kubectl`` on PATH would say.
+    """
     explicit = os.environ.get("KUBECTL")
     if explicit:
         return explicit
-    found = shutil.which("kubectl")
-    if found:
-        return found
-    return str(REPO_ROOT / ".venv" / "bin" / "kubectl")
+    pinned = REPO_ROOT / ".venv" / "bin" / "kubectl"
+    if pinned.exists():
+        return str(pinned)
+    return shutil.which("kubectl") or str(pinned)

@@ -82,10 +82,14 @@ def test_apply_creates_with_defaults_and_reapply_is_unchanged(kubectl: Kubectl) 
         ("  parts: [part-0001, part-0001]\n", 'spec.parts[1]: Duplicate value: "part-0001"'),
         (
             "  color: black\n  parts: [part-0001]\n",
-            'spec: Invalid value: "object": black widgets cannot have parts',
+            "spec: Invalid value: black widgets cannot have parts",
         ),
         ("  size: 0\n", "spec.size in body should be greater than or equal to 1"),
-        ("  foo: 1\n", 'strict decoding error: unknown field "spec.foo"'),
+        (
+            "  foo: 1\n",
+            'Widget in version "v1" cannot be handled as a Widget: '
+            'strict decoding error: unknown field "spec.foo"',
+        ),
     ],
 )
 def test_invalid_widgets_are_refused_with_the_apiservers_message(

@@ -158,16 +158,25 @@ def condition_rows(obj: Obj) -> list[tuple[str, str, str, str]]:
 def event_rows(
     events: Sequence[Obj], now: datetime.datetime, limit: int = 10
 ) -> list[tuple[str, str, str, str]]:
-    """(type, reason, age, message) of the last ``limit`` Events, oldest first."""
+    """(type, reason, age, message) of the last ``limit`` Events, oldest first.
+
+    kube-apiserver keeps ``lastTimestamp`` to the second and ``eventTime`` to the
+    microsecond: Events of the same second are ordered by ``eventTime``.
+    """
+    never = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
     def when(event: Obj) -> datetime.datetime:
         for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
             moment = timestamps.parse_time(event.get(key))
             if moment:
                 return moment
-        return datetime.datetime.min.replace(tzinfo=datetime.UTC)
+        return never
 
-    last = sorted(events, key=when)[-limit:]
+    def order(event: Obj) -> tuple[datetime.datetime, datetime.datetime]:
+        precise = timestamps.parse_time(event.get("eventTime")) or never
+        return when(event).replace(microsecond=0), precise
+
+    last = sorted(events, key=order)[-limit:]
     return [
         (
             str(e.get("type", "")),

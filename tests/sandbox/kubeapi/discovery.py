@@ -8,16 +8,19 @@ from typing import Any
 Obj = dict[str, Any]
 
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+# What the real kube-apiserver of `make realkube` answers, the release the emulator follows.
 VERSION = {
     "major": "1",
-    "minor": "33",
+    "minor": "37",
     "emulationMajor": "1",
-    "emulationMinor": "33",
-    "gitVersion": "v1.33.0",
-    "gitCommit": "60a317eadfcb839692a5551a08d4f3ac9ff3e6b1",
-    "gitTreeState": "clean",
-    "buildDate": "2025-04-23T13:00:00Z",
-    "goVersion": "go1.24.2",
+    "emulationMinor": "37",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "36",
+    "gitVersion": "v1.37.2",
+    "gitCommit": "",
+    "gitTreeState": "archive",
+    "buildDate": "2026-10-27T12:01:04Z",
+    "goVersion": "go1.26.8",
     "compiler": "gc",
     "platform": "linux/amd64",
 }

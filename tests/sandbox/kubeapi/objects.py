@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import re
@@ -278,6 +279,8 @@ class Cluster:
     ) -> list[str]:
         """Prune or refuse unknown fields, apply defaults, validate; returns warnings."""
         name = str(obj.get("metadata", {}).get("name", ""))
+        if rt.group == "" and rt.plural == "events":
+            _event_times(obj)
         if rt is discovery.CRDS:
             found = crds.validate(obj)
             if found:
@@ -290,7 +293,10 @@ class Cluster:
         dropped = schema.prune(obj, rt.schema)
         warnings = [f"unknown field {json.dumps(p)}" for p in dropped]
         if dropped and validation == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(warnings))
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                "strict decoding error: " + ", ".join(warnings)
+            )
         schema.apply_defaults(obj, rt.schema)
         found = schema.validate(obj, rt.schema, old)
         if found:
@@ -304,3 +310,26 @@ def _spec_part(rt: discovery.ResourceType, obj: Obj) -> Obj:
     """What bumps metadata.generation: all but metadata (and status with the subresource)."""
     skip = {"metadata", "status"} if rt.status_subresource else {"metadata"}
     return {k: v for k, v in obj.items() if k not in skip}
+
+
+# How kube-apiserver stores a core/v1 Event's times: metav1.Time to the second, eventTime
+# (metav1.MicroTime) to the microsecond, both in UTC; kopf sends all three to the microsecond.
+_EVENT_TIMES = {
+    "firstTimestamp": "%Y-%m-%dT%H:%M:%SZ",
+    "lastTimestamp": "%Y-%m-%dT%H:%M:%SZ",
+    "eventTime": "%Y-%m-%dT%H:%M:%S.%fZ",
+}
+
+
+def _event_times(obj: Obj) -> None:
+    for key, layout in _EVENT_TIMES.items():
+        value = obj.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise errors.bad_request(f"{key}: cannot parse {value!r} as a time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        obj[key] = moment.astimezone(datetime.UTC).strftime(layout)

@@ -28,6 +28,20 @@ _CEL_REASONS = {
     "FieldValueDuplicate": "Duplicate value",
 }
 _NO_VALUE = {"Required value", "Forbidden", "Too long"}
+# Schema errors after which kube-apiserver runs no CEL rule (apiextensions-apiserver's
+# hasBlockingErr): the rules' cost was estimated from the types and bounds these break.
+_BLOCKING = {"Unsupported value", "Required value", "Too long", "Too many"}
+NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; "
+    "correct the existing errors to complete validation"
+)
+
+
+class _Omitted:
+    """field.OmitValueType: the error shows no value (a CEL rule's object or array)."""
+
+
+OMIT = _Omitted()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +52,17 @@ class FieldError:
     type: str  # "Invalid value", "Required value", ...
     value: Any = None
     detail: str = ""
+    type_invalid: bool = False  # field.ErrorTypeTypeInvalid, also shown as "Invalid value"
+
+    @property
+    def blocking(self) -> bool:
+        """Whether kube-apiserver skips the CEL rules after this error."""
+        return self.type_invalid or self.type in _BLOCKING
 
     def body(self) -> str:
         """The message without the field (a Status cause's message)."""
         text = self.type
-        if self.type not in _NO_VALUE:
+        if self.type not in _NO_VALUE and self.value is not OMIT:
             text += f": {render_value(self.value)}"
         if self.detail:
             text += f": {self.detail}"
@@ -54,7 +74,8 @@ class FieldError:
 
     def cause(self) -> dict[str, str]:
         """A Status ``details.causes[]`` entry."""
-        return {"reason": _REASONS[self.type], "message": self.body(), "field": self.field}
+        reason = "FieldValueTypeInvalid" if self.type_invalid else _REASONS[self.type]
+        return {"reason": reason, "message": self.body(), "field": self.field}
 
 
 def render_value(value: Any) -> str:
@@ -190,10 +211,22 @@ def apply_defaults(obj: Any, schema: Schema) -> None:
 
 
 def validate(obj: Any, schema: Schema, old: Any = None) -> list[FieldError]:
-    """Errors of ``obj`` against an openAPIV3Schema (root: metadata is not checked)."""
+    """Errors of ``obj`` against an openAPIV3Schema (root: metadata is not checked).
+
+    The schema's errors first, then the CEL rules' as kube-apiserver orders them; after a
+    blocking schema error (a wrong type, enum, maxItems, ...) no rule runs, and one error
+    says so, as kube-apiserver does.
+    """
     found: list[FieldError] = []
-    _validate(obj, schema, "", old, found, root=True)
-    return found
+    rules: list[FieldError] = []
+    _validate(obj, schema, "", old, (found, rules), root=True)
+    if any(error.blocking for error in found):
+        return [*found, FieldError("<nil>", "Invalid value", None, NOT_CHECKED)]
+    return found + rules
+
+
+# Where errors go: the schema's, then the CEL rules'.
+_Found = tuple[list[FieldError], list[FieldError]]
 
 
 def _type_ok(value: Any, schema: Schema) -> bool:
@@ -207,44 +240,45 @@ def _type_ok(value: Any, schema: Schema) -> bool:
 
 
 def _validate(
-    value: Any, schema: Schema, path: str, old: Any, found: list[FieldError], root: bool = False
+    value: Any, schema: Schema, path: str, old: Any, found: _Found, root: bool = False
 ) -> None:
     where = path or "body"
+    errors = found[0]
     if value is None and schema.get("nullable"):
         return
     if not _type_ok(value, schema):
         kind = _type_name(value)
         detail = f"{where} in body must be of type {schema.get('type')}: {json.dumps(kind)}"
-        found.append(FieldError(where, "Invalid value", kind, detail))
+        errors.append(FieldError(where, "Invalid value", kind, detail, type_invalid=True))
         return
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(render_value(v) for v in schema["enum"])
-        found.append(
+        errors.append(
             FieldError(where, "Unsupported value", value, f"supported values: {supported}")
         )
     if isinstance(value, str):
-        _validate_string(value, schema, where, found)
+        _validate_string(value, schema, where, errors)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        _validate_number(value, schema, where, found)
+        _validate_number(value, schema, where, errors)
     elif isinstance(value, list):
         _validate_array(value, schema, path, old, found)
     elif isinstance(value, dict):
         _validate_object(value, schema, path, old, found, root)
-    # Like the apiserver, CEL rules run even when fields below failed schema validation.
-    _validate_rules(value, schema, where, old, found)
+    _validate_rules(value, schema, where, old, found[1])
 
 
 def _validate_string(value: str, schema: Schema, where: str, found: list[FieldError]) -> None:
+    # kube-openapi's string validator stops at the first of maxLength, minLength, pattern.
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         found.append(
             FieldError(
                 where, "Too long", value, f"may not be more than {schema['maxLength']} bytes"
             )
         )
-    if "minLength" in schema and len(value) < schema["minLength"]:
+    elif "minLength" in schema and len(value) < schema["minLength"]:
         detail = f"{where} in body should be at least {schema['minLength']} chars long"
         found.append(FieldError(where, "Invalid value", value, detail))
-    if "pattern" in schema and not re.search(schema["pattern"], value):
+    elif "pattern" in schema and not re.search(schema["pattern"], value):
         detail = f"{where} in body should match '{schema['pattern']}'"
         found.append(FieldError(where, "Invalid value", value, detail))
     if schema.get("format") == "date-time":
@@ -275,22 +309,21 @@ def _validate_number(value: float, schema: Schema, where: str, found: list[Field
         found.append(FieldError(where, "Invalid value", value, detail))
 
 
-def _validate_array(
-    value: list[Any], schema: Schema, path: str, old: Any, found: list[FieldError]
-) -> None:
+def _validate_array(value: list[Any], schema: Schema, path: str, old: Any, found: _Found) -> None:
     where = path or "body"
+    errors = found[0]
     if "maxItems" in schema and len(value) > schema["maxItems"]:
         detail = f"must have at most {schema['maxItems']} items"
-        found.append(FieldError(where, "Too many", len(value), detail))
+        errors.append(FieldError(where, "Too many", len(value), detail))
     if "minItems" in schema and len(value) < schema["minItems"]:
         detail = f"{where} in body should have at least {schema['minItems']} items"
-        found.append(FieldError(where, "Invalid value", len(value), detail))
+        errors.append(FieldError(where, "Invalid value", len(value), detail))
     if schema.get("x-kubernetes-list-type") == "set":
         seen: set[str] = set()
         for index, item in enumerate(value):
             token = json.dumps(item, sort_keys=True)
             if token in seen:
-                found.append(FieldError(f"{path}[{index}]", "Duplicate value", item))
+                errors.append(FieldError(f"{path}[{index}]", "Duplicate value", item))
             seen.add(token)
     items = schema.get("items")
     if isinstance(items, dict):
@@ -303,13 +336,13 @@ def _validate_object(
     schema: Schema,
     path: str,
     old: Any,
-    found: list[FieldError],
+    found: _Found,
     root: bool,
 ) -> None:
     old_map = old if isinstance(old, dict) else {}
     for key in schema.get("required") or []:
         if key not in value:
-            found.append(FieldError(f"{path}.{key}" if path else key, "Required value"))
+            found[0].append(FieldError(f"{path}.{key}" if path else key, "Required value"))
     props = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     for key, child in value.items():
@@ -322,7 +355,7 @@ def _validate_object(
             _validate(child, additional, f"{path}[{key}]", old_map.get(key), found)
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         detail = f"must have at most {schema['maxProperties']} items"
-        found.append(FieldError(path or "body", "Too many", len(value), detail))
+        found[0].append(FieldError(path or "body", "Too many", len(value), detail))
 
 
 def _validate_rules(
@@ -345,4 +378,6 @@ def _validate_rules(
         if rule.get("messageExpression"):
             message = cel.evaluate_message(rule["messageExpression"], value) or message
         error_type = _CEL_REASONS.get(str(rule.get("reason", "")), "Invalid value")
-        found.append(FieldError(field, error_type, type_name, message))
+        # A failed rule shows a scalar's value, never an object's or an array's.
+        shown = OMIT if type_name in ("object", "array") else value
+        found.append(FieldError(field, error_type, shown, message))

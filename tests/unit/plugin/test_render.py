@@ -100,6 +100,21 @@ def test_event_rows_are_the_last_ones_oldest_first() -> None:
     ]
 
 
+def test_event_rows_of_the_same_second_follow_their_event_time() -> None:
+    # As kube-apiserver stores kopf's Events: lastTimestamp to the second only.
+    events = [
+        {
+            "type": "Normal",
+            "reason": reason,
+            "message": "",
+            "lastTimestamp": "2026-11-27T03:59:00Z",
+            "eventTime": f"2026-11-27T03:59:00.{micro:06d}Z",
+        }
+        for reason, micro in (("SyncRecovered", 900000), ("SyncFailed", 100000))
+    ]
+    assert [row[1] for row in render.event_rows(events, NOW)] == ["SyncFailed", "SyncRecovered"]
+
+
 def test_plain_lines() -> None:
     obj = store(
         state="Failed",
