@@ -171,7 +171,7 @@ class Exporter:
         target: Target = (*where, spec.bucket)
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
-        self._sync(key, target, spec, previous, now, current=current)
+        self._sync(key, target, spec, previous, current=current)
         # Entries into another bucket (an earlier spec's) say nothing of this one.
         previous = {a: e for a, e in previous.items() if e.get("bucket") in (None, spec.bucket)}
         self._see(where, view.tasks.values())
@@ -317,7 +317,6 @@ class Exporter:
         target: Target,
         spec: model.AmiStoreSpec,
         previous: Mapping[str, Any],
-        now: datetime.datetime | None = None,
         *,
         current: bool = True,
     ) -> None:

@@ -229,21 +229,8 @@ def _stop_pids(pids: dict[str, int]) -> None:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     for pid in pids.values():
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and realkube.alive(pid):
             time.sleep(0.05)
-        if _alive(pid):
+        if realkube.alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        # Not our child (a `down` from another shell): fall back to a signal probe.
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return waited == 0
