@@ -195,7 +195,7 @@ class Exporter:
             retry_handled=retry_handled,
             spec_changed=changed,
             busy_elsewhere=self._busy_elsewhere(target, spec.image_ids, now),
-            seen={a: state for a, (_, state) in self._seen.get(target, {}).items()},
+            seen=self._seen.get(target, {}),
             grace=self._grace,
             call_window=self._call_window,
         )

@@ -164,3 +164,23 @@ def test_an_oversize_retry_value_never_freezes_the_status() -> None:
     handled = stored(log, "team-a/s")["lastHandledRetryAt"]
     assert handled.startswith("sha256:")
     assert len(handled) <= 256
+
+
+def test_an_export_hidden_behind_a_later_one_is_not_started_again_after_a_restart() -> None:
+    # AWS lists A's latest task only: once A goes into archive-b, its archive-a export is
+    # known from memory alone, until the status of the AmiStore that names it shows it.
+    edits = (
+        scenario.Action(
+            300.0, "edit", "team-a/one", spec=store(A, interval=60, bucket="archive-b")
+        ),
+        scenario.Action(600.0, "edit", "team-b/two", spec=store(A, B, interval=60)),
+        scenario.Action(900.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-a/one": store(A, interval=60), "team-b/two": store(B, interval=60)},
+        actions=edits,
+    )
+    log = check(sc)
+    assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
+    entry = next(e for e in stored(log, "team-b/two")["tasks"] if e["amiId"] == A)
+    assert (entry["state"], entry["bucket"]) == ("Completed", "archive-a")

@@ -113,7 +113,8 @@ class Inputs:
     busy_elsewhere: frozenset[str] = frozenset()  # AMIs with a live request into another bucket
     # AMIs any AmiStore saw a task of into this bucket, and its state then: AWS lists an
     # AMI's latest task only, so one into another bucket may hide it.
-    seen: Mapping[str, model.TaskState] = dataclasses.field(default_factory=dict)
+    # The latest task seen into this bucket per AMI, (taskStartTime, state): AWS may hide it.
+    seen: Mapping[str, tuple[str, model.TaskState]] = dataclasses.field(default_factory=dict)
     grace: datetime.timedelta = DEFAULT_GRACE
     call_window: datetime.timedelta = DEFAULT_CALL_WINDOW
 
@@ -263,7 +264,7 @@ def decide(inputs: Inputs) -> Decision:
         if task is None and not retry and hidden(inputs.listed[ami_id], prev, spec.bucket):
             continue  # AWS lists only its latest task: ours may be behind one into another bucket
         seen = inputs.seen.get(ami_id)
-        if task is None and seen is not None and not (retry and seen == model.TaskState.FAILED):
+        if task is None and seen is not None and not (retry and seen[1] == model.TaskState.FAILED):
             continue  # exported into this bucket already, behind a later task
         if ami_id in inputs.busy_elsewhere:
             continue  # a live request into another bucket: one export of an AMI at a time

@@ -57,13 +57,39 @@ def entries(
             if prev.get("state") == model.TaskState.QUEUED:
                 shown[ami_id] = dict(prev)  # its task may be behind one into another bucket
         elif export.in_bucket(inputs.listed[ami_id], inputs.spec.bucket) is None and not retry:
+            remembered = inputs.seen.get(ami_id)
             if export.is_refused(prev):
                 shown[ami_id] = dict(prev)
             elif ami_id in inputs.refused:
                 reason = inputs.refused[ami_id]
                 entry = refused_entry(ami_id, inputs.spec.bucket or "", reason, stamp)
                 shown[ami_id] = {**entry, "requestedTime": stamp}
+            elif remembered is not None and remembered[1] in _ENDED:
+                shown[ami_id] = remembered_entry(ami_id, bucket or "", remembered, stamp)
     return shown
+
+
+_ENDED = frozenset({model.TaskState.COMPLETED, model.TaskState.FAILED})
+
+
+def remembered_entry(
+    ami_id: str, bucket: str, seen: tuple[str, model.TaskState], stamp: str
+) -> dict[str, Any]:
+    """The entry of an ended task into ``bucket`` that a later one into another bucket hides.
+
+    AWS lists an AMI's latest task only; shown in the status, the task is known to a
+    restarted operator too, which then does not start it again.
+    """
+    start, state = seen
+    return {
+        "amiId": ami_id,
+        "state": state.value,
+        "progressPercentage": 100 if state == model.TaskState.COMPLETED else 0,
+        "bucket": bucket,
+        "taskStartTime": start,
+        "lastTransitionTime": stamp,
+        "lastProgressTime": stamp,
+    }
 
 
 def in_flight(inputs: export.Inputs, shown: Mapping[str, Mapping[str, Any]]) -> int:
