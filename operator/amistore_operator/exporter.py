@@ -446,9 +446,10 @@ class Exporter:
             await self._runner(budget.run_prepaid, client.preflight, ami_id, spec.bucket or "")
         except errors.AwsError as exc:
             reason = f"{exc.code}: {exc.message}"
-            if exc.reason == model.PollErrorReason.ACCESS_DENIED:
+            old = self._verdicts.get(target)
+            allowed_before = old is not None and old.denied is None
+            if exc.reason == model.PollErrorReason.ACCESS_DENIED and not allowed_before:
                 logger.warning("DryRun CreateStoreImageTask refused in %s: %s", target, reason)
-                old = self._verdicts.get(target)
                 before = old.tried if old is not None and old.denied else ()
                 tried = tuple(dict.fromkeys((*before, ami_id)))  # each AMI once
                 # The first refusal's message while refusals go on: a status write per AMI
@@ -459,9 +460,12 @@ class Exporter:
                 denied = export.export_ready(spec, inputs.namespace, self._permission, reason)
                 return denied, ()
             if exc.reason in _FINAL:
-                self._refused.setdefault(target, {})[ami_id] = reason  # that AMI alone
+                # That AMI alone (IAM allowed another AMI here: a policy scoped per AMI).
+                self._refused.setdefault(target, {})[ami_id] = reason
                 if ami_id in decision.queue:
                     poll.refused[ami_id] = reason
+                if allowed_before:
+                    return decision.condition, self._allowed(inputs, decision, skip=ami_id)
             else:
                 logger.warning("DryRun CreateStoreImageTask failed in %s: %s", target, reason)
             return decision.condition, ()
@@ -469,8 +473,14 @@ class Exporter:
             self._checking.discard(target)
         self._verdicts[target] = export.Verdict(self._monotonic())
         ready = export.export_ready(spec, inputs.namespace, self._permission)
-        slots = len(decision.queue) if inputs.slots is None else max(0, inputs.slots)
-        return ready, decision.queue[:slots]
+        return ready, self._allowed(inputs, decision)
+
+    @staticmethod
+    def _allowed(inputs: export.Inputs, decision: export.Decision, skip: str = "") -> Sequence[str]:
+        """The AMIs to record once IAM allows: the queue, within the slots."""
+        queue = [a for a in decision.queue if a != skip]
+        slots = len(queue) if inputs.slots is None else max(0, inputs.slots)
+        return queue[:slots]
 
     async def _create(self, inputs: export.Inputs, decision: export.Decision, poll: _Poll) -> None:
         """Call for the confirmed requests of ``decision.create``, one call each at most."""

@@ -184,3 +184,29 @@ def test_an_export_hidden_behind_a_later_one_is_not_started_again_after_a_restar
     assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
     entry = next(e for e in stored(log, "team-b/two")["tasks"] if e["amiId"] == A)
     assert (entry["state"], entry["bucket"]) == ("Completed", "archive-a")
+
+
+def test_one_amis_refused_dryrun_after_a_pass_refuses_that_ami_not_its_neighbours() -> None:
+    # IAM allowed A into archive-a; then team-b names B, which a tag-scoped policy denies.
+    # The DryRun with B refuses B alone: team-a's ExportReady stays True throughout.
+    edit = scenario.Action(300.0, "edit", "team-b/two", spec=store(B, interval=60))
+    sc = scenario.make(
+        {"team-a/one": store(A, interval=60), "team-b/two": store(C, interval=60)},
+        amis=(A, B, C),
+        durations=dict.fromkeys((A, B, C), 60.0),
+        denied=(B,),
+        actions=(edit,),
+    )
+    log = check(sc)
+    readiness = {
+        condition["status"]
+        for write in log.kube.writes
+        if write.key == "team-a/one" and write.outcome == "stored"
+        for condition in write.status.get("conditions", ())
+        if condition["type"] == "ExportReady"
+    }
+    assert readiness == {"True"}
+    entry = next(e for e in stored(log, "team-b/two")["tasks"] if e["amiId"] == B)
+    assert (entry["state"], entry["bucket"]) == ("Failed", "archive-a")
+    assert "UnauthorizedOperation" in entry["failureReason"]
+    assert not creates(log, B)

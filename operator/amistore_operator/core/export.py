@@ -111,9 +111,8 @@ class Inputs:
     retry_handled: str | None = None
     spec_changed: bool = False  # a new generation: ask IAM again at once
     busy_elsewhere: frozenset[str] = frozenset()  # AMIs with a live request into another bucket
-    # AMIs any AmiStore saw a task of into this bucket, and its state then: AWS lists an
-    # AMI's latest task only, so one into another bucket may hide it.
-    # The latest task seen into this bucket per AMI, (taskStartTime, state): AWS may hide it.
+    # The latest task any AmiStore saw into this bucket per AMI, (taskStartTime, state):
+    # AWS lists an AMI's latest task only, so one into another bucket may hide it.
     seen: Mapping[str, tuple[str, model.TaskState]] = dataclasses.field(default_factory=dict)
     grace: datetime.timedelta = DEFAULT_GRACE
     call_window: datetime.timedelta = DEFAULT_CALL_WINDOW
@@ -315,7 +314,10 @@ def _probe(inputs: Inputs, wanted: Sequence[str], denied: str | None) -> str | N
         return None
     due = inputs.monotonic - verdict.checked >= RECHECK_INTERVALS * inputs.interval
     if due:
-        return first
+        # An AMI that wants a task and was not tried yet, else one IAM refused: with nothing
+        # to start, only a change of the policy changes the answer (and the condition).
+        untried = [a for a in wanted if a in fresh]
+        return untried[0] if untried else next((a for a in tried if a in pool), first)
     if len(tried) < MAX_PROBES and fresh and wanted:
         return fresh[0]  # IAM may be scoped per AMI: try another before waiting
     return None
