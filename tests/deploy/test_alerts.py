@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy import tools
+from tests.deploy import markdown, tools
 
 ALERTS = {
     "AmiStoreTaskFailed",
@@ -23,6 +23,7 @@ ALERTS = {
 }
 RULE = tools.DEPLOY / "base" / "prometheusrule.yaml"
 ALERTS_TEST = tools.FIXTURES / "alerts-test.yaml"
+RUNBOOKS = "docs/metrics.md"  # every alert's runbook_url points at its heading here
 
 
 def rules() -> list[dict[str, Any]]:
@@ -70,9 +71,8 @@ def test_alerts_are_documented() -> None:
         assert annotations["summary"]
         assert annotations["description"]
         anchor = "runbook-" + rule["alert"].lower()
-        assert annotations["runbook_url"] == (
-            f"https://github.com/amistore/amistore-operator#{anchor}"
-        )
+        assert annotations["runbook_url"] == f"{markdown.BLOB}{RUNBOOKS}#{anchor}"
+        assert markdown.blob_problem(RUNBOOKS, anchor) is None, rule["alert"]
         assert rule["labels"]["severity"] in {"warning", "critical"}
 
 

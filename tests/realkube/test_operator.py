@@ -97,7 +97,7 @@ def test_the_namespaced_install_serves_its_namespace_with_its_role_only(
     start_operator: OperatorFactory,
     api_requests: harness.ApiRequests,
 ) -> None:
-    """deploy/overlays/namespaced as its README says: the Role and RoleBinding, no ClusterRole."""
+    """deploy/overlays/namespaced as docs/install.md says: Role and RoleBinding, no ClusterRole."""
     assert real_sandbox.real is not None
     team = realkube.TEAM_NAMESPACE
     admin = harness.Kubectl(real_sandbox.kubeconfig, team)

@@ -1,4 +1,4 @@
-"""The accuracy study (bench/eta_accuracy.py): the goal where it holds, the README in step."""
+"""The accuracy study (bench/eta_accuracy.py): the goal where it holds, the docs in step."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from bench import eta_accuracy
 
-README = pathlib.Path(__file__).resolve().parents[3] / "README.md"
+# The ETA section of the resource page shows the study's table.
+RESOURCES = pathlib.Path(__file__).resolve().parents[3] / "docs" / "resources.md"
 MEETS_GOAL = (
     "linear",
     "queued 45 min at 0%",
@@ -28,15 +29,15 @@ def test_the_goal_holds_once_a_quarter_is_done(name: str, interval: float) -> No
 
 
 def test_a_rate_that_changes_ahead_is_where_it_misses() -> None:
-    # No estimate from the past knows a change to come: the README says so.
+    # No estimate from the past knows a change to come: docs/resources.md says so.
     missed = {c.name for c in eta_accuracy.CURVES if not _met(c)}
     assert missed == set(CURVES) - set(MEETS_GOAL)
     for name in missed:
         assert "slowing" in name or "speeding" in name
 
 
-def test_the_readme_shows_the_study_as_it_runs_today() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_show_the_study_as_it_runs_today() -> None:
+    text = RESOURCES.read_text(encoding="utf-8")
     for line in eta_accuracy.table().splitlines():
         assert line in text
 
