@@ -146,7 +146,7 @@ def study(curve: Curve, interval: float = 60.0, offsets: int = 6) -> dict[tuple[
 
 
 def table(interval: float = 60.0) -> str:
-    """The README's table: worst error, in minutes and as a share of the goal."""
+    """The table in docs/resources.md: worst error, in minutes and as a share of the goal."""
     head = "| Curve | " + " | ".join(f"{lo}-{hi}% done" for lo, hi in BANDS) + " | Goal met |"
     lines = [head, "|" + "---|" * (len(BANDS) + 2)]
     for curve in CURVES:
