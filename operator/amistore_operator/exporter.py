@@ -378,18 +378,25 @@ class Exporter:
         return key in self._in_flight
 
     def seed(
-        self, key: str, spec: model.AmiStoreSpec, entries: Sequence[Mapping[str, Any]]
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        current: bool = True,
     ) -> None:
         """What a stored status says is in flight and requested, until the first poll.
 
         After a restart every AmiStore's watch event arrives before its first poll
         ends, so the cap counts the stores that earlier processes started, and no
         AmiStore requests an AMI another one's stored status has a live request for.
+        ``current``: whether the status was computed for this generation of the spec.
         """
         if not spec.create_tasks or spec.bucket is None or key in self._in_flight:
             return
         by_ami = {str(e["amiId"]): e for e in entries if e.get("amiId") in spec.image_ids}
-        self._sync(key, (spec.account, spec.region, spec.bucket), spec, by_ami)
+        target: Target = (spec.account, spec.region, spec.bucket)
+        self._sync(key, target, spec, by_ami, current=current)
         count = sum(
             1
             for e in by_ami.values()

@@ -184,3 +184,19 @@ def test_an_export_hidden_behind_a_later_one_is_not_started_again_after_a_restar
     assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
     entry = next(e for e in stored(log, "team-b/two")["tasks"] if e["amiId"] == A)
     assert (entry["state"], entry["bucket"]) == ("Completed", "archive-a")
+
+
+def test_every_export_started_or_refused_after_an_account_edit_and_a_restart() -> None:
+    # A's export ends in the other account; the spec then names the own account, the same
+    # bucket; a restart seeds from the stored status, which still shows the other
+    # account's task: that task is no export into the own account's bucket.
+    edits = (
+        scenario.Action(300.0, "edit", "team-a/s", spec=store(A, interval=60)),
+        scenario.Action(300.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-a/s": store(A, interval=60, account=scenario.OTHER_ACCOUNT)},
+        actions=edits,
+    )
+    log = check(sc)
+    assert sorted(c.account for c in creates(log, A)) == ["", scenario.OTHER_ACCOUNT]
