@@ -201,6 +201,7 @@ class Exporter:
         )
         if not export.is_ready(flags):
             self._abandon(key)  # no call for its requests: they lapse after the grace
+            self._lapse(key, target, now)
             decision = export.Decision(flags, retry_handled=retry_handled)
             return self._settle(inputs, decision, _Poll(), flags)
         decision = export.decide(inputs)
@@ -422,6 +423,17 @@ class Exporter:
             request = self._requests.get(target, {}).get(ami_id)
             if request is not None and request.owner == key and not request.confirmed:
                 del self._requests[target][ami_id]
+
+    def _lapse(self, key: str, target: Target, now: datetime.datetime) -> None:
+        """End the requests of ``key`` past their grace while it may not export.
+
+        Without a decision nothing else ends them, and its status would count them in
+        flight for good, holding the capacity slots of the AmiStores that may export.
+        """
+        requests = self._requests.get(target, {})
+        for ami_id, request in list(requests.items()):
+            if request.owner == key and export.expired(request, now):
+                del requests[ami_id]
 
     def forget(self, key: str) -> None:
         """The resource is gone (or export is off for it).
