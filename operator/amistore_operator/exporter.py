@@ -201,6 +201,7 @@ class Exporter:
         )
         if not export.is_ready(flags):
             self._abandon(key)  # no call for its requests: they lapse after the grace
+            self._lapse(key, target, now)
             decision = export.Decision(flags, retry_handled=retry_handled)
             return self._settle(inputs, decision, _Poll(), flags)
         decision = export.decide(inputs)
@@ -378,18 +379,25 @@ class Exporter:
         return key in self._in_flight
 
     def seed(
-        self, key: str, spec: model.AmiStoreSpec, entries: Sequence[Mapping[str, Any]]
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        current: bool = True,
     ) -> None:
         """What a stored status says is in flight and requested, until the first poll.
 
         After a restart every AmiStore's watch event arrives before its first poll
         ends, so the cap counts the stores that earlier processes started, and no
         AmiStore requests an AMI another one's stored status has a live request for.
+        ``current``: whether the status was computed for this generation of the spec.
         """
         if not spec.create_tasks or spec.bucket is None or key in self._in_flight:
             return
         by_ami = {str(e["amiId"]): e for e in entries if e.get("amiId") in spec.image_ids}
-        self._sync(key, (spec.account, spec.region, spec.bucket), spec, by_ami)
+        target: Target = (spec.account, spec.region, spec.bucket)
+        self._sync(key, target, spec, by_ami, current=current)
         count = sum(
             1
             for e in by_ami.values()
@@ -415,6 +423,17 @@ class Exporter:
             request = self._requests.get(target, {}).get(ami_id)
             if request is not None and request.owner == key and not request.confirmed:
                 del self._requests[target][ami_id]
+
+    def _lapse(self, key: str, target: Target, now: datetime.datetime) -> None:
+        """End the requests of ``key`` past their grace while it may not export.
+
+        Without a decision nothing else ends them, and its status would count them in
+        flight for good, holding the capacity slots of the AmiStores that may export.
+        """
+        requests = self._requests.get(target, {})
+        for ami_id, request in list(requests.items()):
+            if request.owner == key and export.expired(request, now):
+                del requests[ami_id]
 
     def forget(self, key: str) -> None:
         """The resource is gone (or export is off for it).

@@ -256,8 +256,11 @@ class AmiStoreService:
             and not exports.counted(ref.key)
         ):
             with contextlib.suppress(spec.SpecError):
-                entries = tuple(taskentries.from_status(snap.status or {}))
-                exports.seed(ref.key, self.parse(snap.raw_spec), entries)
+                stored = snap.status or {}
+                entries = tuple(taskentries.from_status(stored))
+                # A status of an earlier spec may show another account's tasks.
+                current = stored.get("observedGeneration") == snap.generation
+                exports.seed(ref.key, self.parse(snap.raw_spec), entries, current=current)
         seen = self._generations.get(ref.key)
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation

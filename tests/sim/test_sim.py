@@ -210,3 +210,43 @@ def test_one_amis_refused_dryrun_after_a_pass_refuses_that_ami_not_its_neighbour
     assert (entry["state"], entry["bucket"]) == ("Failed", "archive-a")
     assert "UnauthorizedOperation" in entry["failureReason"]
     assert not creates(log, B)
+
+
+def test_every_export_started_or_refused_after_an_account_edit_and_a_restart() -> None:
+    # A's export ends in the other account; the spec then names the own account, the same
+    # bucket; a restart seeds from the stored status, which still shows the other
+    # account's task: that task is no export into the own account's bucket.
+    edits = (
+        scenario.Action(300.0, "edit", "team-a/s", spec=store(A, interval=60)),
+        scenario.Action(300.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-a/s": store(A, interval=60, account=scenario.OTHER_ACCOUNT)},
+        actions=edits,
+    )
+    log = check(sc)
+    assert sorted(c.account for c in creates(log, A)) == ["", scenario.OTHER_ACCOUNT]
+
+
+def test_every_export_started_or_refused_when_a_denied_amistore_held_the_slots() -> None:
+    # Cap 2: team-a's two requests hold both slots of the other account when the map
+    # stops letting team-a use it, before AWS lists their tasks. Denied, team-a makes no
+    # call: its requests lapse after their grace, and team-b's AMI gets a slot.
+    other = scenario.OTHER_ACCOUNT
+    later = store(C, interval=60, account=other)
+    actions = (
+        scenario.Action(10.0, "reload", namespaces=("team-b",)),
+        scenario.Action(20.0, "edit", "team-b/two", spec=later),
+    )
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, B, interval=60, account=other),
+            "team-b/two": {**later, "createTasks": False},
+        },
+        durations={A: 7200.0, B: 7200.0, C: 60.0},
+        visibility=120.0,
+        max_concurrent=2,
+        actions=actions,
+    )
+    log = check(sc)
+    assert creates(log, C)
