@@ -32,7 +32,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from amistore_operator.aws import budget, errors, ratelimit
-from amistore_operator.core import export, exportentries, model, statusevents, timestamps
+from amistore_operator.core import (
+    export,
+    exportentries,
+    exportrecords,
+    model,
+    statusevents,
+    timestamps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +82,7 @@ class Step:
     retry_handled: str | None = None  # the retry annotation value handled, for the status
     requested: tuple[str, ...] = ()  # new requests: poll these right after the write
     awaiting: tuple[str, ...] = ()  # AMIs with a live request: polled every interval
+    records: tuple[dict[str, Any], ...] = ()  # status.exportRecords (``core.exportrecords``)
 
 
 @dataclasses.dataclass
@@ -157,12 +165,14 @@ class Exporter:
         interval: float | None = None,
         account_denied: str | None = None,
         current: bool = True,
+        records: Any = None,
     ) -> Step | None:
         """Export's part of one poll (None without ``createTasks``); may call AWS.
 
         ``account_denied``: why the account map refuses the namespace (then no call at all);
         ``current``: whether ``previous`` was computed for this generation of the spec (its
-        tasks then tell which buckets of this account hold which AMIs).
+        tasks then tell which buckets of this account hold which AMIs); ``records``: the
+        previous status's ``exportRecords``.
         """
         if not spec.create_tasks or spec.bucket is None:
             self.forget(key)
@@ -172,6 +182,7 @@ class Exporter:
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
         self._sync(key, target, spec, previous, current=current)
+        kept = self.recall(key, records, spec.poll_interval)
         # Entries into another bucket (an earlier spec's) say nothing of this one.
         previous = {a: e for a, e in previous.items() if e.get("bucket") in (None, spec.bucket)}
         self._see(where, view.tasks.values())
@@ -203,7 +214,7 @@ class Exporter:
             self._abandon(key)  # no call for its requests: they lapse after the grace
             self._lapse(key, target, now)
             decision = export.Decision(flags, retry_handled=retry_handled)
-            return self._settle(inputs, decision, _Poll(), flags)
+            return self._settle(inputs, decision, _Poll(), flags, kept)
         decision = export.decide(inputs)
         requests = self._requests.setdefault(target, {})
         for ami_id in decision.ended:
@@ -224,7 +235,7 @@ class Exporter:
             self._pending.setdefault(key, []).append((target, ami_id))
             self._refused.get(target, {}).pop(ami_id, None)
             poll.recorded.append(ami_id)
-        return self._settle(inputs, decision, poll, condition)
+        return self._settle(inputs, decision, poll, condition, kept)
 
     def _settle(
         self,
@@ -232,6 +243,7 @@ class Exporter:
         decision: export.Decision,
         poll: _Poll,
         condition: export.Condition | None,
+        kept: Sequence[exportrecords.Record],
     ) -> Step:
         """Hand the results back to the core once: the entries, the counts for the cap."""
         spec = inputs.spec
@@ -255,6 +267,7 @@ class Exporter:
         else:
             self._wanting.pop(inputs.key, None)
         awaiting = tuple(a for a in spec.image_ids if a in live and live[a].owner == inputs.key)
+        records = self._records(inputs, target, poll.recorded, kept)
         return Step(
             condition,
             shown,
@@ -262,7 +275,71 @@ class Exporter:
             decision.retry_handled,
             requested=tuple(poll.recorded),
             awaiting=awaiting,
+            records=tuple(exportrecords.render(records)),
         )
+
+    def _records(
+        self,
+        inputs: export.Inputs,
+        target: Target,
+        recorded: Sequence[str],
+        kept: Sequence[exportrecords.Record],
+    ) -> list[exportrecords.Record]:
+        """What the status records beyond its entries, so no restart starts it again.
+
+        The tasks it recorded before; its live requests its entries do not show (an edit
+        moved them to another account, region or bucket, or dropped the AMI); and for
+        each AMI it requests now, the tasks seen into other buckets, which the new one
+        will hide (AWS lists an AMI's latest task only).
+        """
+        records = [r for r in kept if r.state != model.TaskState.QUEUED]
+        shown = set(inputs.spec.image_ids)
+        for other, requests in self._requests.items():
+            for ami_id, request in requests.items():
+                if request.owner != inputs.key or export.expired(request, inputs.now):
+                    continue
+                if other != target or ami_id not in shown:
+                    records.append(
+                        exportrecords.request(
+                            ami_id, other, request.requested_time, request.expires
+                        )
+                    )
+        for other, seen in self._seen.items():
+            if other[:2] != target[:2] or other == target:
+                continue
+            for ami_id in recorded:
+                if ami_id in seen:
+                    start, state = seen[ami_id]
+                    records.append(exportrecords.task(ami_id, other, start, state))
+        return records
+
+    def recall(self, key: str, raw: Any, interval: float) -> list[exportrecords.Record]:
+        """Know what a stored status's ``exportRecords`` hold; they are returned.
+
+        Its requests are ``key``'s (never called for by this process), its tasks seen.
+        """
+        records = exportrecords.parse(raw)
+        for record in records:
+            if record.state == model.TaskState.QUEUED:
+                held = self._requests.setdefault(record.target, {})
+                requested = timestamps.parse_time(record.time)
+                if record.ami_id in held or requested is None:
+                    continue
+                # A task seen started for it ended it (the record is still on its way out).
+                task = self._seen.get(record.target, {}).get(record.ami_id)
+                started = timestamps.parse_time(task[0]) if task is not None else None
+                if started is not None and started >= requested - export.START_SKEW:
+                    continue
+                expires = record.expires
+                if expires is None:
+                    live_for = export.grace(self._grace, self._call_window, interval)
+                    expires = timestamps.format_time(requested + live_for)
+                held[record.ami_id] = export.Request(key, record.time, expires=expires)
+                continue
+            seen = self._seen.setdefault(record.target, {})
+            if record.ami_id not in seen or seen[record.ami_id][0] <= record.time:
+                seen[record.ami_id] = (record.time, record.state)
+        return records
 
     def _busy_elsewhere(
         self, target: Target, image_ids: Sequence[str], now: datetime.datetime

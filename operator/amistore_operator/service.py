@@ -29,6 +29,7 @@ from amistore_operator.core import (
     accounts,
     conditions,
     export,
+    exportrecords,
     model,
     spec,
     stall,
@@ -194,6 +195,7 @@ class AmiStoreService:
                 export_entries=None if step is None else step.entries,
                 export_condition=None if step is None else step.condition,
                 export_retry_handled=None if step is None else step.retry_handled,
+                export_records=None if step is None else step.records,
             )
             self._record(ref, wanted.region, outcome)
             self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
@@ -238,6 +240,7 @@ class AmiStoreService:
             current=(prior or {}).get("observedGeneration") == snap.generation,
             interval=stretched,
             account_denied=denial,
+            records=(prior or {}).get(exportrecords.FIELD),
         )
 
     def observe(
@@ -249,6 +252,10 @@ class AmiStoreService:
         status has in flight before its first poll (after a restart).
         """
         exports = self._exports
+        records = (snap.status or {}).get(exportrecords.FIELD) if snap is not None else None
+        if exports is not None and records:
+            # Whatever its spec says now: what it records must not start again.
+            exports.recall(ref.key, records, self._default_interval)
         if (
             snap is not None
             and exports is not None

@@ -250,3 +250,38 @@ def test_every_export_started_or_refused_when_a_denied_amistore_held_the_slots()
     )
     log = check(sc)
     assert creates(log, C)
+
+
+def test_never_twice_a_request_a_bucket_edit_moves_away_survives_a_restart() -> None:
+    # never_twice (seed 1038): A is requested into archive-a, then its AmiStore names
+    # archive-b before AWS lists the task; after a restart another AmiStore naming A in
+    # archive-a must know of that request, though no status shows it in its tasks.
+    moved = store(A, interval=10, bucket="archive-b")
+    edits = (
+        scenario.Action(30.0, "edit", "team-b/mover", spec=moved),
+        scenario.Action(40.0, "edit", "team-a/other", spec=store(A, B, interval=10)),
+        scenario.Action(60.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-b/mover": store(A, interval=10), "team-a/other": store(B, interval=10)},
+        interval=10.0,
+        visibility=300.0,
+        actions=edits,
+    )
+    log = check(sc)
+    assert [c.bucket for c in creates(log, A)].count("archive-a") == 1
+
+
+def test_never_twice_an_export_hidden_behind_its_own_later_one_survives_a_restart() -> None:
+    # never_twice (seed 4776): A goes into archive-a, then its AmiStore names archive-b and
+    # exports A there, which hides the first task (AWS lists an AMI's latest task only);
+    # after a restart, back to archive-a, the first export must still be known.
+    moved = store(A, interval=60, bucket="archive-b")
+    edits = (
+        scenario.Action(300.0, "edit", "team-a/one", spec=moved),
+        scenario.Action(600.0, "crash", ""),
+        scenario.Action(900.0, "edit", "team-a/one", spec=store(A, interval=60)),
+    )
+    sc = scenario.make({"team-a/one": store(A, interval=60)}, actions=edits)
+    log = check(sc)
+    assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]

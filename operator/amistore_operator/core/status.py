@@ -37,6 +37,7 @@ from amistore_operator.core import (
     aggregate,
     conditions,
     eta,
+    exportrecords,
     model,
     stall,
     statusevents,
@@ -82,13 +83,16 @@ def reconcile(
     export_entries: Mapping[str, Mapping[str, Any]] | None = None,
     export_condition: tuple[str, str, str, str] | None = None,
     export_retry_handled: str | None = None,
+    export_records: Sequence[Mapping[str, Any]] | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
 
     ``export_entries`` and ``export_condition``: export mode's ``Queued`` (or refused,
     ``Failed``) entries by AMI, which replace what AWS's view alone would give, and
     its ``ExportReady`` condition (see ``export``); ``export_retry_handled``: the
-    ``amistore.io/retry-requested-at`` value handled (kept once recorded).
+    ``amistore.io/retry-requested-at`` value handled (kept once recorded);
+    ``export_records``: ``status.exportRecords`` (see ``exportrecords``), kept as they
+    were without it.
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
@@ -145,6 +149,7 @@ def reconcile(
     handled = export_retry_handled or prev.get(RETRY_HANDLED)
     if handled:
         status[RETRY_HANDLED] = handled
+    _set_records(prev, status, export_records)
 
     events = [
         *statusevents.sync_events(prev, status),
@@ -181,7 +186,7 @@ def reject_spec(
         entries = [dict(e) for e in previous_entries]
         status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
-    for kept in ("region", "account", RETRY_HANDLED):
+    for kept in ("region", "account", RETRY_HANDLED, exportrecords.FIELD):
         if kept in prev:
             status[kept] = prev[kept]
     if "lastPollTime" in prev:
@@ -231,6 +236,19 @@ def _set_estimate(
         status["estimatedCompletionTime"] = estimate
     elif prev.get("estimatedCompletionTime"):
         status["estimatedCompletionTime"] = None  # a merge patch deletes a key set to null
+
+
+def _set_records(
+    prev: Mapping[str, Any], status: dict[str, Any], records: Sequence[Mapping[str, Any]] | None
+) -> None:
+    """``exportRecords``: the new ones, else the previous ones; null to delete them."""
+    if records is None:
+        if prev.get(exportrecords.FIELD):
+            status[exportrecords.FIELD] = prev[exportrecords.FIELD]
+    elif records:
+        status[exportrecords.FIELD] = [dict(r) for r in records]
+    elif prev.get(exportrecords.FIELD):
+        status[exportrecords.FIELD] = None  # a merge patch deletes a key set to null
 
 
 def _account_still_named(prev: Mapping[str, Any], generation: int) -> str | None:
