@@ -184,3 +184,26 @@ def test_an_export_hidden_behind_a_later_one_is_not_started_again_after_a_restar
     assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
     entry = next(e for e in stored(log, "team-b/two")["tasks"] if e["amiId"] == A)
     assert (entry["state"], entry["bucket"]) == ("Completed", "archive-a")
+
+
+def test_never_twice_a_retry_value_set_while_a_poll_waits_is_read_when_it_decides() -> None:
+    # never_twice, "no new retry value": a poll reads the resource, then waits up to an
+    # interval for AWS's data. 40 AMIs are requested at once; the create budget (a burst
+    # of 20 at 2 a second) leaves the last eight for the poll at 600 s, which read the
+    # resource before the retry value set at 300 s. That value comes before their tasks
+    # and asks nothing of them; decided on the body read before the wait, the poll starts
+    # them without seeing it, and once they have failed the next poll retries them for it.
+    amis = [f"ami-{i:08x}" for i in range(40)]
+    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
+    sc = scenario.make(
+        {"team-a/s": store(*amis, interval=600)},
+        interval=600.0,
+        durations=dict.fromkeys(amis, 30.0),
+        fails=tuple(amis),
+        max_concurrent=0,
+        actions=(retry,),
+    )
+    log = check(sc)
+    late = [a for a in amis if min(c.t for c in creates(log, a)) > 300]
+    assert late, "some AMI's first create comes after the retry value"
+    assert all(len(creates(log, a)) == 1 for a in late)
