@@ -151,11 +151,15 @@ class AmiStoreService:
             if ref.key not in self._generations:
                 # Deleted while it waited (forget): nothing to write, no series to bring back.
                 return status.Outcome(status=dict(prior or {}), changed=False, events=())
-            if read().generation != snap.generation:
+            fresh = read()
+            if fresh.generation != snap.generation:
                 return await self.poll(ref, read)  # edited while we waited: act on the new spec
             if self._gate.denial(ref.namespace, wanted.account) is not None:
                 return await self.poll(ref, read)  # the map was reloaded meanwhile: denied now
             view = dataclasses.replace(view, account=account)
+            # The retry annotation as it is now: a value set during the wait came before
+            # any task this poll starts, so it must be handled here, not retry that task.
+            snap = dataclasses.replace(snap, retry_requested=fresh.retry_requested)
         stretched = stall.steady_interval(
             wanted.poll_interval, self._hub.stretched_interval(ref.key)
         )

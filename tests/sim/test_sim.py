@@ -285,3 +285,44 @@ def test_never_twice_an_export_hidden_behind_its_own_later_one_survives_a_restar
     sc = scenario.make({"team-a/one": store(A, interval=60)}, actions=edits)
     log = check(sc)
     assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
+
+
+def test_never_twice_a_retry_value_set_while_a_poll_waits_is_read_when_it_decides() -> None:
+    # never_twice, "no new retry value": a poll reads the resource, then waits up to an
+    # interval for AWS's data. 40 AMIs are requested at once; the create budget (a burst
+    # of 20 at 2 a second) leaves the last eight for the poll at 600 s, which read the
+    # resource before the retry value set at 300 s. That value comes before their tasks
+    # and asks nothing of them; decided on the body read before the wait, the poll starts
+    # them without seeing it, and once they have failed the next poll retries them for it.
+    amis = [f"ami-{i:08x}" for i in range(40)]
+    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
+    sc = scenario.make(
+        {"team-a/s": store(*amis, interval=600)},
+        interval=600.0,
+        durations=dict.fromkeys(amis, 30.0),
+        fails=tuple(amis),
+        max_concurrent=0,
+        actions=(retry,),
+    )
+    log = check(sc)
+    late = [a for a in amis if min(c.t for c in creates(log, a)) > 300]
+    assert late, "some AMI's first create comes after the retry value"
+    assert all(len(creates(log, a)) == 1 for a in late)
+
+
+def test_never_twice_an_ami_waiting_for_a_slot_retries_no_task_another_amistore_started() -> None:
+    # never_twice, "no new retry value": with one slot, team-b's A waits for it (Queued
+    # without requestedTime, from 65 s) while team-a's C runs. team-a's request gets A at
+    # 120 s; team-b's status then shows A Pending, but that write is lost, so team-b goes
+    # on from its stored waiting entry and finds A's task Failed under it. That task
+    # started after the wait began: it is no failed export the entry waits to retry.
+    sc = scenario.make(
+        {"team-a/one": store(C, A, interval=60), "team-b/two": store(A, interval=60)},
+        durations={A: 10.0, C: 60.0},
+        fails=(A,),
+        max_concurrent=1,
+        write_faults=fakekube.WriteFaults(lost=[(121.5, 123.0)], rate=1.0),
+    )
+    log = check(sc)
+    assert len(creates(log, A)) == 1
+    assert [w.key for w in log.kube.writes if w.outcome == "lost"] == ["team-b/two"]

@@ -270,7 +270,7 @@ def decide(inputs: Inputs) -> Decision:
         if task is None and is_refused(prev) and not retry:
             continue  # AWS refused our create for good: a person fixes it, then retries
         failed = task is not None and task.state == model.TaskState.FAILED
-        if task is None or (failed and (retry or is_waiting(prev))):
+        if task is None or (failed and (retry or waits_to_retry(prev, task))):
             wanted.append(ami_id)
     probe = _probe(inputs, wanted, denied)
     ready = is_ready(condition) and probe is None and verdict is not None and denied is None
@@ -343,6 +343,17 @@ def fair_slots(
 def is_waiting(entry: Mapping[str, Any]) -> bool:
     """Whether an entry is ``Queued`` without a request (waiting for a slot)."""
     return entry.get("state") == model.TaskState.QUEUED and not entry.get("requestedTime")
+
+
+def waits_to_retry(entry: Mapping[str, Any], task: model.StoreTask) -> bool:
+    """Whether a waiting entry waits to retry the Failed ``task``: one started before the wait.
+
+    A task started since is another AmiStore's export of the AMI (its request took the
+    slot first), not a failure this AmiStore was asked to retry.
+    """
+    since = timestamps.parse_time(entry.get("lastTransitionTime"))
+    started = task.start_time
+    return is_waiting(entry) and (since is None or started is None or started < since)
 
 
 def is_refused(entry: Mapping[str, Any]) -> bool:
