@@ -424,7 +424,9 @@ class Exporter:
             if ami_id not in held and requested is not None:
                 live_for = export.grace(self._grace, self._call_window, spec.poll_interval)
                 expires = timestamps.format_time(requested + live_for)
-                held[ami_id] = export.Request(key, stamp, expires=expires)
+                listed = entry.get(export.LISTED_START)
+                listed_start = listed if isinstance(listed, str) else None
+                held[ami_id] = export.Request(key, stamp, listed_start, expires=expires)
 
     def _slots(self, key: str, where: Where, interval: float) -> int | None:
         """How many new requests ``key`` may record now (None: no cap)."""

@@ -43,6 +43,7 @@ DEFAULT_GRACE = datetime.timedelta(minutes=10)
 DEFAULT_CALL_WINDOW = datetime.timedelta(minutes=5)
 # A Failed task that started this long before a request is the one it retries.
 START_SKEW = datetime.timedelta(seconds=60)
+LISTED_START = "listedTaskStartTime"  # a Queued entry's: the task AWS listed at R
 RECHECK_INTERVALS = 10  # a refused DryRun is asked again after this many intervals
 MAX_RETRY_VALUE = 256  # status.lastHandledRetryAt's maxLength
 MAX_PROBES = 3  # DryRuns with different AMIs before waiting for the recheck
@@ -376,6 +377,8 @@ def hidden(listed: model.StoreTask | None, prev: Mapping[str, Any], bucket: str 
         return False
     if prev.get("bucket") == bucket and prev.get("taskStartTime"):
         return True
+    if prev.get(LISTED_START) == _start(listed):
+        return False  # the task AWS listed when the request was recorded: older than ours
     requested = timestamps.parse_time(prev.get("requestedTime"))
     return (
         prev.get("state") == model.TaskState.QUEUED

@@ -41,12 +41,11 @@ def entries(
             requested = prev.get("requestedTime") or stamp
             entry = refused_entry(ami_id, inputs.spec.bucket or "", results.refused[ami_id], stamp)
             shown[ami_id] = {**entry, "requestedTime": requested}
+        elif request is not None and request.owner == inputs.key:
+            same = ami_id not in recorded and prev.get("requestedTime") == request.requested_time
+            shown[ami_id] = dict(prev) if same else requested_entry(ami_id, request, bucket)
         elif ami_id in recorded:
             shown[ami_id] = queued_entry(ami_id, stamp, bucket)
-        elif request is not None and request.owner == inputs.key:
-            same = prev.get("requestedTime") == request.requested_time
-            requested = request.requested_time
-            shown[ami_id] = dict(prev) if same else queued_entry(ami_id, requested, bucket)
         elif ami_id in waiting:
             kept = export.is_waiting(prev)
             shown[ami_id] = dict(prev) if kept else waiting_entry(ami_id, stamp, bucket)
@@ -110,6 +109,14 @@ def in_flight(inputs: export.Inputs, shown: Mapping[str, Mapping[str, Any]]) -> 
 def queued_entry(ami_id: str, stamp: str, bucket: str | None = None) -> dict[str, Any]:
     """A ``Queued`` task entry requested at ``stamp`` (into ``bucket``)."""
     return {**waiting_entry(ami_id, stamp, bucket), "requestedTime": stamp}
+
+
+def requested_entry(ami_id: str, request: export.Request, bucket: str | None) -> dict[str, Any]:
+    """The ``Queued`` entry of a request, with the start of the task AWS listed at R."""
+    entry = queued_entry(ami_id, request.requested_time, bucket)
+    if request.listed_start is not None:
+        entry[export.LISTED_START] = request.listed_start
+    return entry
 
 
 def waiting_entry(ami_id: str, stamp: str, bucket: str | None = None) -> dict[str, Any]:
