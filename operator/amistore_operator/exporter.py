@@ -80,7 +80,8 @@ class Step:
     entries: dict[str, dict[str, Any]]
     events: tuple[statusevents.Event, ...] = ()
     retry_handled: str | None = None  # the retry annotation value handled, for the status
-    requested: tuple[str, ...] = ()  # new requests: poll these right after the write
+    # Poll these right after the write: new requests, and calls put off until it is stored.
+    requested: tuple[str, ...] = ()
     awaiting: tuple[str, ...] = ()  # AMIs with a live request: polled every interval
     records: tuple[dict[str, Any], ...] = ()  # status.exportRecords (``core.exportrecords``)
 
@@ -273,7 +274,7 @@ class Exporter:
             shown,
             tuple(poll.events),
             decision.retry_handled,
-            requested=tuple(poll.recorded),
+            requested=(*poll.recorded, *decision.deferred),
             awaiting=awaiting,
             records=tuple(exportrecords.render(records)),
         )

@@ -6,29 +6,57 @@ resource or AMI, and what broke, so a failing seed reads as a bug report.
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from amistore_operator.core import model, spec
+from amistore_operator.core import export, model, spec
 from amistore_operator.kube import handlers
 
-from tests.sim import fakeaws, fakekube, scenario
+from tests.sim import fakeaws, fakekube, scenario, world
 
 Violations = list[str]
 Invariant = Callable[[scenario.Log], Violations]
 
 
-def _retry_times(log: scenario.Log, key: str) -> list[float]:
-    """When a new retry value was set on ``key``."""
-    times, last = [], None
+# A poll reads the retry annotation after its wait, then makes its calls one after the
+# other: a DryRun and at most the create burst's creates, each taking the world's latency.
+READ_TO_CALL = (1 + world.CREATE_BURST) * world.Config().latency
+
+
+def _retries(log: scenario.Log, key: str) -> list[tuple[float, float]]:
+    """Each new retry value set on ``key``: when it was set, and its reach.
+
+    A Failed task that started before the reach may be retried for the value. A value
+    naming a time (RFC 3339, as the docs tell) retries a task that started at least
+    ``START_SKEW`` before that time, whenever the operator reads it. A free-form value
+    retries whatever Failed task the operator sees when it reads it, and it reads it
+    through a watch that lags: the limit the docs state, a value set within the watch
+    lag before a task starts (plus the time a poll takes from reading it to its last
+    call) may retry that task.
+    """
+    found, last = [], None
     for version in log.kube.objects[key]:
         value = version.annotations.get(handlers.RETRY_ANNOTATION)
         if value is not None and value != last:
-            times.append(version.t)
+            named = _named_time(value)
+            if named is not None:
+                found.append((version.t, named - export.START_SKEW.total_seconds()))
+            else:
+                found.append((version.t, version.t + log.scenario.lag + READ_TO_CALL))
         last = value
-    return times
+    return found
+
+
+def _named_time(value: str) -> float | None:
+    """The virtual time a retry value names, if it is a timestamp as the docs show."""
+    try:
+        moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return (moment.replace(tzinfo=datetime.UTC) - fakeaws.EPOCH).total_seconds()
 
 
 def _listers(log: scenario.Log, ami: str, bucket: str, account: str) -> list[str]:
@@ -54,15 +82,18 @@ def _tasks(log: scenario.Log) -> Iterator[tuple[str, str, str, list[fakeaws.Task
 
 
 def never_twice(log: scenario.Log) -> Violations:
-    """Never two store tasks for one AMI and bucket but after a Failed one and a new retry."""
+    """Never two store tasks for one AMI and bucket but after a Failed one and a new retry.
+
+    A new retry value set before the second task, that may retry the first (``_retries``).
+    """
     found = []
     for account, ami, bucket, tasks in _tasks(log):
         listers = _listers(log, ami, bucket, account)
-        values = sorted(t for k in listers for t in _retry_times(log, k))
+        values = [v for k in listers for v in _retries(log, k)]
         for index, (before, after) in enumerate(itertools.pairwise(tasks), start=1):
             failed = before.state(after.start) == model.TaskState.FAILED
             # Each new value retries a failed export once, even one set while it was queued.
-            retries = sum(1 for t in values if tasks[0].start < t <= after.start)
+            retries = sum(1 for t, reach in values if t <= after.start and reach > tasks[0].start)
             if not (failed and retries >= index):
                 why = "with no new retry value" if failed else "while the first was not Failed"
                 found.append(

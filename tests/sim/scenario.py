@@ -5,8 +5,9 @@ AmiStores (how their AMIs, buckets and accounts overlap), AWS's behaviour (task
 durations from seconds to many hours, failures, visibility delay, capacity,
 rejected and denied AMIs, throttling, lost answers), the API server's (watch
 lag, refused and lost writes) and what people do meanwhile (spec edits, specs
-the operator rejects, retry annotations, oversize ones included, account map
-reloads, operator crashes). Every run ends with a quiet tail without faults or
+the operator rejects, retry annotations (mostly the time they are set, as the
+docs tell; some free-form, some oversize), account map reloads, operator
+crashes). Every run ends with a quiet tail without faults or
 edits, long enough for every export to start and finish.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 import math
 import random
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import looptime
-from amistore_operator.core import accounts, export
+from amistore_operator.core import accounts, export, timestamps
 from amistore_operator.kube import handlers
 
 from tests.sim import fakeaws, fakekube, world
@@ -69,6 +71,11 @@ class Scenario:
     horizon: float  # the run ends here
 
 
+def retry_stamp(t: float) -> str:
+    """A retry value as the docs tell people to set it: the time it is set, to the second."""
+    return timestamps.format_time(fakeaws.EPOCH + datetime.timedelta(seconds=int(t)))
+
+
 def _spec(rng: random.Random, amis: tuple[str, ...], interval: float) -> dict[str, Any]:
     chosen = sorted(rng.sample(amis, rng.randint(1, min(len(amis), 6))))
     spec: dict[str, Any] = {
@@ -108,8 +115,12 @@ def draw(seed: int) -> Scenario:
                 spec["region"] = "eu-west-100"
             actions.append(Action(t, kind, key, spec=spec))
         elif kind == "retry":
-            long_value = rng.random() < 0.15
-            value = "x" * 300 if long_value else f"retry-{rng.randint(0, 10**6)}"
+            # Mostly as the docs tell (the time it is set), some free-form, some oversize.
+            if rng.random() < 0.15:
+                value = "x" * 300
+            else:
+                number = rng.randint(0, 10**6)
+                value = f"retry-{number}" if number % 4 == 0 else retry_stamp(t)
             actions.append(Action(t, kind, key, value=value))
         elif kind == "reload":
             allowed = rng.choice((("*",), ("team-a",), ("team-b",), ()))

@@ -30,7 +30,7 @@ FIXED_SEEDS = [
 FOUND_SEEDS = [
     *(1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342, 2473),
     *(2640, 2670, 2852, 4545, 4551, 4566, 4651, 4776, 4786, 4846, 4904, 4949, 4954, 5094),
-    *(5133, 5147, 5255, 5278),
+    *(5133, 5147, 5255, 5278, 2805, 2924, 3029),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -338,3 +338,48 @@ def test_never_twice_an_ami_waiting_for_a_slot_retries_no_task_another_amistore_
     log = check(sc)
     assert len(creates(log, A)) == 1
     assert [w.key for w in log.kube.writes if w.outcome == "lost"] == ["team-b/two"]
+
+
+def test_never_twice_a_retry_timestamp_set_before_the_first_task_retries_nothing() -> None:
+    # never_twice, "no new retry value" (seed 2805): the retry value, a timestamp as the
+    # docs tell, is set at 0.5 s, after the first poll read A's AmiStore and before its
+    # task starts (about 1.9 s); watched a minute late, it is first read once that task
+    # has failed. It names a time before the task started: it retries nothing. The value
+    # set at 300 s names a time after: it retries A once.
+    def at(t: float) -> scenario.Action:
+        return scenario.Action(t, "retry", "team-a/s", value=scenario.retry_stamp(t))
+
+    sc = scenario.make(
+        {"team-a/s": store(A, interval=60)},
+        durations={A: 10.0},
+        fails=(A,),
+        lag=60.0,
+        actions=(at(0.5), at(300.0)),
+    )
+    log = check(sc)
+    starts = [c.t for c in creates(log, A)]
+    assert len(starts) == 2
+    assert starts[0] < 0.5 + 60 < 300 < starts[1]
+
+
+def test_never_twice_a_free_form_retry_value_read_before_a_call_survives_a_refused_write() -> None:
+    # never_twice, "no new retry value": a free-form value set at 300 s is first read by
+    # the poll at 600 s, which calls for the last eight AMIs (the create budget left them
+    # from the first poll). That poll's status, recording the value handled, is refused:
+    # read again as new at 1200 s, the value must not retry tasks started after it was read.
+    amis = [f"ami-{i:08x}" for i in range(40)]
+    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
+    sc = scenario.make(
+        {"team-a/s": store(*amis, interval=600)},
+        interval=600.0,
+        durations=dict.fromkeys(amis, 30.0),
+        fails=tuple(amis),
+        max_concurrent=0,
+        write_faults=fakekube.WriteFaults(refused=[(600.0, 620.0)], rate=1.0),
+        actions=(retry,),
+    )
+    log = check(sc)
+    late = [a for a in amis if min(c.t for c in creates(log, a)) > 300]
+    assert late, "some AMI's first create comes after the retry value"
+    assert all(len(creates(log, a)) == 1 for a in late)
+    assert [w.outcome for w in log.kube.writes if 600 <= w.t < 620] == ["refused"]

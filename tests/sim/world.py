@@ -28,6 +28,7 @@ from tests.sim import fakeaws, fakekube
 
 T = TypeVar("T")
 OWN_ACCOUNT = "000000000000"
+CREATE_RATE, CREATE_BURST = 2.0, 20  # the exporter's create bucket per (account, region)
 ALLOW_ALL = export.Permission(True, ("*",), ("*",))
 
 
@@ -124,8 +125,8 @@ class Process:
         self.exports = exporter.Exporter(
             permission=config.permission,
             client_factory=ec2.client,
-            rate=2.0,
-            burst=20,
+            rate=CREATE_RATE,
+            burst=CREATE_BURST,
             runner=self._run,
             monotonic=loop.time,
             max_concurrent=config.max_concurrent,

@@ -32,6 +32,7 @@ import datetime
 import fnmatch
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,9 @@ from amistore_operator.core import model, timestamps
 # store task may stay unlisted; observed delays are seconds. The grace covers that.
 DEFAULT_GRACE = datetime.timedelta(minutes=10)
 DEFAULT_CALL_WINDOW = datetime.timedelta(minutes=5)
-# A Failed task that started this long before a request is the one it retries.
+# Clocks (AWS's, the operator's, a person's) agree within this. A Failed task that
+# started this long before a request is the one it retries; a retry value naming a time
+# retries a Failed task that started this long before it.
 START_SKEW = datetime.timedelta(seconds=60)
 LISTED_START = "listedTaskStartTime"  # a Queued entry's: the task AWS listed at R
 RECHECK_INTERVALS = 10  # a refused DryRun is asked again after this many intervals
@@ -131,6 +134,9 @@ class Decision:
     # is not among them: it shows as AWS lists it (Pending) until that task is listed.
     wait: tuple[str, ...] = ()
     ended: tuple[str, ...] = ()  # requests AWS now lists a task for, or past their grace
+    # Calls put off to the poll right after this status, recording a new retry value
+    # handled, is stored.
+    deferred: tuple[str, ...] = ()
     retry_handled: str | None = None
     candidates: int = 0  # AMIs that want a request (queued or waiting)
 
@@ -264,14 +270,18 @@ def decide(inputs: Inputs) -> Decision:
         if task is None and not retry and hidden(inputs.listed[ami_id], prev, spec.bucket):
             continue  # AWS lists only its latest task: ours may be behind one into another bucket
         seen = inputs.seen.get(ami_id)
-        if task is None and seen is not None and not (retry and seen[1] == model.TaskState.FAILED):
+        seen_start = timestamps.parse_time(seen[0]) if seen is not None else None
+        if task is None and seen is not None and not retries(inputs, seen[1], seen_start):
             continue  # exported into this bucket already, behind a later task
         if ami_id in inputs.busy_elsewhere:
             continue  # a live request into another bucket: one export of an AMI at a time
         if task is None and is_refused(prev) and not retry:
             continue  # AWS refused our create for good: a person fixes it, then retries
-        failed = task is not None and task.state == model.TaskState.FAILED
-        if task is None or (failed and (retry or waits_to_retry(prev, task))):
+        again = task is not None and (
+            retries(inputs, task.state, task.start_time)
+            or (task.state == model.TaskState.FAILED and waits_to_retry(prev, task))
+        )
+        if task is None or again:
             wanted.append(ami_id)
     probe = _probe(inputs, wanted, denied)
     ready = is_ready(condition) and probe is None and verdict is not None and denied is None
@@ -286,10 +296,15 @@ def decide(inputs: Inputs) -> Decision:
             candidates=len(wanted),
         )
     cut = len(wanted) if inputs.slots is None else max(0, inputs.slots)
+    # A new retry value: no call before a status recording it handled is stored. Else,
+    # that status refused, a later poll would read the value as new and retry for it the
+    # task this poll started after reading it.
+    deferred, create = (create, []) if retry else ([], create)
     return Decision(
         condition,
         queue=tuple(wanted[:cut]),
         create=tuple(create),
+        deferred=tuple(deferred),
         wait=(*waiting, *wanted[cut:]),
         ended=tuple(done),
         retry_handled=handled,
@@ -339,6 +354,34 @@ def fair_slots(
     contenders = len({*wanting, key})
     share = math.ceil(cap / contenders)
     return max(0, min(free, share - in_flight.get(key, 0)))
+
+
+def retries(inputs: Inputs, state: model.TaskState, start: datetime.datetime | None) -> bool:
+    """Whether this poll's retry value asks to start again a task in ``state`` since ``start``.
+
+    A new value, and a Failed task only. A value naming a time (RFC 3339, as the docs tell
+    people to set it) retries a task that started at least ``START_SKEW`` before that time:
+    whatever the watch lag, a value set before a task started never retries it. A free-form
+    value retries whatever Failed task the poll sees: one set within the watch lag before a
+    task starts may retry that task, once it fails.
+    """
+    requested = inputs.retry_requested
+    if state != model.TaskState.FAILED or requested in (None, inputs.retry_handled):
+        return False
+    named = retry_time(requested)
+    if named is None:
+        return True
+    return start is not None and start < named - START_SKEW
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def retry_time(value: str | None) -> datetime.datetime | None:
+    """The time a retry value names, when it is an RFC 3339 date-time; else None."""
+    if value is None or not _RFC3339.fullmatch(value):
+        return None
+    return timestamps.parse_time(value.upper())
 
 
 def is_waiting(entry: Mapping[str, Any]) -> bool:

@@ -302,6 +302,36 @@ def test_a_failed_task_is_not_retried_without_a_request() -> None:
     assert decision.retry_handled == "r1"
 
 
+def test_a_retry_value_naming_a_time_retries_only_a_task_started_a_minute_before_it() -> None:
+    listed = {A: task(A, model.TaskState.FAILED, start=T0)}
+    for value, retried in (
+        (timestamps.format_time(T0 + 2 * MINUTE), True),
+        ("2026-01-01T02:02:00+02:00", True),  # the same time with an offset
+        (timestamps.format_time(T0 + MINUTE), False),  # within the clocks' skew
+        (timestamps.format_time(T0 - SECOND), False),  # set before the task started
+    ):
+        decision = export.decide(inputs(A, listed=listed, now=T0 + MINUTE, retry_requested=value))
+        assert decision.queue == ((A,) if retried else ()), value
+        assert decision.retry_handled == value  # handled either way
+
+
+def test_only_an_rfc3339_date_time_names_a_time() -> None:
+    assert export.retry_time("2026-01-01T00:00:00Z") == T0
+    assert export.retry_time("2026-01-01t00:00:00.5z") == T0 + SECOND / 2
+    for free_form in ("2026-01-01", "2026-01-01T00:00:00", "retry-1", "now", None):
+        assert export.retry_time(free_form) is None
+
+
+def test_a_poll_that_reads_a_new_retry_value_puts_its_calls_off() -> None:
+    # Its status, recording the value handled, is stored before any call: refused, a
+    # later poll would read the value as new and retry the task this poll started.
+    late = inputs(A, now=T0 + SECOND, requests={A: mine()}, retry_requested="r1")
+    decision = export.decide(late)
+    assert (decision.create, decision.deferred) == ((), (A,))
+    handled = export.decide(dataclasses.replace(late, retry_handled="r1"))
+    assert (handled.create, handled.deferred) == ((A,), ())
+
+
 def test_a_retry_value_up_to_256_characters_is_kept_as_it_is() -> None:
     assert export.retry_token(None) is None
     value = "x" * export.MAX_RETRY_VALUE
