@@ -229,6 +229,9 @@ class AmiStoreService:
                 self._exports.forget(ref.key)
             return None
         known = entries if entries is not None else taskentries.from_status(prior or {})
+        before, polled = (prior or {}).get("account"), view.account or wanted.account
+        if before and polled and before != polled:
+            known = ()  # another account's entries: none of its requests is one of these
         previous = {e["amiId"]: e for e in known if isinstance(e.get("amiId"), str)}
         handled = (prior or {}).get(status.RETRY_HANDLED)
         return await self._exports.step(

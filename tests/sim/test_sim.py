@@ -383,3 +383,20 @@ def test_never_twice_a_free_form_retry_value_read_before_a_call_survives_a_refus
     assert late, "some AMI's first create comes after the retry value"
     assert all(len(creates(log, a)) == 1 for a in late)
     assert [w.outcome for w in log.kube.writes if 600 <= w.t < 620] == ["refused"]
+
+
+def test_every_export_started_after_an_edit_moves_an_amistore_to_another_account() -> None:
+    # team-a's request for A was into the other account; its spec then names the own
+    # account, where A's latest task is team-b's into archive-b: that old request says
+    # nothing of this account, and A is still exported into its archive-a.
+    moved = scenario.Action(30.0, "edit", "team-a/one", spec=store(A, interval=60))
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=60, account=scenario.OTHER_ACCOUNT),
+            "team-b/two": store(A, interval=60, bucket="archive-b"),
+        },
+        actions=(moved,),
+    )
+    log = check(sc)
+    own = [c for c in creates(log, A) if c.account == "" and c.bucket == "archive-a"]
+    assert len(own) == 1
