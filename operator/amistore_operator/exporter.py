@@ -417,9 +417,15 @@ class Exporter:
                 continue
             # A request into the bucket an earlier spec named still holds that AMI there.
             bucket = entry.get("bucket")
-            held = requests
+            held, there = requests, target
             if isinstance(bucket, str) and bucket != spec.bucket:
-                held = self._requests.setdefault((*target[:2], bucket), {})
+                there = (*target[:2], bucket)
+                held = self._requests.setdefault(there, {})
+            if ami_id in self._refused.get(there, {}):
+                # AWS refused it for good since this process last recorded a request for it:
+                # a status that shows that request Queued predates the answer (the write of
+                # the refusal got no answer, so the poll builds on the last confirmed one).
+                continue
             requested = timestamps.parse_time(stamp)
             if ami_id not in held and requested is not None:
                 live_for = export.grace(self._grace, self._call_window, spec.poll_interval)

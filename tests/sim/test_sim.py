@@ -338,3 +338,25 @@ def test_never_twice_an_ami_waiting_for_a_slot_retries_no_task_another_amistore_
     log = check(sc)
     assert len(creates(log, A)) == 1
     assert [w.key for w in log.kube.writes if w.outcome == "lost"] == ["team-b/two"]
+
+
+def test_quiet_at_the_end_a_refused_create_stays_refused_after_its_write_gets_no_answer() -> None:
+    # quiet_at_the_end: C's create is refused for good (IAM) at 2 s; the status showing
+    # it Failed gets no answer (stored, but the operator cannot know), so the next poll
+    # builds on the last confirmed status, where C is Queued. Taken from it as a live
+    # request, C shows Queued again until that request's grace ends, and turns Failed
+    # four intervals later, long after everything settled.
+    sc = scenario.make(
+        {"team-a/s": store(B, C, interval=3600)},
+        interval=3600.0,
+        denied=(C,),
+        active=10.0,
+        write_faults=fakekube.WriteFaults(lost=[(2.0, 2.5)], rate=1.0),
+    )
+    log = check(sc)
+    assert [w.outcome for w in log.kube.writes[:2]] == ["stored", "lost"]
+    states = [
+        next(e["state"] for e in w.status["tasks"] if e["amiId"] == C) for w in log.kube.writes
+    ]
+    assert states[0] == "Queued"
+    assert set(states[1:]) == {"Failed"}
