@@ -520,6 +520,21 @@ class Exporter:
             if request.owner == key and export.expired(request, now):
                 del requests[ami_id]
 
+    def lapses(self, key: str, now: datetime.datetime) -> datetime.datetime | None:
+        """When the first live request of ``key`` reaches the end of its grace (None: none).
+
+        Its status changes then by time alone (the entry or record shows it no more).
+        """
+        ends = [
+            expires
+            for requests in self._requests.values()
+            for request in requests.values()
+            if request.owner == key
+            and (expires := timestamps.parse_time(request.expires)) is not None
+            and expires > now
+        ]
+        return min(ends, default=None)
+
     def forget(self, key: str) -> None:
         """The resource is gone (or export is off for it).
 

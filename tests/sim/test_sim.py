@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.sim import fakekube, invariants, scenario
+from tests.sim import fakeaws, fakekube, invariants, scenario
 
 # Seeds whose runs still break a rule: open work, each replayed by ``make sim SEED=N``.
 KNOWN_OPEN: dict[int, str] = {}
@@ -28,6 +28,7 @@ FIXED_SEEDS = [
 # Seeds beyond the fixed range that ``make sim`` once found breaking a rule, each fixed since:
 # they stay here so the bug they found stays fixed.
 FOUND_SEEDS = [
+    *(509, 3121),
     *(1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342, 2473),
     *(2640, 2670, 2852, 4545, 4551, 4566, 4651, 4776, 4786, 4846, 4904, 4949, 4954, 5094),
     *(5133, 5147, 5255, 5278),
@@ -360,3 +361,23 @@ def test_quiet_at_the_end_a_refused_create_stays_refused_after_its_write_gets_no
     ]
     assert states[0] == "Queued"
     assert set(states[1:]) == {"Failed"}
+
+
+def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_grace() -> None:
+    # quiet_at_the_end: A's task failed; a retry at 100 s is handled by the poll at 3600 s
+    # (R), whose create gets a 5xx: AWS may have acted, so no second call, and the request
+    # lives out its grace (R + 3 intervals + 15 min, 15300 s), then A shows its Failed task
+    # again. Seen by the next interval's poll (18000 s), that change lands an interval after
+    # everything settled; the status must change when the grace ends.
+    retry = scenario.Action(100.0, "retry", "team-a/s", value="retry-1")
+    sc = scenario.make(
+        {"team-a/s": store(A, interval=3600)},
+        interval=3600.0,
+        fails=(A,),
+        actions=(retry,),
+        active=3610.0,
+        aws_faults=fakeaws.Faults(unavailable=[(3601.4, 3601.6)], fault_rate=1.0),
+    )
+    log = check(sc)
+    assert [c.outcome for c in log.ec2.calls if c.op == "create"] == ["ok", "InternalError"]
+    assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"
