@@ -418,9 +418,15 @@ class Exporter:
                 continue
             # A request into the bucket an earlier spec named still holds that AMI there.
             bucket = entry.get("bucket")
-            held = requests
+            held, there = requests, target
             if isinstance(bucket, str) and bucket != spec.bucket:
-                held = self._requests.setdefault((*target[:2], bucket), {})
+                there = (*target[:2], bucket)
+                held = self._requests.setdefault(there, {})
+            if ami_id in self._refused.get(there, {}):
+                # AWS refused it for good since this process last recorded a request for it:
+                # a status that shows that request Queued predates the answer (the write of
+                # the refusal got no answer, so the poll builds on the last confirmed one).
+                continue
             requested = timestamps.parse_time(stamp)
             if ami_id not in held and requested is not None:
                 live_for = export.grace(self._grace, self._call_window, spec.poll_interval)
@@ -514,6 +520,21 @@ class Exporter:
         for ami_id, request in list(requests.items()):
             if request.owner == key and export.expired(request, now):
                 del requests[ami_id]
+
+    def lapses(self, key: str, now: datetime.datetime) -> datetime.datetime | None:
+        """When the first live request of ``key`` reaches the end of its grace (None: none).
+
+        Its status changes then by time alone (the entry or record shows it no more).
+        """
+        ends = [
+            expires
+            for requests in self._requests.values()
+            for request in requests.values()
+            if request.owner == key
+            and (expires := timestamps.parse_time(request.expires)) is not None
+            and expires > now
+        ]
+        return min(ends, default=None)
 
     def forget(self, key: str) -> None:
         """The resource is gone (or export is off for it).

@@ -86,6 +86,7 @@ class AmiStoreService:
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
         self._edits: dict[str, asyncio.Future[None]] = {}
         self._requested: dict[str, tuple[str, ...]] = {}  # new requests, until written
+        self._lapses: dict[str, asyncio.TimerHandle] = {}  # a poll when a request's grace ends
         self._closed = False
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -168,6 +169,7 @@ class AmiStoreService:
             ref, snap, wanted, view, prior, entries, now, stretched=stretched, denial=denial
         )
         self._requested[ref.key] = step.requested if step is not None else ()
+        self._poll_at_lapse(ref.key, now if step is not None else None)
         exported = None if step is None else (step.condition, step.entries, step.retry_handled)
         inputs = (
             snap.generation,
@@ -304,6 +306,7 @@ class AmiStoreService:
         )
         for memo in memos:
             memo.pop(ref.key, None)
+        self._poll_at_lapse(ref.key, None)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
         self._edited(ref.key)
@@ -373,8 +376,25 @@ class AmiStoreService:
     async def close(self) -> None:
         """Stop the poller's loops and the account map's watch (operator shutdown)."""
         self._closed = True
+        for key in list(self._lapses):
+            self._poll_at_lapse(key, None)
         await self._gate.close()
         await self._hub.close()
+
+    def _poll_at_lapse(self, key: str, now: datetime.datetime | None) -> None:
+        """Poll ``key`` when its first live request's grace ends (``now``: after its step).
+
+        Its status changes then by time alone; the next interval's poll would show that
+        up to an interval late, long after everything else settled.
+        """
+        timer = self._lapses.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        lapses = None if now is None or self._exports is None else self._exports.lapses(key, now)
+        if now is not None and lapses is not None:
+            delay = (lapses - now).total_seconds() + 1.0  # status times are whole seconds
+            loop = asyncio.get_running_loop()
+            self._lapses[key] = loop.call_later(delay, self._hub.wake, key)
 
     def _record(self, ref: resource.ResourceRef, region: str, outcome: status.Outcome) -> None:
         if not self._memory.record(ref, outcome):

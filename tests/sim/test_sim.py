@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.sim import fakekube, invariants, scenario
+from tests.sim import fakeaws, fakekube, invariants, scenario
 
 # Seeds whose runs still break a rule: open work, each replayed by ``make sim SEED=N``.
 KNOWN_OPEN: dict[int, str] = {}
@@ -28,9 +28,9 @@ FIXED_SEEDS = [
 # Seeds beyond the fixed range that ``make sim`` once found breaking a rule, each fixed since:
 # they stay here so the bug they found stays fixed.
 FOUND_SEEDS = [
-    *(1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342, 2473),
-    *(2640, 2670, 2852, 4545, 4551, 4566, 4651, 4776, 4786, 4846, 4904, 4949, 4954, 5094),
-    *(5133, 5147, 5255, 5278, 2805, 2924, 3029),
+    *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
+    *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
+    *(4846, 4904, 4949, 4954, 5094, 5133, 5147, 5255, 5278, 5606),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -400,3 +400,45 @@ def test_every_export_started_after_an_edit_moves_an_amistore_to_another_account
     log = check(sc)
     own = [c for c in creates(log, A) if c.account == "" and c.bucket == "archive-a"]
     assert len(own) == 1
+
+
+def test_quiet_at_the_end_a_refused_create_stays_refused_after_its_write_gets_no_answer() -> None:
+    # quiet_at_the_end: C's create is refused for good (IAM) at 2 s; the status showing
+    # it Failed gets no answer (stored, but the operator cannot know), so the next poll
+    # builds on the last confirmed status, where C is Queued. Taken from it as a live
+    # request, C shows Queued again until that request's grace ends, and turns Failed
+    # four intervals later, long after everything settled.
+    sc = scenario.make(
+        {"team-a/s": store(B, C, interval=3600)},
+        interval=3600.0,
+        denied=(C,),
+        active=10.0,
+        write_faults=fakekube.WriteFaults(lost=[(2.0, 2.5)], rate=1.0),
+    )
+    log = check(sc)
+    assert [w.outcome for w in log.kube.writes[:2]] == ["stored", "lost"]
+    states = [
+        next(e["state"] for e in w.status["tasks"] if e["amiId"] == C) for w in log.kube.writes
+    ]
+    assert states[0] == "Queued"
+    assert set(states[1:]) == {"Failed"}
+
+
+def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_grace() -> None:
+    # quiet_at_the_end: A's task failed; a retry at 100 s is handled by the poll at 3600 s
+    # (R), whose create gets a 5xx: AWS may have acted, so no second call, and the request
+    # lives out its grace (R + 3 intervals + 15 min, 15300 s), then A shows its Failed task
+    # again. Seen by the next interval's poll (18000 s), that change lands an interval after
+    # everything settled; the status must change when the grace ends.
+    retry = scenario.Action(100.0, "retry", "team-a/s", value="retry-1")
+    sc = scenario.make(
+        {"team-a/s": store(A, interval=3600)},
+        interval=3600.0,
+        fails=(A,),
+        actions=(retry,),
+        active=3610.0,
+        aws_faults=fakeaws.Faults(unavailable=[(3601.4, 3601.6)], fault_rate=1.0),
+    )
+    log = check(sc)
+    assert [c.outcome for c in log.ec2.calls if c.op == "create"] == ["ok", "InternalError"]
+    assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"
