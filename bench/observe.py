@@ -169,6 +169,7 @@ class Writes:
     changed: int
     unchanged: int
     other_writes: int  # every other non-GET request of the operator (events, finalizers)
+    refused: int = 0  # status PATCHes the API server answered with an error (not stored)
 
 
 def status_writes(
@@ -179,8 +180,11 @@ def status_writes(
     changed_names: set[str],
     user_agent_prefix: str | None = None,
 ) -> Writes:
-    """Count PATCHes of AmiStore status in [start, end) by changed / unchanged resource."""
-    changed = unchanged = other = 0
+    """Count PATCHes of AmiStore status in [start, end) by changed / unchanged resource.
+
+    A PATCH the API server answered with an error stored nothing: it counts as refused.
+    """
+    changed = unchanged = other = refused = 0
     for entry in entries:
         if not start <= float(entry["time"]) < end:
             continue
@@ -191,13 +195,15 @@ def status_writes(
             continue
         if method == "PATCH" and "/amistores/" in path and path.endswith(STATUS_SUFFIX):
             name = path[: -len(STATUS_SUFFIX)].rsplit("/", 1)[-1]
-            if name in changed_names:
+            if not 200 <= int(entry.get("status", 200)) < 300:
+                refused += 1
+            elif name in changed_names:
                 changed += 1
             else:
                 unchanged += 1
         else:
             other += 1
-    return Writes(changed, unchanged, other)
+    return Writes(changed, unchanged, other, refused)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -173,6 +173,7 @@ async def _steady(
         "status_writes_unchanged_per_interval": round(writes.unchanged / n, 2),
         "status_writes_per_change": round(writes.changed / changes, 2) if changes else None,
         "other_operator_writes_in_window": writes.other_writes,
+        "status_writes_refused_in_window": writes.refused,
         "freshness_p50_seconds": _round(observe.percentile(lags, 0.5)),
         "freshness_p95_seconds": _round(observe.percentile(lags, 0.95)),
         "freshness_max_seconds": _round(max(lags, default=None)),

@@ -87,3 +87,25 @@ def test_percentile_by_nearest_rank() -> None:
     assert observe.percentile(values, 1.0) == 100.0
     assert observe.percentile([3.0], 0.5) == 3.0
     assert observe.percentile([], 0.5) is None
+
+
+def test_status_writes_split_changed_unchanged_and_refused() -> None:
+    def patch(t: float, name: str, status: int = 200) -> dict[str, Any]:
+        path = f"/apis/amistore.io/v1alpha1/namespaces/bench/amistores/{name}/status"
+        return {"time": t, "method": "PATCH", "path": path, "status": status, "user_agent": "op"}
+
+    entries = [
+        patch(1.0, "a"),
+        patch(2.0, "a", 500),  # the API server stored nothing
+        patch(2.5, "b"),
+        patch(9.0, "a"),  # outside the window
+        {
+            "time": 3.0,
+            "method": "POST",
+            "path": "/api/v1/events",
+            "status": 201,
+            "user_agent": "op",
+        },
+    ]
+    writes = observe.status_writes(entries, start=0.0, end=5.0, changed_names={"a"})
+    assert (writes.changed, writes.unchanged, writes.refused, writes.other_writes) == (1, 1, 1, 1)
