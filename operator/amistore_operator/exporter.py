@@ -11,8 +11,9 @@ for a token inside a poll.
 
 DryRun, per (account, region, bucket): before the first request, again after a
 spec change, and after a refusal every ten intervals (or at once with another
-AMI, up to three, as an IAM policy may be scoped per AMI). A create refused for
-one AMI (access, a bad ID) refuses that AMI alone, in its entry.
+AMI, up to three, as an IAM policy may be scoped per AMI, and with one of its own
+for an AmiStore none of whose AMIs was tried). A create refused for one AMI
+(access, a bad ID) refuses that AMI alone, in its entry.
 
 Capacity, per (account, region): at most ``max_concurrent`` of the operator's own
 stores in progress, shared fairly between the AmiStores waiting (``fair_slots``). A

@@ -30,7 +30,7 @@ FIXED_SEEDS = [
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
-    *(4846, 4904, 4949, 4954, 5094, 5133, 5147, 5255, 5278, 5606),
+    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5606),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -442,3 +442,45 @@ def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_
     log = check(sc)
     assert [c.outcome for c in log.ec2.calls if c.op == "create"] == ["ok", "InternalError"]
     assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"
+
+
+def test_quiet_at_the_end_a_refusal_for_another_amistores_ami_is_settled_at_once() -> None:
+    # quiet_at_the_end: IAM refuses A and allows B into archive-a. B's export ends and A's
+    # create is refused alone; after a restart, team-a's first DryRun (with A) refuses
+    # archive-a for every AmiStore, team-b's too, though it names B alone and wants no
+    # task. Its own AMI was never asked about, so team-b's ExportReady turned True at the
+    # recheck ten intervals later, long after everything settled.
+    sc = scenario.make(
+        {"team-a/one": store(A, interval=600), "team-b/two": store(B, interval=600)},
+        interval=600.0,
+        denied=(A,),
+        actions=(scenario.Action(900.0, "crash", ""),),
+    )
+    log = check(sc)
+    assert not creates(log, A)
+    assert len(creates(log, B)) == 1
+
+
+def test_quiet_at_the_end_a_task_hidden_behind_another_buckets_never_stalls() -> None:
+    # quiet_at_the_end: team-a exports A and B into archive-b; team-b then exports A (at
+    # 300 s) and B (at 600 s) into archive-a. AWS lists an AMI's latest task only, so
+    # team-a's two tasks are seen no more, their progress unknown: counted as stalled an
+    # hour after their last progress seen, B's stall rewrote the status in the quiet tail,
+    # and both were reported stalled though their progress is unknown.
+    edits = (
+        scenario.Action(300.0, "edit", "team-b/two", spec=store(A, C, interval=60)),
+        scenario.Action(600.0, "edit", "team-b/two", spec=store(A, B, C, interval=60)),
+    )
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, B, interval=60, bucket="archive-b", stallAfterSeconds=3600),
+            "team-b/two": store(C, interval=60),
+        },
+        durations=dict.fromkeys((A, B, C), 1200.0),
+        actions=edits,
+    )
+    log = check(sc)
+    assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
+    hidden = [e for e in stored(log, "team-a/one")["tasks"] if e["state"] == "InProgress"]
+    assert [e["amiId"] for e in hidden] == [B, A]
+    assert not [e for e in hidden if e.get("stalled")]

@@ -14,6 +14,10 @@ previous entry and the new one. A stalled task stays stalled until its progress
 moves (or its threshold without the stretch rises past the time it has waited),
 so a stretched interval that wobbles from poll to poll cannot flap it.
 
+A task AWS shows no more, hidden behind a later one into another bucket (AWS lists an
+AMI's latest task only), keeps the verdict it had when last seen: its progress is
+unknown, not standing still.
+
 Time passing alone flips a task: ``next_due`` is the next moment that happens,
 and a caller that skips the core on quiet polls runs it again from then on.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from amistore_operator.core import statusevents, taskentries, timestamps
@@ -76,14 +80,20 @@ def mark(
     now: datetime.datetime,
     *,
     fresh: bool,
+    unseen: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The entries with ``stalled`` set on the stalled ones and dropped from the rest.
 
     ``fresh``: the poll succeeded. After a failed one nothing new is called stalled: the
-    operator did not see the progress, so it cannot tell it stood still.
+    operator did not see the progress, so it cannot tell it stood still. ``unseen``: the
+    AMIs whose task AWS shows no more, hidden behind a later one into another bucket;
+    their progress is unknown, so each stays as it was when last seen.
     """
     marked = []
     for entry in entries:
+        if entry.get("amiId") in unseen:
+            marked.append(entry)
+            continue
         stalled = _is_stalled(entry, prev_entries.get(entry.get("amiId", "")), limit, now, fresh)
         if stalled != (entry.get(STALLED) is True):
             entry = {k: v for k, v in entry.items() if k != STALLED}
@@ -121,7 +131,11 @@ def _was_stalled(entry: Mapping[str, Any], prev: Mapping[str, Any] | None) -> bo
 
 
 def next_due(
-    entries: Iterable[Mapping[str, Any]], limit: Threshold, *, fresh: bool
+    entries: Iterable[Mapping[str, Any]],
+    limit: Threshold,
+    *,
+    fresh: bool,
+    unseen: Collection[str] = (),
 ) -> datetime.datetime | None:
     """The next moment a task stalls by time alone (no change from AWS); None if none will."""
     if not fresh:
@@ -129,7 +143,9 @@ def next_due(
     due = [
         since + datetime.timedelta(seconds=limit.seconds)
         for entry in entries
-        if entry.get("state") == taskentries.IN_PROGRESS and entry.get(STALLED) is not True
+        if entry.get("state") == taskentries.IN_PROGRESS
+        and entry.get(STALLED) is not True
+        and entry.get("amiId") not in unseen
         for since in [timestamps.parse_time(entry.get(PROGRESS_TIME))]
         if since is not None
     ]

@@ -118,7 +118,8 @@ def reconcile(
     entries.sort(key=taskentries.order)
     limit = stall.threshold(spec.stall_after, spec.poll_interval, stretched_interval)
     fresh = view.error is None
-    entries = stall.mark(entries, prev_entries, limit, now, fresh=fresh)
+    unseen = taskentries.unseen(spec, view, entries)
+    entries = stall.mark(entries, prev_entries, limit, now, fresh=fresh, unseen=unseen)
 
     ever_polled = view.error is None or bool(view.tasks) or aggregate.was_polled(prev)
     status = aggregate.aggregate(entries, ever_polled)
@@ -160,7 +161,7 @@ def reconcile(
             ]
         ),
     ]
-    due = stall.next_due(entries, limit, fresh=fresh)
+    due = stall.next_due(entries, limit, fresh=fresh, unseen=unseen)
     return _outcome(prev, status, events, entries, stall_due=due)
 
 

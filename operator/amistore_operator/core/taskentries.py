@@ -137,6 +137,23 @@ def merge(
     return entry
 
 
+def unseen(
+    spec: model.AmiStoreSpec, view: model.ResourceView, entries: Iterable[Mapping[str, Any]]
+) -> frozenset[str]:
+    """The AMIs whose InProgress entry AWS shows no more: a later task hides it.
+
+    AWS lists an AMI's latest task only; once a task into another bucket starts, the
+    entry's task is kept as it was last seen, its progress since unknown.
+    """
+    return frozenset(
+        entry["amiId"]
+        for entry in entries
+        if entry.get("state") == IN_PROGRESS
+        and (task := view.tasks.get(entry["amiId"])) is not None
+        and not task_matches(task, spec)
+    )
+
+
 def pending(ami_id: str, prev: dict[str, Any] | None, stamp: str) -> dict[str, Any]:
     """A Pending entry, keeping the transition time of a previous Pending one."""
     was_pending = prev is not None and prev.get("state") == PENDING

@@ -409,6 +409,30 @@ def test_a_refused_dry_run_waits_ten_intervals_before_asking_again() -> None:
     assert due.create == ()
 
 
+def test_a_refusal_for_other_amistores_amis_is_asked_again_with_one_of_its_own_at_once() -> None:
+    # Another AmiStore's DryRun with A was refused; B wants nothing (its task is done), so
+    # nothing else would ask before the recheck, which would then turn the condition.
+    verdict = export.Verdict(checked=0.0, denied=DENIED, tried=(A,))
+    done = {B: task(B, model.TaskState.COMPLETED)}
+    decision = export.decide(inputs(B, listed=done, verdict=verdict, monotonic=1.0))
+    assert decision.preflight == B
+    asked = export.Verdict(checked=1.0, denied=DENIED, tried=(A, B))
+    assert export.decide(inputs(B, listed=done, verdict=asked, monotonic=2.0)).preflight is None
+    # Due again: asked with the AMI IAM refused, so only a change of the policy turns it.
+    due = 1.0 + 10 * INTERVAL
+    assert export.decide(inputs(B, listed=done, verdict=asked, monotonic=due)).preflight == B
+
+
+def test_an_ami_aws_lists_nothing_for_is_never_a_dry_run_candidate() -> None:
+    # AWS rejected A's ID in this poll's listing: a DryRun with it would say nothing of IAM.
+    done = {B: task(B, model.TaskState.COMPLETED)}
+    assert export.decide(inputs(A, B, listed=done, verdict=None)).preflight == B
+    due = export.Verdict(checked=0.0, denied=DENIED, tried=(B,))
+    monotonic = 10 * INTERVAL
+    later = export.decide(inputs(A, B, listed={}, verdict=due, monotonic=monotonic))
+    assert later.preflight is None
+
+
 def test_a_spec_change_asks_the_dry_run_again_at_once() -> None:
     assert export.decide(inputs(A, spec_changed=True)).preflight == A
 

@@ -151,6 +151,39 @@ def test_a_task_that_stops_moving_stalls_once_at_the_threshold() -> None:
     assert op.reasons() == ["StoreStalled"]
 
 
+def test_a_task_hidden_behind_a_later_one_into_another_bucket_never_stalls() -> None:
+    # AWS lists an AMI's latest task only: once A goes into another bucket too, the task
+    # into this one is seen no more, its progress unknown, not standing still.
+    op = Operator()
+    op.poll(0, aws(10))
+    op.poll(MINUTE, aws(20))
+    later = dataclasses.replace(aws(0), bucket="other", start_time=at(2 * MINUTE))
+    hidden = op.poll(2 * MINUTE, later)
+    assert hidden.stall_due is None
+    writes = op.writes
+    for second in range(3 * MINUTE, 300 * MINUTE, MINUTE):
+        assert not op.poll(second, later).changed
+    assert op.writes == writes
+    assert op.status is not None
+    assert op.status["tasks"][0]["state"] == "InProgress"
+    assert "stalled" not in op.status["tasks"][0]
+    assert op.stalled()["status"] == "False"
+    assert op.reasons() == []
+
+
+def test_a_stalled_task_hidden_behind_a_later_one_stays_stalled() -> None:
+    op = Operator()
+    op.poll(0, aws(20))
+    op.poll(600, aws(20))
+    assert op.stalled()["status"] == "True"
+    later = dataclasses.replace(aws(0), bucket="other", start_time=at(700))
+    writes = op.writes
+    for second in range(660, 300 * MINUTE, MINUTE):
+        assert not op.poll(second, later).changed
+    assert op.writes == writes
+    assert op.reasons() == ["StoreStalled"]
+
+
 def test_a_stalled_task_that_moves_again_resumes_once() -> None:
     op = Operator()
     op.poll(0, aws(20))
