@@ -29,7 +29,7 @@ import dataclasses
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from amistore_operator.aws import budget, errors, ratelimit
@@ -296,16 +296,9 @@ class Exporter:
         """
         records = [r for r in kept if r.state != model.TaskState.QUEUED]
         shown = set(inputs.spec.image_ids)
-        for other, requests in self._requests.items():
-            for ami_id, request in requests.items():
-                if request.owner != inputs.key or export.expired(request, inputs.now):
-                    continue
-                if other != target or ami_id not in shown:
-                    records.append(
-                        exportrecords.request(
-                            ami_id, other, request.requested_time, request.expires
-                        )
-                    )
+        for record in self._live(inputs.key, inputs.now):
+            if record.target != target or record.ami_id not in shown:
+                records.append(record)
         for other, seen in self._seen.items():
             if other[:2] != target[:2] or other == target:
                 continue
@@ -314,6 +307,25 @@ class Exporter:
                     start, state = seen[ami_id]
                     records.append(exportrecords.task(ami_id, other, start, state))
         return records
+
+    def held(self, key: str, raw: Any, now: datetime.datetime) -> tuple[dict[str, Any], ...]:
+        """``status.exportRecords`` while ``key``'s spec is rejected: it names no target.
+
+        The tasks its previous status recorded, and every live request of ``key`` wherever
+        its last valid spec put it: its entries show them under a spec no restarted
+        process can parse, so only these records keep them from starting again.
+        """
+        kept = [r for r in exportrecords.parse(raw) if r.state != model.TaskState.QUEUED]
+        return tuple(exportrecords.render([*kept, *self._live(key, now)]))
+
+    def _live(self, key: str, now: datetime.datetime) -> Iterator[exportrecords.Record]:
+        """The records of ``key``'s requests whose grace has not ended."""
+        for target, requests in self._requests.items():
+            for ami_id, request in requests.items():
+                if request.owner == key and not export.expired(request, now):
+                    yield exportrecords.request(
+                        ami_id, target, request.requested_time, request.expires
+                    )
 
     def recall(self, key: str, raw: Any, interval: float) -> list[exportrecords.Record]:
         """Know what a stored status's ``exportRecords`` hold; they are returned.

@@ -121,15 +121,20 @@ class AmiStoreService:
             wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
             self._hub.forget(ref.key)
+            now = self._clock()
+            records = None
             if self._exports is not None:
                 self._exports.forget(ref.key)  # its slots in the store capacity are free again
+                # Its live requests stay: recorded, a restarted process knows them too.
+                records = self._exports.held(ref.key, (prior or {}).get(exportrecords.FIELD), now)
             self._rejected[ref.key] = snap.generation
             outcome = status.reject_spec(
                 prior,
                 str(exc),
                 generation=snap.generation,
-                now=self._clock(),
+                now=now,
                 previous_entries=entries,
+                export_records=records,
             )
             self._record(ref, self._region_of(snap.raw_spec), outcome)
             return outcome

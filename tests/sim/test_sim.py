@@ -30,7 +30,7 @@ FIXED_SEEDS = [
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
-    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5606),
+    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5606, 5680),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -484,3 +484,25 @@ def test_quiet_at_the_end_a_task_hidden_behind_another_buckets_never_stalls() ->
     hidden = [e for e in stored(log, "team-a/one")["tasks"] if e["state"] == "InProgress"]
     assert [e["amiId"] for e in hidden] == [B, A]
     assert not [e for e in hidden if e.get("stalled")]
+
+
+def test_never_twice_a_request_outlives_its_amistores_rejected_spec_across_a_restart() -> None:
+    # never_twice, "rejected spec" (seed 5485): team-a requests A into archive-b and calls
+    # at about 2 s; its task stays unlisted for minutes. Its spec then names a bucket the
+    # operator rejects (10 s): the status that says so still shows the request, but only
+    # as a task entry of a spec nothing can parse. A restart (20 s) must still know that
+    # request, so team-b, naming A and archive-b too, does not start A a second time.
+    rejected = {**store(A, interval=60, bucket="archive-b"), "bucket": "a..b"}
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=60, bucket="archive-b"),
+            "team-b/two": store(A, interval=60, bucket="archive-b"),
+        },
+        visibility=300.0,
+        actions=(
+            scenario.Action(10.0, "edit", "team-a/one", spec=rejected),
+            scenario.Action(20.0, "crash"),
+        ),
+    )
+    log = check(sc)
+    assert len(creates(log, A)) == 1

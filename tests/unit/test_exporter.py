@@ -387,3 +387,26 @@ def test_listed_tasks_are_never_created() -> None:
     assert set(first.entries) == {B}
     stored(ex, first.entries, T0 + 2 * SECOND, view=view)
     assert created(fake) == [B]
+
+
+def test_a_rejected_spec_records_its_live_requests_for_a_restarted_process() -> None:
+    fake = FakeCreate()
+    ex = make(fake)
+    first = stored(ex, {}, T0)
+    stored(ex, first.entries, T0 + 2 * SECOND)  # called for A and B
+    ex.forget(KEY)  # its spec is rejected: no more polls
+    task = {"amiId": C, "region": "eu-west-1", "bucket": "other", "state": "Completed"}
+    kept = [{**task, "taskStartTime": "2025-12-31T00:00:00Z"}]
+    held = ex.held(KEY, kept, T0 + 3 * SECOND)
+    assert sorted((r["amiId"], r["bucket"], r["state"]) for r in held) == [
+        (A, BUCKET, "Queued"),
+        (B, BUCKET, "Queued"),
+        (C, "other", "Completed"),
+    ]
+    # A restarted process recalls them: another AmiStore naming A and the bucket waits.
+    restarted = make(fake)
+    restarted.recall(KEY, list(held), SPEC.poll_interval)
+    other = stored(restarted, {}, T0 + 4 * SECOND, key="team-b/store", namespace="team-b")
+    stored(restarted, other.entries, T0 + 6 * SECOND, key="team-b/store", namespace="team-b")
+    assert created(fake) == [A, B]
+    assert ex.held(KEY, kept, T0 + GRACE) == tuple(kept)  # the requests' grace is over

@@ -74,3 +74,15 @@ def test_a_waiting_entry_is_queued_without_a_request_and_stays_unwritten() -> No
     again = reconcile(first.status, export_entries={A: dict(waiting)}, export_condition=READY)
     assert not again.changed
     assert again.events == ()
+
+
+def test_a_rejected_spec_keeps_its_export_records_or_writes_the_new_ones() -> None:
+    record = {"amiId": A, "region": "eu-west-1", "bucket": "amis-prod", "state": "Queued"}
+    first = reconcile(None, export_records=[{**record, "requestedTime": STAMP}])
+    kept = status.reject_spec(first.status, "bad", generation=2, now=T0)
+    assert kept.status["exportRecords"] == first.status["exportRecords"]
+    later = {**record, "requestedTime": status.format_time(T0 + datetime.timedelta(seconds=1))}
+    new = status.reject_spec(first.status, "bad", generation=2, now=T0, export_records=[later])
+    assert new.status["exportRecords"] == [later]
+    gone = status.reject_spec(first.status, "bad", generation=2, now=T0, export_records=[])
+    assert gone.status["exportRecords"] is None  # a merge patch deletes it
