@@ -84,6 +84,9 @@ class Step:
     requested: tuple[str, ...] = ()
     awaiting: tuple[str, ...] = ()  # AMIs with a live request: polled every interval
     records: tuple[dict[str, Any], ...] = ()  # status.exportRecords (``core.exportrecords``)
+    # AMIs AWS refused for good this poll: the refusal holds for their (account, region,
+    # bucket), so every AmiStore naming them shows it; poll them again at once.
+    refused: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -104,6 +107,7 @@ class _Poll:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
     withdrawn: list[str] = dataclasses.field(default_factory=list)
     events: list[statusevents.Event] = dataclasses.field(default_factory=list)
+    final: list[str] = dataclasses.field(default_factory=list)  # refused for good, any AMI
 
 
 class Exporter:
@@ -277,6 +281,7 @@ class Exporter:
             requested=(*poll.recorded, *decision.deferred),
             awaiting=awaiting,
             records=tuple(exportrecords.render(records)),
+            refused=tuple(poll.final),
         )
 
     def _records(
@@ -582,6 +587,7 @@ class Exporter:
             if exc.reason in _FINAL:
                 # That AMI alone (IAM allowed another AMI here: a policy scoped per AMI).
                 self._refused.setdefault(target, {})[ami_id] = reason
+                poll.final.append(ami_id)
                 if ami_id in decision.queue:
                     poll.refused[ami_id] = reason
                 if allowed_before:
@@ -642,6 +648,7 @@ class Exporter:
                     requests.pop(ami_id, None)
                     self._refused.setdefault(target, {})[ami_id] = reason
                     poll.refused[ami_id] = reason
+                    poll.final.append(ami_id)
                     continue
                 if exc.reason == model.PollErrorReason.THROTTLED:
                     requests[ami_id] = request  # AWS did not act on it: call again in the window

@@ -169,6 +169,9 @@ class AmiStoreService:
             ref, snap, wanted, view, prior, entries, now, stretched=stretched, denial=denial
         )
         self._requested[ref.key] = step.requested if step is not None else ()
+        if step is not None and step.refused:
+            # Every AmiStore naming them shows that refusal: within seconds, not an interval.
+            self._hub.refresh(ref.key, step.refused)
         self._poll_at_lapse(ref.key, now if step is not None else None)
         exported = None if step is None else (step.condition, step.entries, step.retry_handled)
         inputs = (

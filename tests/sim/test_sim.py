@@ -30,7 +30,7 @@ FIXED_SEEDS = [
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
-    *(4846, 4904, 4949, 4954, 5094, 5133, 5147, 5255, 5278, 5606),
+    *(4846, 4904, 4949, 4954, 5094, 5133, 5147, 5255, 5278, 5591, 5606),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -442,3 +442,33 @@ def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_
     log = check(sc)
     assert [c.outcome for c in log.ec2.calls if c.op == "create"] == ["ok", "InternalError"]
     assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"
+
+
+def test_quiet_at_the_end_a_create_refused_for_good_shows_at_once_in_every_amistore() -> None:
+    # quiet_at_the_end (seed 5591): team-a and team-b both want A (IAM refuses it) in
+    # archive-a. team-a's request (R at 0 s, with B, which IAM allows) gets a 5xx: no
+    # second call, and it lapses when its grace ends (11700 s). team-b then records its
+    # own, whose create AWS refuses for good: the refusal holds for the target, so team-a
+    # shows it too, but only when its next interval's poll comes (15300 s), an interval
+    # after everything settled; it must show it within seconds.
+    sc = scenario.make(
+        {"team-a/one": store(B, A, interval=3600), "team-b/two": store(A, interval=3600)},
+        interval=3600.0,
+        denied=(A,),
+        active=10.0,
+        aws_faults=fakeaws.Faults(unavailable=[(2.0, 2.2)], fault_rate=1.0),
+    )
+    log = check(sc)
+    assert [c.outcome for c in log.ec2.calls if c.op == "create" and A in c.amis] == [
+        "InternalError",
+        "UnauthorizedOperation",
+    ]
+    refused = max(c.t for c in log.ec2.calls if c.op == "create")
+    shown = [
+        w.t
+        for w in log.kube.writes
+        if w.key == "team-a/one"
+        and any(e["amiId"] == A and e["state"] == "Failed" for e in w.status["tasks"])
+    ]
+    assert shown, "team-a shows the refusal"
+    assert shown[0] - refused < 60, "within seconds of AWS's answer"
