@@ -347,6 +347,22 @@ class Exporter:
                 seen[record.ami_id] = (record.time, record.state)
         return records
 
+    def held(self, key: str, raw: Any, now: datetime.datetime) -> tuple[dict[str, Any], ...]:
+        """``status.exportRecords`` of ``key`` while it exports no more: its live requests added.
+
+        Its spec is rejected (its entries still show them ``Queued``, but no valid spec
+        says where they went) or has ``createTasks`` off (its entries show AWS's view
+        only): a restarted operator would not learn them from its entries. Nothing is
+        dropped meanwhile, so its status changes by no time.
+        """
+        records = exportrecords.parse(raw)
+        for target, requests in self._requests.items():
+            for ami_id, request in requests.items():
+                if request.owner == key and not export.expired(request, now):
+                    time, expires = request.requested_time, request.expires
+                    records.append(exportrecords.request(ami_id, target, time, expires))
+        return tuple(exportrecords.render(records))
+
     def _busy_elsewhere(
         self, target: Target, image_ids: Sequence[str], now: datetime.datetime
     ) -> frozenset[str]:

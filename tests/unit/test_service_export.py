@@ -154,3 +154,25 @@ async def test_a_create_refused_for_good_polls_its_ami_again_at_once() -> None:
     refused = await svc.poll(REF, snapshot(first.status))
     assert refused.status["tasks"][0]["state"] == "Failed"
     assert hub.refreshed[1:] == [("team/golden", (AMI,))]  # before its write is confirmed
+
+
+async def test_a_request_of_an_amistore_that_stops_exporting_stays_in_its_records() -> None:
+    # A restarted operator learns the request from exportRecords, whatever the spec says.
+    for stopped in ({**RAW, "bucket": "a..b"}, {**RAW, "createTasks": False}):
+        svc, _, _, clock = make()
+        first = await svc.poll(REF, snapshot(None))
+        svc.written(REF)
+        clock[0] = NOW + datetime.timedelta(seconds=2)
+        moved = resource.Snapshot(stopped, first.status, 2)
+        later = await svc.poll(REF, lambda moved=moved: moved)
+        requested = first.status["tasks"][0]["requestedTime"]
+        assert later.status["exportRecords"] == [
+            {
+                "amiId": AMI,
+                "region": "eu-west-1",
+                "bucket": "amis-prod",
+                "state": "Queued",
+                "requestedTime": requested,
+                "expiresTime": later.status["exportRecords"][0]["expiresTime"],
+            }
+        ]

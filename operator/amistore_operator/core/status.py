@@ -171,8 +171,12 @@ def reject_spec(
     generation: int,
     now: datetime.datetime,
     previous_entries: Iterable[Mapping[str, Any]] | None = None,
+    export_records: Sequence[Mapping[str, Any]] | None = None,
 ) -> Outcome:
-    """Mark the resource ``Synced=False`` (InvalidSpec), keeping what is known of its tasks."""
+    """Mark the resource ``Synced=False`` (InvalidSpec), keeping what is known of its tasks.
+
+    ``export_records``: ``status.exportRecords`` (kept as they were without it).
+    """
     prev = _plain(previous) if previous else {}
     stamp = format_time(now)
     ever_polled = aggregate.was_polled(prev)
@@ -186,9 +190,10 @@ def reject_spec(
         entries = [dict(e) for e in previous_entries]
         status = aggregate.aggregate(entries, ever_polled)
     status["observedGeneration"] = generation
-    for kept in ("region", "account", RETRY_HANDLED, exportrecords.FIELD):
+    for kept in ("region", "account", RETRY_HANDLED):
         if kept in prev:
             status[kept] = prev[kept]
+    _set_records(prev, status, export_records)
     if "lastPollTime" in prev:
         status["lastPollTime"] = prev["lastPollTime"]
     if prev.get("estimatedCompletionTime"):
