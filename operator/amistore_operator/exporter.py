@@ -85,6 +85,9 @@ class Step:
     requested: tuple[str, ...] = ()
     awaiting: tuple[str, ...] = ()  # AMIs with a live request: polled every interval
     records: tuple[dict[str, Any], ...] = ()  # status.exportRecords (``core.exportrecords``)
+    # AMIs AWS refused for good this poll: the refusal holds for their (account, region,
+    # bucket), so every AmiStore naming them shows it; poll them again at once.
+    refused: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -105,6 +108,7 @@ class _Poll:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
     withdrawn: list[str] = dataclasses.field(default_factory=list)
     events: list[statusevents.Event] = dataclasses.field(default_factory=list)
+    final: list[str] = dataclasses.field(default_factory=list)  # refused for good, any AMI
 
 
 class Exporter:
@@ -278,6 +282,7 @@ class Exporter:
             requested=(*poll.recorded, *decision.deferred),
             awaiting=awaiting,
             records=tuple(exportrecords.render(records)),
+            refused=tuple(poll.final),
         )
 
     def _records(
@@ -307,16 +312,6 @@ class Exporter:
                     start, state = seen[ami_id]
                     records.append(exportrecords.task(ami_id, other, start, state))
         return records
-
-    def held(self, key: str, raw: Any, now: datetime.datetime) -> tuple[dict[str, Any], ...]:
-        """``status.exportRecords`` while ``key``'s spec is rejected: it names no target.
-
-        The tasks its previous status recorded, and every live request of ``key`` wherever
-        its last valid spec put it: its entries show them under a spec no restarted
-        process can parse, so only these records keep them from starting again.
-        """
-        kept = [r for r in exportrecords.parse(raw) if r.state != model.TaskState.QUEUED]
-        return tuple(exportrecords.render([*kept, *self._live(key, now)]))
 
     def _live(self, key: str, now: datetime.datetime) -> Iterator[exportrecords.Record]:
         """The records of ``key``'s requests whose grace has not ended."""
@@ -354,6 +349,20 @@ class Exporter:
             if record.ami_id not in seen or seen[record.ami_id][0] <= record.time:
                 seen[record.ami_id] = (record.time, record.state)
         return records
+
+    def held(self, key: str, raw: Any, now: datetime.datetime) -> tuple[dict[str, Any], ...]:
+        """``status.exportRecords`` of ``key`` while it exports no more: its live requests added.
+
+        Its spec is rejected (its entries still show them ``Queued``, but no valid spec
+        says where they went) or has ``createTasks`` off (its entries show AWS's view
+        only): a restarted operator would not learn them from its entries. Nothing is
+        dropped meanwhile, so its status changes by no time.
+        """
+        records = exportrecords.parse(raw)
+        known = {(r.ami_id, r.target, r.time) for r in records}
+        live = self._live(key, now)
+        records.extend(r for r in live if (r.ami_id, r.target, r.time) not in known)
+        return tuple(exportrecords.render(records))
 
     def _busy_elsewhere(
         self, target: Target, image_ids: Sequence[str], now: datetime.datetime
@@ -595,6 +604,7 @@ class Exporter:
             if exc.reason in _FINAL:
                 # That AMI alone (IAM allowed another AMI here: a policy scoped per AMI).
                 self._refused.setdefault(target, {})[ami_id] = reason
+                poll.final.append(ami_id)
                 if ami_id in decision.queue:
                     poll.refused[ami_id] = reason
                 if allowed_before:
@@ -655,6 +665,7 @@ class Exporter:
                     requests.pop(ami_id, None)
                     self._refused.setdefault(target, {})[ami_id] = reason
                     poll.refused[ami_id] = reason
+                    poll.final.append(ami_id)
                     continue
                 if exc.reason == model.PollErrorReason.THROTTLED:
                     requests[ami_id] = request  # AWS did not act on it: call again in the window

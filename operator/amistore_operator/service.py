@@ -122,11 +122,8 @@ class AmiStoreService:
         except spec.SpecError as exc:
             self._hub.forget(ref.key)
             now = self._clock()
-            records = None
             if self._exports is not None:
                 self._exports.forget(ref.key)  # its slots in the store capacity are free again
-                # Its live requests stay: recorded, a restarted process knows them too.
-                records = self._exports.held(ref.key, (prior or {}).get(exportrecords.FIELD), now)
             self._rejected[ref.key] = snap.generation
             outcome = status.reject_spec(
                 prior,
@@ -134,7 +131,7 @@ class AmiStoreService:
                 generation=snap.generation,
                 now=now,
                 previous_entries=entries,
-                export_records=records,
+                export_records=self._held(ref.key, prior, now),
             )
             self._record(ref, self._region_of(snap.raw_spec), outcome)
             return outcome
@@ -174,8 +171,12 @@ class AmiStoreService:
             ref, snap, wanted, view, prior, entries, now, stretched=stretched, denial=denial
         )
         self._requested[ref.key] = step.requested if step is not None else ()
+        if step is not None and step.refused:
+            # Every AmiStore naming them shows that refusal: within seconds, not an interval.
+            self._hub.refresh(ref.key, step.refused)
         self._poll_at_lapse(ref.key, now if step is not None else None)
         exported = None if step is None else (step.condition, step.entries, step.retry_handled)
+        records = step.records if step is not None else self._held(ref.key, prior, now)
         inputs = (
             snap.generation,
             wanted,
@@ -206,7 +207,7 @@ class AmiStoreService:
                 export_entries=None if step is None else step.entries,
                 export_condition=None if step is None else step.condition,
                 export_retry_handled=None if step is None else step.retry_handled,
-                export_records=None if step is None else step.records,
+                export_records=records,
             )
             self._record(ref, wanted.region, outcome)
             self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
@@ -256,6 +257,17 @@ class AmiStoreService:
             account_denied=denial,
             records=(prior or {}).get(exportrecords.FIELD),
         )
+
+    def _held(
+        self, key: str, prior: Mapping[str, Any] | None, now: datetime.datetime
+    ) -> tuple[dict[str, Any], ...] | None:
+        """The records of an AmiStore that exports no more (spec rejected, createTasks off).
+
+        Its live requests are recorded: its entries no longer tell a restarted operator.
+        """
+        if self._exports is None:
+            return None
+        return self._exports.held(key, (prior or {}).get(exportrecords.FIELD), now)
 
     def observe(
         self, ref: resource.ResourceRef, generation: int, snap: resource.Snapshot | None = None

@@ -30,7 +30,8 @@ FIXED_SEEDS = [
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
-    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5606, 5680),
+    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591, 5606),
+    *(5680, 10591),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -503,6 +504,67 @@ def test_never_twice_a_request_outlives_its_amistores_rejected_spec_across_a_res
             scenario.Action(10.0, "edit", "team-a/one", spec=rejected),
             scenario.Action(20.0, "crash"),
         ),
+    )
+    log = check(sc)
+    assert len(creates(log, A)) == 1
+
+
+def test_quiet_at_the_end_a_create_refused_for_good_shows_at_once_in_every_amistore() -> None:
+    # quiet_at_the_end (seed 5591): team-a and team-b both want A (IAM refuses it) in
+    # archive-a. team-a's request (R at 0 s, with B, which IAM allows) gets a 5xx: no
+    # second call, and it lapses when its grace ends (11700 s). team-b then records its
+    # own, whose create AWS refuses for good: the refusal holds for the target, so team-a
+    # shows it too, but only when its next interval's poll comes (15300 s), an interval
+    # after everything settled; it must show it within seconds.
+    sc = scenario.make(
+        {"team-a/one": store(B, A, interval=3600), "team-b/two": store(A, interval=3600)},
+        interval=3600.0,
+        denied=(A,),
+        active=10.0,
+        aws_faults=fakeaws.Faults(unavailable=[(2.0, 2.2)], fault_rate=1.0),
+    )
+    log = check(sc)
+    assert [c.outcome for c in log.ec2.calls if c.op == "create" and A in c.amis] == [
+        "InternalError",
+        "UnauthorizedOperation",
+    ]
+    refused = max(c.t for c in log.ec2.calls if c.op == "create")
+    shown = [
+        w.t
+        for w in log.kube.writes
+        if w.key == "team-a/one"
+        and any(e["amiId"] == A and e["state"] == "Failed" for e in w.status["tasks"])
+    ]
+    assert shown, "team-a shows the refusal"
+    assert shown[0] - refused < 60, "within seconds of AWS's answer"
+
+
+@pytest.mark.parametrize(
+    "stopped",
+    [
+        {**store(A, interval=10), "bucket": "a..b"},  # a spec the operator rejects
+        {**store(A, interval=10), "createTasks": False},
+    ],
+    ids=["rejected", "create-tasks-off"],
+)
+def test_never_twice_a_request_of_an_amistore_that_stops_exporting_survives_a_restart(
+    stopped: dict[str, Any],
+) -> None:
+    # never_twice (seed 10591): A is requested into archive-a, then its AmiStore's spec
+    # becomes one the operator rejects (its status keeps the Queued entry, but no valid
+    # spec says where it went), or one with createTasks off (its entries show AWS's view
+    # only), before AWS lists the task; after a restart, another AmiStore naming A in
+    # archive-a must know of that request.
+    edits = (
+        scenario.Action(30.0, "edit", "team-b/stopped", spec=stopped),
+        scenario.Action(40.0, "edit", "team-a/other", spec=store(A, B, interval=10)),
+        scenario.Action(60.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-b/stopped": store(A, interval=10), "team-a/other": store(B, interval=10)},
+        interval=10.0,
+        visibility=300.0,
+        actions=edits,
     )
     log = check(sc)
     assert len(creates(log, A)) == 1

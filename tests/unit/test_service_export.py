@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from amistore_operator import exporter, resource, service
+from amistore_operator.aws import errors
 from amistore_operator.core import accounts, export, model
 from amistore_operator.observe import metrics
 
@@ -137,3 +138,41 @@ async def test_a_spec_rejected_later_releases_its_count_in_the_capacity() -> Non
     rejected = await svc.poll(REF, lambda: resource.Snapshot(bad, first.status, 2))
     assert rejected.status["conditions"][0]["reason"] == "InvalidSpec"
     assert not exports.counted(REF.key)
+
+
+async def test_a_create_refused_for_good_polls_its_ami_again_at_once() -> None:
+    # The refusal holds for the (account, region, bucket, AMI): every AmiStore naming that
+    # AMI shows it, so each must poll again within seconds, not at its next interval.
+    svc, hub, fake, clock = make()
+    fake.refuse[AMI] = errors.AwsError(
+        model.PollErrorReason.ACCESS_DENIED, "UnauthorizedOperation", "not authorized"
+    )
+    first = await svc.poll(REF, snapshot(None))
+    svc.written(REF)
+    assert hub.refreshed == [("team/golden", (AMI,))]
+    clock[0] = NOW + datetime.timedelta(seconds=2)
+    refused = await svc.poll(REF, snapshot(first.status))
+    assert refused.status["tasks"][0]["state"] == "Failed"
+    assert hub.refreshed[1:] == [("team/golden", (AMI,))]  # before its write is confirmed
+
+
+async def test_a_request_of_an_amistore_that_stops_exporting_stays_in_its_records() -> None:
+    # A restarted operator learns the request from exportRecords, whatever the spec says.
+    for stopped in ({**RAW, "bucket": "a..b"}, {**RAW, "createTasks": False}):
+        svc, _, _, clock = make()
+        first = await svc.poll(REF, snapshot(None))
+        svc.written(REF)
+        clock[0] = NOW + datetime.timedelta(seconds=2)
+        moved = resource.Snapshot(stopped, first.status, 2)
+        later = await svc.poll(REF, lambda moved=moved: moved)
+        requested = first.status["tasks"][0]["requestedTime"]
+        assert later.status["exportRecords"] == [
+            {
+                "amiId": AMI,
+                "region": "eu-west-1",
+                "bucket": "amis-prod",
+                "state": "Queued",
+                "requestedTime": requested,
+                "expiresTime": later.status["exportRecords"][0]["expiresTime"],
+            }
+        ]

@@ -5,8 +5,9 @@ and AWS lists an AMI's latest store task only. Two kinds of export that must nev
 start again may then be known to the operator's memory alone, lost at a restart:
 
 - a request this AmiStore recorded into an account, region or bucket its spec no
-  longer names (an edit moved it away, or made the spec invalid, before AWS listed
-  the task): recorded until AWS lists that task or the request's grace ends;
+  longer names (an edit moved it away before AWS listed the task): recorded until
+  AWS lists that task or the request's grace ends; or while it exports no more (its
+  spec rejected, or ``createTasks`` off): recorded until it exports again;
 - an export that this AmiStore's request into another bucket hides once its task
   starts: the operator saw it just before; recorded for good.
 
