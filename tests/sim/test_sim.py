@@ -31,7 +31,7 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
     *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591, 5606),
-    *(5680, 10591),
+    *(5680, 7877, 10591),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -568,3 +568,26 @@ def test_never_twice_a_request_of_an_amistore_that_stops_exporting_survives_a_re
     )
     log = check(sc)
     assert len(creates(log, A)) == 1
+
+
+def test_every_export_started_or_refused_after_its_lapsed_request_was_never_written() -> None:
+    # every_export_started_or_refused (seed 7877): team-a asks for A into archive-b (R at
+    # 0 s); the create gets a 5xx, so no second call, and AWS lists no task for A. When the
+    # request's grace ends (11700 s) team-a asks again, but that write is refused: its
+    # stored status still shows the lapsed request. team-b then exports A into archive-a;
+    # that task, started after R, was read as possibly hiding team-a's (AWS lists an
+    # AMI's latest task only), so A stayed Queued into archive-b for good.
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=3600, bucket="archive-b"),
+            "team-b/two": store(B, interval=60),
+        },
+        seed=14,  # one whose writes refuse team-a's, not team-b's request
+        interval=3600.0,
+        active=11800.0,
+        actions=(scenario.Action(11700.5, "edit", "team-b/two", spec=store(A, B, interval=60)),),
+        aws_faults=fakeaws.Faults(unavailable=[(1.5, 2.5)], fault_rate=1.0),
+        write_faults=fakekube.WriteFaults(refused=[(11690.0, 11800.0)], rate=0.5),
+    )
+    log = check(sc)
+    assert [c.bucket for c in creates(log, A)] == ["archive-a", "archive-b"]

@@ -267,7 +267,11 @@ def decide(inputs: Inputs) -> Decision:
         prev = inputs.previous.get(ami_id) or {}
         if ami_id in inputs.refused and not retry:
             continue
-        if task is None and not retry and hidden(inputs.listed[ami_id], prev, spec.bucket):
+        if (
+            task is None
+            and not retry
+            and hidden(inputs.listed[ami_id], prev, spec.bucket, live_for)
+        ):
             continue  # AWS lists only its latest task: ours may be behind one into another bucket
         seen = inputs.seen.get(ami_id)
         seen_start = timestamps.parse_time(seen[0]) if seen is not None else None
@@ -419,12 +423,19 @@ def is_refused(entry: Mapping[str, Any]) -> bool:
     )
 
 
-def hidden(listed: model.StoreTask | None, prev: Mapping[str, Any], bucket: str | None) -> bool:
+def hidden(
+    listed: model.StoreTask | None,
+    prev: Mapping[str, Any],
+    bucket: str | None,
+    live_for: datetime.timedelta | None = None,
+) -> bool:
     """Whether AWS's latest task, into another bucket, may hide ours, as the status shows.
 
     DescribeStoreImageTasks shows an AMI's latest task only: a later export of the same
     AMI into another bucket hides a task into ours that the status saw start, or that a
     request recorded before it may have started. Neither is a reason to start another.
+    ``live_for``: the requests' grace; a task started after a request's grace ended hides
+    nothing of it (at its end the request was over, no task of it seen: ``ended``).
     """
     if listed is None or listed.bucket in (None, bucket):
         return False
@@ -438,6 +449,7 @@ def hidden(listed: model.StoreTask | None, prev: Mapping[str, Any], bucket: str 
         and requested is not None
         and listed.start_time is not None
         and listed.start_time >= requested - START_SKEW
+        and (live_for is None or listed.start_time < requested + live_for)
     )
 
 

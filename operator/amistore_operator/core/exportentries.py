@@ -33,6 +33,7 @@ def entries(
     retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
     recorded = set(results.recorded)
     waiting = {*decision.wait, *results.withdrawn}
+    live_for = export.grace(inputs.grace, inputs.call_window, inputs.interval)
     shown: dict[str, dict[str, Any]] = {}
     for ami_id in inputs.spec.image_ids:
         prev = inputs.previous.get(ami_id) or {}
@@ -52,7 +53,7 @@ def entries(
         elif ami_id not in inputs.listed:
             if prev.get("state") == model.TaskState.QUEUED and not prev.get("requestedTime"):
                 shown[ami_id] = dict(prev)  # no fresh answer for it: it still waits
-        elif not retry and export.hidden(inputs.listed[ami_id], prev, inputs.spec.bucket):
+        elif not retry and export.hidden(inputs.listed[ami_id], prev, inputs.spec.bucket, live_for):
             if prev.get("state") == model.TaskState.QUEUED:
                 shown[ami_id] = dict(prev)  # its task may be behind one into another bucket
         elif export.in_bucket(inputs.listed[ami_id], inputs.spec.bucket) is None and not retry:
@@ -94,12 +95,14 @@ def remembered_entry(
 def in_flight(inputs: export.Inputs, shown: Mapping[str, Mapping[str, Any]]) -> int:
     """This AmiStore's store work in progress: InProgress tasks and its live requests."""
     count = 0
+    live_for = export.grace(inputs.grace, inputs.call_window, inputs.interval)
     for ami_id in inputs.spec.image_ids:
         entry = shown.get(ami_id)
         if entry is not None:
             requested = entry.get("state") == model.TaskState.QUEUED and entry.get("requestedTime")
             listed = inputs.listed.get(ami_id)
-            count += 1 if requested and not export.hidden(listed, entry, inputs.spec.bucket) else 0
+            hides = export.hidden(listed, entry, inputs.spec.bucket, live_for)
+            count += 1 if requested and not hides else 0
             continue
         task = export.in_bucket(inputs.listed.get(ami_id), inputs.spec.bucket)
         count += 1 if task is not None and task.state == model.TaskState.IN_PROGRESS else 0
