@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: help install lint test unit e2e demo bench sim sandbox-up sandbox-down clean check-tools deploy-check realkube
+.PHONY: help install lint test unit e2e demo bench sim sim-stateful sandbox-up sandbox-down clean check-tools deploy-check realkube
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ deploy-check: $(STAMP) check-tools ## Render, validate and scan deploy/, Dockerf
 SEEDS ?= 1000
 sim: $(STAMP) ## Run the deterministic simulation over SEEDS seeds (default 1000), or replay SEED=N
 	$(BIN)/python -m tests.sim $(if $(SEED),--seed $(SEED) --verbose,--seeds $(SEEDS))
+
+EXAMPLES ?= 500
+STEPS ?= 20
+sim-stateful: $(STAMP) ## Draw EXAMPLES new runs (default 500) of STEPS steps with Hypothesis; a failure prints its steps, shrunk
+	AMISTORE_SIM_EXAMPLES=$(EXAMPLES) AMISTORE_SIM_STEPS=$(STEPS) $(BIN)/pytest -q tests/sim/test_stateful.py
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit

@@ -7,5 +7,6 @@ visibility delay, capacity, throttling, per-AMI refusals; watch lag, refused and
 lost status writes); ``scenario`` draws a whole run from one seed; ``invariants``
 are the safety rules, plain functions over the run's log. ``python -m tests.sim``
 runs many seeds (``make sim SEEDS=N``); a failing seed prints the command that
-replays it.
+replays it. ``test_stateful`` drives the same world step by step with Hypothesis,
+which shrinks a failing run (``make sim-stateful EXAMPLES=N``).
 """

@@ -196,82 +196,127 @@ def run(scenario: Scenario) -> Log:
 
 
 async def _play(sc: Scenario) -> Log:
-    loop = asyncio.get_running_loop()
-    rng = random.Random(sc.seed * 7919 + 1)
-    ec2 = fakeaws.FakeEc2(
-        now=loop.time,
-        rng=rng,
-        amis=sc.amis,
-        invalid=sc.invalid,
-        denied=sc.denied,
-        duration=lambda ami: sc.durations[ami],
-        fails=lambda ami: ami in sc.fails,
-        visibility=lambda: rng.uniform(0, sc.visibility),
-        capacity=sc.capacity,
-        faults=sc.aws_faults,
-    )
-    kube = fakekube.FakeApiServer(now=loop.time, rng=rng)
-    kube.faults = sc.write_faults
-    tracebacks = world.Traceback()
-    logging.getLogger("amistore_operator").addHandler(tracebacks)
-    maps = [(0.0, account_map(sc.namespaces))]
-    posted: list[world.Posted] = []
-    crashes: list[float] = []
-    config = world.Config(
-        region=REGION,
-        interval=sc.interval,
-        permission=export.Permission(True, sc.allowed_buckets, ("*",)),
-        max_concurrent=sc.max_concurrent,
-    )
-    generation = [0]
-
-    def lag() -> float:
-        return rng.uniform(0, sc.lag) if loop.time() < sc.active else 0.0
-
-    def start() -> world.Process:
-        generation[0] += 1
-        return world.Process(
-            config=config,
-            ec2=ec2,
-            kube=kube,
-            account_map=lambda: maps[-1][1],
-            lag=lag,
-            seed=sc.seed * 31 + generation[0],
-            posted=posted,
-        )
-
-    proc = start()
-
-    def deliver(key: str) -> None:
-        version = kube.current(key)
-        target = proc
-        loop.call_later(lag(), lambda: target.observe(key, version))
-
-    kube.on_event = deliver
-    for key, spec in sc.specs.items():
-        kube.create(key, spec)
-    keys = sorted(sc.specs)
-    proc.start(keys)
+    played = Run(sc)
+    await played.start()
     try:
         for action in sc.actions:
-            await asyncio.sleep(max(0.0, action.t - loop.time()))
-            if action.kind == "edit":
-                kube.edit(action.key, action.spec or {})
-            elif action.kind == "retry":
-                kube.annotate(action.key, handlers.RETRY_ANNOTATION, action.value)
-            elif action.kind == "reload":
-                maps.append((loop.time(), account_map(action.namespaces)))
-                proc.svc.accounts_changed()
-            elif action.kind == "crash":
-                crashes.append(loop.time())
-                await proc.crash()
-                proc = start()
-                proc.start(keys)
-        await asyncio.sleep(max(0.0, sc.horizon - loop.time()))
+            await played.advance_to(action.t)
+            await played.act(action)
+        await played.advance_to(sc.horizon)
     finally:
-        await proc.crash()
-        logging.getLogger("amistore_operator").removeHandler(tracebacks)
-    return Log(sc, ec2, kube, posted, maps, crashes, tracebacks.records, loop.time())
+        log = await played.finish()
+    return log
+
+
+class Run:
+    """One run of a scenario's world, driven a step at a time on the running loop.
+
+    ``_play`` drives it from a drawn scenario; the stateful test (``test_stateful``)
+    drives it rule by rule, with ``sc.actions`` empty and ``active`` set when its
+    quiet tail starts. The fakes take their randomness from ``sc.seed``.
+    """
+
+    def __init__(self, sc: Scenario) -> None:
+        self.sc = sc
+        self.active = sc.active  # the watch lags until then, and not in the quiet tail
+        self.keys = sorted(sc.specs)
+        self.maps = [(0.0, account_map(sc.namespaces))]
+        self.posted: list[world.Posted] = []
+        self.crashes: list[float] = []
+        self.tracebacks = world.Traceback()
+        self._generation = 0
+
+    async def start(self) -> None:
+        """Build the fakes, store the AmiStores, start the first process."""
+        sc = self.sc
+        self.loop = loop = asyncio.get_running_loop()
+        self.rng = rng = random.Random(sc.seed * 7919 + 1)
+        self.ec2 = fakeaws.FakeEc2(
+            now=loop.time,
+            rng=rng,
+            amis=sc.amis,
+            invalid=sc.invalid,
+            denied=sc.denied,
+            duration=lambda ami: sc.durations[ami],
+            fails=lambda ami: ami in sc.fails,
+            visibility=lambda: rng.uniform(0, sc.visibility),
+            capacity=sc.capacity,
+            faults=sc.aws_faults,
+        )
+        self.kube = fakekube.FakeApiServer(now=loop.time, rng=rng)
+        self.kube.faults = sc.write_faults
+        logging.getLogger("amistore_operator").addHandler(self.tracebacks)
+        self.config = world.Config(
+            region=REGION,
+            interval=sc.interval,
+            permission=export.Permission(True, sc.allowed_buckets, ("*",)),
+            max_concurrent=sc.max_concurrent,
+        )
+        self.proc = self._process()
+        self.kube.on_event = self._deliver
+        for key, spec in sc.specs.items():
+            self.kube.create(key, spec)
+        self.proc.start(self.keys)
+
+    def _lag(self) -> float:
+        return self.rng.uniform(0, self.sc.lag) if self.loop.time() < self.active else 0.0
+
+    def _process(self) -> world.Process:
+        self._generation += 1
+        return world.Process(
+            config=self.config,
+            ec2=self.ec2,
+            kube=self.kube,
+            account_map=lambda: self.maps[-1][1],
+            lag=self._lag,
+            seed=self.sc.seed * 31 + self._generation,
+            posted=self.posted,
+        )
+
+    def _deliver(self, key: str) -> None:
+        version = self.kube.current(key)
+        target = self.proc
+        self.loop.call_later(self._lag(), lambda: target.observe(key, version))
+
+    async def advance_to(self, t: float) -> None:
+        """Let the world run until virtual time ``t``."""
+        await asyncio.sleep(max(0.0, t - self.loop.time()))
+
+    async def act(self, action: Action) -> None:
+        """Do ``action`` now (its ``t`` is not looked at)."""
+        if action.kind == "edit":
+            self.kube.edit(action.key, action.spec or {})
+        elif action.kind == "retry":
+            self.kube.annotate(action.key, handlers.RETRY_ANNOTATION, action.value)
+        elif action.kind == "reload":
+            self.maps.append((self.loop.time(), account_map(action.namespaces)))
+            self.proc.svc.accounts_changed()
+        elif action.kind == "crash":
+            self.crashes.append(self.loop.time())
+            await self.proc.crash()
+            self.proc = self._process()
+            self.proc.start(self.keys)
+
+    def log(self, sc: Scenario | None = None) -> Log:
+        """What happened so far (the run's scenario unless ``sc`` is given)."""
+        return Log(
+            sc or self.sc,
+            self.ec2,
+            self.kube,
+            self.posted,
+            self.maps,
+            self.crashes,
+            self.tracebacks.records,
+            self.loop.time(),
+        )
+
+    async def finish(self) -> Log:
+        """The process exits; what happened."""
+        try:
+            await self.proc.crash()
+        finally:
+            logging.getLogger("amistore_operator").removeHandler(self.tracebacks)
+        return self.log()
 
 
 def make(
