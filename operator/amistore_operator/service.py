@@ -382,8 +382,9 @@ class AmiStoreService:
         edited = self._edits.get(key)
         if edited is None or edited.done():
             edited = self._edits[key] = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(edited, self._default_interval)
+        # Not wait_for: on Python 3.11 it returns the future's result when a cancel comes
+        # in the same loop turn (CPython gh-86296), and the poll would go on after it.
+        await asyncio.wait({edited}, timeout=self._default_interval)
 
     def _edited(self, key: str) -> None:
         edited = self._edits.pop(key, None)

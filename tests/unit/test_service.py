@@ -253,6 +253,29 @@ async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
     assert [key for key, _, _ in hub.views] == ["team/golden"]
 
 
+async def test_a_poll_cancelled_as_an_edit_arrives_stops_and_polls_nothing() -> None:
+    # Python 3.11's wait_for returns a future's result when the cancel comes in the same
+    # loop turn that the future completes (CPython gh-86296): the poll went on after kopf
+    # (or a crash) cancelled it. The cancel must win.
+    svc, hub, _ = make()
+    generation = [3]
+    spec = [{"imageIds": ["ami-12"]}]
+
+    def read() -> resource.Snapshot:
+        return resource.Snapshot(spec[0], None, generation[0])
+
+    await svc.poll(REF, read)
+    waiting = asyncio.ensure_future(svc.poll(REF, read))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    generation[0], spec[0] = 4, {"imageIds": [AMI]}
+    svc.observe(REF, 4)  # the edit arrives ...
+    waiting.cancel()  # ... and the cancel, in the same loop turn
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert hub.views == []
+
+
 async def test_a_refused_rejection_is_computed_again_without_waiting() -> None:
     svc, _, _ = make()
     read = reader({"imageIds": ["ami-12"]})
