@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -164,7 +165,7 @@ async def test_a_request_of_an_amistore_that_stops_exporting_stays_in_its_record
         svc.written(REF)
         clock[0] = NOW + datetime.timedelta(seconds=2)
         moved = resource.Snapshot(stopped, first.status, 2)
-        later = await svc.poll(REF, lambda moved=moved: moved)
+        later = await svc.poll(REF, functools.partial(lambda snap: snap, moved))
         requested = first.status["tasks"][0]["requestedTime"]
         assert later.status["exportRecords"] == [
             {
