@@ -300,6 +300,25 @@ def test_never_twice_an_export_hidden_behind_its_own_later_one_survives_a_restar
     assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
 
 
+def budget_spill(**settings: Any) -> tuple[list[str], scenario.Scenario]:
+    """40 failing AMIs requested at once at a 600 s interval, a free-form retry at 300 s.
+
+    The create budget (a burst of 20 at 2 a second) leaves the last eight for the poll
+    at 600 s, which read the resource before the retry value.
+    """
+    amis = [f"ami-{i:08x}" for i in range(40)]
+    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
+    return amis, scenario.make(
+        {"team-a/s": store(*amis, interval=600)},
+        interval=600.0,
+        durations=dict.fromkeys(amis, 30.0),
+        fails=tuple(amis),
+        max_concurrent=0,
+        actions=(retry,),
+        **settings,
+    )
+
+
 def test_never_twice_a_retry_value_set_while_a_poll_waits_is_read_when_it_decides() -> None:
     # never_twice, "no new retry value": a poll reads the resource, then waits up to an
     # interval for AWS's data. 40 AMIs are requested at once; the create budget (a burst
@@ -307,16 +326,7 @@ def test_never_twice_a_retry_value_set_while_a_poll_waits_is_read_when_it_decide
     # resource before the retry value set at 300 s. That value comes before their tasks
     # and asks nothing of them; decided on the body read before the wait, the poll starts
     # them without seeing it, and once they have failed the next poll retries them for it.
-    amis = [f"ami-{i:08x}" for i in range(40)]
-    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
-    sc = scenario.make(
-        {"team-a/s": store(*amis, interval=600)},
-        interval=600.0,
-        durations=dict.fromkeys(amis, 30.0),
-        fails=tuple(amis),
-        max_concurrent=0,
-        actions=(retry,),
-    )
+    amis, sc = budget_spill()
     log = check(sc)
     late = [a for a in amis if min(c.t for c in creates(log, a)) > 300]
     assert late, "some AMI's first create comes after the retry value"
@@ -368,17 +378,7 @@ def test_never_twice_a_free_form_retry_value_read_before_a_call_survives_a_refus
     # the poll at 600 s, which calls for the last eight AMIs (the create budget left them
     # from the first poll). That poll's status, recording the value handled, is refused:
     # read again as new at 1200 s, the value must not retry tasks started after it was read.
-    amis = [f"ami-{i:08x}" for i in range(40)]
-    retry = scenario.Action(300.0, "retry", "team-a/s", value="retry-1")
-    sc = scenario.make(
-        {"team-a/s": store(*amis, interval=600)},
-        interval=600.0,
-        durations=dict.fromkeys(amis, 30.0),
-        fails=tuple(amis),
-        max_concurrent=0,
-        write_faults=fakekube.WriteFaults(refused=[(600.0, 620.0)], rate=1.0),
-        actions=(retry,),
-    )
+    amis, sc = budget_spill(write_faults=fakekube.WriteFaults(refused=[(600.0, 620.0)], rate=1.0))
     log = check(sc)
     late = [a for a in amis if min(c.t for c in creates(log, a)) > 300]
     assert late, "some AMI's first create comes after the retry value"

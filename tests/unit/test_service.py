@@ -230,23 +230,32 @@ async def test_tasks_past_the_cap_keep_their_entries_series_and_single_events() 
     assert len({s.labels["ami_id"] for s in state}) == 550
 
 
-async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
-    svc, hub, _ = make()
+async def waiting_on_a_rejected_spec(
+    svc: service.AmiStoreService,
+) -> tuple[asyncio.Future[status.Outcome], Callable[[], None]]:
+    """A poll waiting after its spec (generation 3) was rejected; and the edit that fixes it."""
     generation = [3]
-    bad = {"imageIds": ["ami-12"]}
-    good = {"imageIds": [AMI]}
-    spec = [bad]
+    spec: list[dict[str, Any]] = [{"imageIds": ["ami-12"]}]
 
     def read() -> resource.Snapshot:
         return resource.Snapshot(spec[0], None, generation[0])
+
+    def edit() -> None:
+        generation[0], spec[0] = 4, {"imageIds": [AMI]}
+        svc.observe(REF, 4)
 
     await svc.poll(REF, read)
     waiting = asyncio.ensure_future(svc.poll(REF, read))
     for _ in range(20):
         await asyncio.sleep(0)
+    return waiting, edit
+
+
+async def test_a_rejected_spec_waits_for_an_edit_before_the_next_poll() -> None:
+    svc, hub, _ = make()
+    waiting, edit = await waiting_on_a_rejected_spec(svc)
     assert not waiting.done()  # reported already: no busy loop on an unchanged bad spec
-    generation[0], spec[0] = 4, good
-    svc.observe(REF, 4)
+    edit()
     outcome = await asyncio.wait_for(waiting, 5)
     assert outcome.status["state"] == "InProgress"
     assert outcome.status["observedGeneration"] == 4
@@ -258,18 +267,8 @@ async def test_a_poll_cancelled_as_an_edit_arrives_stops_and_polls_nothing() -> 
     # loop turn that the future completes (CPython gh-86296): the poll went on after kopf
     # (or a crash) cancelled it. The cancel must win.
     svc, hub, _ = make()
-    generation = [3]
-    spec = [{"imageIds": ["ami-12"]}]
-
-    def read() -> resource.Snapshot:
-        return resource.Snapshot(spec[0], None, generation[0])
-
-    await svc.poll(REF, read)
-    waiting = asyncio.ensure_future(svc.poll(REF, read))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    generation[0], spec[0] = 4, {"imageIds": [AMI]}
-    svc.observe(REF, 4)  # the edit arrives ...
+    waiting, edit = await waiting_on_a_rejected_spec(svc)
+    edit()  # the edit arrives ...
     waiting.cancel()  # ... and the cancel, in the same loop turn
     with pytest.raises(asyncio.CancelledError):
         await waiting
