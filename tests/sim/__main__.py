@@ -2,13 +2,17 @@
 
 python -m tests.sim --seeds 10000            # seeds 0..9999
 python -m tests.sim --seed 42 --verbose      # replay one seed, with its calls and writes
+python -m tests.sim --seeds 200 --dump F     # every call, write and Event as JSON lines, to diff
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
+from typing import Any, TextIO
 
 from tests.sim import invariants, scenario
 
@@ -20,12 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--seed", type=int, help="replay this one seed")
     parser.add_argument("--verbose", action="store_true", help="print the calls and writes")
+    parser.add_argument(
+        "--dump",
+        type=argparse.FileType("w"),
+        help="write every call, status write and Event of every seed to this file, one JSON "
+        "line each: two versions of the code that behave alike write the same file",
+    )
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     started, failed = time.monotonic(), 0
     for seed in seeds:
         log = scenario.run(scenario.draw(seed))
         broken = invariants.check(log)
+        if args.dump:
+            dump(seed, log, args.dump)
         if args.verbose:
             for call in log.ec2.calls:
                 print(
@@ -44,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     rate = elapsed / count
     print(f"{count - failed} passed, {failed} failed in {elapsed:.1f} s ({rate:.3f} s a seed)")
     return 1 if failed else 0
+
+
+def dump(seed: int, log: scenario.Log, out: TextIO) -> None:
+    """One JSON line per call, write and Event of ``log``, in the order they happened."""
+    rows: list[dict[str, Any]] = [
+        *({"call": dataclasses.asdict(call)} for call in log.ec2.calls),
+        *({"write": dataclasses.asdict(write)} for write in log.kube.writes),
+        *({"event": repr(posted)} for posted in log.posted),
+    ]
+    for row in rows:
+        print(json.dumps({"seed": seed, **row}, sort_keys=True, default=repr), file=out)
 
 
 if __name__ == "__main__":
