@@ -140,6 +140,8 @@ class Exporter:
         self._pending: dict[str, list[tuple[Target, str]]] = {}  # recorded, status not stored
         self._verdicts: dict[Target, export.Verdict] = {}
         self._refused: dict[Target, dict[str, str]] = {}  # per-AMI refusals for good
+        # Requests dropped before their status was confirmed stored, never called: AMI -> R.
+        self._uncalled: dict[Target, dict[str, str]] = {}
         # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
         self._seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
         self._in_flight: dict[str, tuple[Where, int]] = {}
@@ -187,6 +189,7 @@ class Exporter:
         target: Target = (*where, spec.bucket)
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
+        previous = export.drop_uncalled(previous, self._uncalled_in(where))
         self._sync(key, target, spec, previous, current=current)
         kept = self.recall(key, records, spec.poll_interval)
         # Entries into another bucket (an earlier spec's) say nothing of this one.
@@ -240,6 +243,7 @@ class Exporter:
             requests[ami_id] = export.request_for(key, inputs.listed.get(ami_id), now, live_for)
             self._pending.setdefault(key, []).append((target, ami_id))
             self._refused.get(target, {}).pop(ami_id, None)
+            self._uncalled.get(target, {}).pop(ami_id, None)
             poll.recorded.append(ami_id)
         return self._settle(inputs, decision, poll, condition, kept)
 
@@ -504,6 +508,7 @@ class Exporter:
         if not spec.create_tasks or spec.bucket is None or key in self._in_flight:
             return
         by_ami = {str(e["amiId"]): e for e in entries if e.get("amiId") in spec.image_ids}
+        by_ami = export.drop_uncalled(by_ami, self._uncalled_in((spec.account, spec.region)))
         target: Target = (spec.account, spec.region, spec.bucket)
         self._sync(key, target, spec, by_ami, current=current)
         count = sum(
@@ -526,11 +531,20 @@ class Exporter:
         self._abandon(key)
 
     def _abandon(self, key: str) -> None:
-        """Drop the requests of ``key`` whose status is not stored."""
+        """Drop the requests of ``key`` whose status is not known stored: never called.
+
+        A write that got no answer may have stored them: remembered, so the stored status
+        showing one is not read as a request that may have started a task.
+        """
         for target, ami_id in self._pending.pop(key, ()):
             request = self._requests.get(target, {}).get(ami_id)
             if request is not None and request.owner == key and not request.confirmed:
                 del self._requests[target][ami_id]
+                self._uncalled.setdefault(target, {})[ami_id] = request.requested_time
+
+    def _uncalled_in(self, where: Where) -> dict[str, dict[str, str]]:
+        """The requests dropped uncalled in ``where``, by bucket (``export.drop_uncalled``)."""
+        return {t[2]: amis for t, amis in self._uncalled.items() if t[:2] == where}
 
     def _lapse(self, key: str, target: Target, now: datetime.datetime) -> None:
         """End the requests of ``key`` past their grace while it may not export.

@@ -31,7 +31,7 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
     *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591, 5606),
-    *(5680, 7877, 10591),
+    *(5680, 7550, 7877, 10591),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -591,3 +591,27 @@ def test_every_export_started_or_refused_after_its_lapsed_request_was_never_writ
     )
     log = check(sc)
     assert [c.bucket for c in creates(log, A)] == ["archive-a", "archive-b"]
+
+
+def test_every_export_started_or_refused_after_its_request_was_dropped_unanswered() -> None:
+    # every_export_started_or_refused (seed 7550): team-a and team-b want A, into archive-a
+    # and archive-b. team-a's status recording its request (R at 0 s) gets no answer at
+    # 1.1 s: stored, but the operator cannot know, so it drops the request and never calls
+    # for it. team-b then requests A and exports it into archive-b (1.9 s). Read back from
+    # the stored status, team-a's request was one it might have called for; once its grace
+    # ended, team-b's task, started within it, was read as hiding the task it never started
+    # (AWS lists an AMI's latest task only), so A stayed Queued into archive-a for good.
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=60),
+            "team-b/two": store(A, interval=60, bucket="archive-b"),
+        },
+        seed=3,  # one whose writes lose team-a's, not team-b's
+        write_faults=fakekube.WriteFaults(lost=[(1.0, 1.2)], rate=0.5),
+    )
+    log = check(sc)
+    assert [(w.key, w.outcome) for w in log.kube.writes[:2]] == [
+        ("team-a/one", "lost"),
+        ("team-b/two", "stored"),
+    ]
+    assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]

@@ -170,6 +170,24 @@ def test_a_refused_write_never_calls_for_its_requests() -> None:
     assert created(fake) == [A, B]
 
 
+def test_a_request_dropped_unanswered_is_requested_again_though_its_write_was_stored() -> None:
+    # The write recording A's and B's requests got no answer: dropped, never called. The API
+    # stored it all the same, and A went into another bucket a second later (AWS then lists
+    # that task only). Neither request started a task: no grace to wait out, nothing hidden.
+    fake = FakeCreate()
+    ex = make(fake)
+    lost = step(ex, {}, T0)
+    ex.unwritten(KEY)
+    start = T0 + SECOND
+    elsewhere = model.StoreTask(A, model.TaskState.FAILED, 0, bucket="amis-other", start_time=start)
+    view = model.ResourceView(tasks={A: elsewhere, B: None}, error=None)
+    again = stored(ex, lost.entries, T0 + 2 * SECOND, view=view)
+    assert creates(fake) == []
+    assert again.requested == (A, B)
+    stored(ex, again.entries, T0 + 4 * SECOND, view=view)
+    assert created(fake) == [A, B]
+
+
 def test_a_restarted_process_never_calls_for_a_request_it_did_not_record() -> None:
     fake = FakeCreate()
     first = stored(make(fake), {}, T0)

@@ -16,7 +16,9 @@ it (the AMI is polled every interval until then), or ``grace`` after R, which
 exceeds the call window plus two intervals plus EC2's visibility delay: any
 call made for R is listed, and seen, by then. So a crash before the call costs
 one grace, a crash after it costs nothing, and neither makes a second task: a
-restarted process never calls for an R it did not record itself.
+restarted process never calls for an R it did not record itself. An R whose status
+write was refused or got no answer is dropped, never called; a stored status that
+shows it all the same shows no request (``drop_uncalled``).
 
 Capacity. AWS limits the store work in progress per account and region and
 refuses creates beyond it; ``--max-concurrent-stores`` caps the operator's own
@@ -421,6 +423,26 @@ def is_refused(entry: Mapping[str, Any]) -> bool:
         and bool(entry.get("requestedTime"))
         and not entry.get("taskStartTime")
     )
+
+
+def drop_uncalled(
+    previous: Mapping[str, Mapping[str, Any]], uncalled: Mapping[str, Mapping[str, str]]
+) -> dict[str, Mapping[str, Any]]:
+    """The previous entries but those that show a request no call was ever made for.
+
+    ``uncalled``: by bucket, AMI -> ``requestedTime`` of the requests this process recorded
+    and dropped before their status was confirmed stored. It never calls for those, and no
+    other process calls for a request it did not record. A write that got no answer may
+    have stored one all the same; that request started no task, so it waits out no grace,
+    and no task into another bucket may hide its task (``hidden``): the AMI is wanted again
+    as though that entry were not there.
+    """
+    return {
+        ami_id: entry
+        for ami_id, entry in previous.items()
+        if entry.get("requestedTime") is None
+        or uncalled.get(str(entry.get("bucket")), {}).get(ami_id) != entry.get("requestedTime")
+    }
 
 
 def hidden(

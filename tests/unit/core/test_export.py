@@ -177,6 +177,29 @@ def test_a_task_into_another_bucket_may_hide_ours_the_status_saw_start() -> None
     assert export.decide(inputs(A, listed=listed, previous={A: ours})).queue == ()
 
 
+def test_an_entry_whose_request_was_never_called_is_dropped_and_hides_nothing() -> None:
+    # This process dropped A's request (R0) unconfirmed; the write that got no answer stored
+    # it all the same. A task into another bucket started a second after R0 may hide a task
+    # of a request that may have been called, not of this one: A is wanted again.
+    queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
+    previous = {A: queued, B: {**queued, "amiId": B}}
+    kept = export.drop_uncalled(previous, {BUCKET: {A: R0}})
+    assert kept == {B: previous[B]}
+    listed = {A: task(A, model.TaskState.FAILED, bucket="elsewhere", start=T0 + SECOND)}
+    now = T0 + 2 * SECOND
+    assert export.decide(inputs(A, listed=listed, previous=previous, now=now)).queue == ()
+    assert export.decide(inputs(A, listed=listed, previous=kept, now=now)).queue == (A,)
+
+
+def test_an_entry_of_another_request_than_the_one_never_called_is_kept() -> None:
+    queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
+    waiting = {"amiId": A, "state": "Queued", "bucket": BUCKET}
+    later = timestamps.format_time(T0 + SECOND)
+    for uncalled in {BUCKET: {A: later}}, {"elsewhere": {A: R0}}, {BUCKET: {B: R0}}:
+        assert export.drop_uncalled({A: queued}, uncalled) == {A: queued}
+    assert export.drop_uncalled({A: waiting}, {BUCKET: {A: R0}}) == {A: waiting}
+
+
 def test_a_confirmed_request_of_this_process_is_called() -> None:
     decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: mine()}))
     assert decision.create == (A,)
