@@ -145,7 +145,8 @@ class AmiStoreService:
             view = model.ResourceView(tasks={}, error=error, account=account)
         else:
             self._gate.allow(ref.key)
-            # Read only for a new AMI entry; another account's tasks are none of this one's.
+            # Read only when its subscription starts or changes; another account's tasks are
+            # none of this one's.
             polled = (prior or {}).get("account")
             other = bool(account and polled and polled != account)
             known = resource.LazyTasks(lambda: {} if other else status.known_tasks(prior))

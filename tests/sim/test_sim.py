@@ -29,9 +29,9 @@ FIXED_SEEDS = [
 # they stay here so the bug they found stays fixed.
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
-    *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 4545, 4551, 4566, 4651, 4776, 4786),
-    *(4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591, 5606),
-    *(5680, 7550, 7877, 10591),
+    *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651, 4776),
+    *(4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591),
+    *(5606, 5680, 7550, 7877, 10591),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -615,3 +615,30 @@ def test_every_export_started_or_refused_after_its_request_was_dropped_unanswere
         ("team-b/two", "stored"),
     ]
     assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]
+
+
+def test_quiet_at_the_end_a_task_one_status_shows_running_is_polled_after_a_restart() -> None:
+    # quiet_at_the_end (seed 3692): team-a's export of A into archive-b ends (120 s), then
+    # team-b's into archive-a runs and ends; the status showing it Completed is refused
+    # (240 s), and the operator restarts (250 s). team-a's status, read first, seeds A's
+    # cache entry with its finished task, to be re-checked within ten of team-a's hours;
+    # team-b's status, showing a later task still running, was not read, so team-b went
+    # on believing it ran until that re-check, and wrote Completed long after all settled.
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=3600, bucket="archive-b"),
+            "team-b/two": store(A, interval=60),
+        },
+        write_faults=fakekube.WriteFaults(refused=[(240.0, 250.0)], rate=1.0),
+        actions=(scenario.Action(250.0, "crash"),),
+    )
+    log = check(sc)
+    assert sorted(c.bucket for c in creates(log, A)) == ["archive-a", "archive-b"]
+    assert [w.outcome for w in log.kube.writes if 240 <= w.t < 250] == ["refused"]
+    completed = [
+        w.t
+        for w in log.kube.writes
+        if w.key == "team-b/two" and w.outcome == "stored" and w.status["state"] == "Completed"
+    ]
+    assert completed, "team-b shows its export Completed"
+    assert completed[0] - 250 < 60, "within an interval of the restart"

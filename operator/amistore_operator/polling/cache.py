@@ -97,6 +97,13 @@ def newer(a: model.StoreTask, b: model.StoreTask | None) -> bool:
     return a.start_time >= b.start_time
 
 
+def later(a: model.StoreTask, b: model.StoreTask | None) -> bool:
+    """Whether ``a`` is a later store task than ``b`` (None: no task known)."""
+    if b is None:
+        return True
+    return a.start_time is not None and b.start_time is not None and a.start_time > b.start_time
+
+
 class TaskCache:
     """The entries of one region and who subscribes to them."""
 
@@ -150,22 +157,10 @@ class TaskCache:
         sub = Subscription(spec)
         self.subs[key] = sub
         self._interval = None
-        now = self._clock.now()
         if spec.image_ids:
             for ami in spec.image_ids:
                 self._ami_subs.setdefault(ami, set()).add(key)
-                entry = self.amis.get(ami)
-                if entry is None:
-                    entry = self.amis[ami] = AmiEntry()
-                    seed = known.get(ami)
-                    if seed is not None and seed.state in model.TERMINAL_STATES:
-                        # After a restart: trust the status, re-check spread over 10 intervals.
-                        entry.task, entry.known = seed, True
-                        first = now + self._rng.uniform(0, 10) * spec.poll_interval
-                        entry.next_check = entry.deadline = first
-                        continue
-                if changed or is_active(entry.task) or entry.invalid:
-                    entry.forced = True
+                self._track(ami, known.get(ami), spec.poll_interval, changed=changed)
         else:
             fk = filter_key(spec)
             self._listing_subs.setdefault(fk, set()).add(key)
@@ -175,6 +170,29 @@ class TaskCache:
         if any(self.items_forced(sub)):
             self._on_change()
         return sub
+
+    def _track(
+        self, ami: str, seed: model.StoreTask | None, interval: float, *, changed: bool
+    ) -> None:
+        """The entry of ``ami`` for a new or changed subscription: due now, unless a status tells.
+
+        After a restart, the first status naming the AMI with a finished task seeds its
+        entry, re-checked spread over 10 intervals. Each AmiStore's status shows its own
+        bucket's task: one that shows a later task than the entry holds makes it due now,
+        and AWS says which is the latest.
+        """
+        entry = self.amis.get(ami)
+        if entry is None:
+            entry = self.amis[ami] = AmiEntry()
+            if seed is not None and seed.state in model.TERMINAL_STATES:
+                entry.task, entry.known = seed, True
+                first = self._clock.now() + self._rng.uniform(0, 10) * interval
+                entry.next_check = entry.deadline = first
+                return
+        elif seed is not None and later(seed, entry.task):
+            entry.forced = True
+        if changed or is_active(entry.task) or entry.invalid:
+            entry.forced = True
 
     def _await(self, key: str, sub: Subscription, awaiting: frozenset[str]) -> None:
         """Mark the AMIs ``key`` asked AWS to store, and unmark those it no longer waits for."""
