@@ -169,6 +169,7 @@ class Exporter:
         *,
         generation: int = 0,
         retry_requested: str | None = None,
+        retry_seen: datetime.datetime | None = None,
         retry_handled: str | None = None,
         interval: float | None = None,
         account_denied: str | None = None,
@@ -177,6 +178,7 @@ class Exporter:
     ) -> Step | None:
         """Export's part of one poll (None without ``createTasks``); may call AWS.
 
+        ``retry_seen``: when this process first saw ``retry_requested`` (its watch);
         ``account_denied``: why the account map refuses the namespace (then no call at all);
         ``current``: whether ``previous`` was computed for this generation of the spec (its
         tasks then tell which buckets of this account hold which AMIs); ``records``: the
@@ -212,6 +214,7 @@ class Exporter:
             slots=self._slots(key, where, spec.poll_interval),
             account_denied=account_denied,
             retry_requested=retry_requested,
+            retry_seen=retry_seen,
             retry_handled=retry_handled,
             spec_changed=changed,
             busy_elsewhere=self._busy_elsewhere(target, spec.image_ids, now),

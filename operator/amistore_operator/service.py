@@ -87,6 +87,8 @@ class AmiStoreService:
         self._edits: dict[str, asyncio.Future[None]] = {}
         self._requested: dict[str, tuple[str, ...]] = {}  # new requests, until written
         self._lapses: dict[str, asyncio.TimerHandle] = {}  # a poll when a request's grace ends
+        # Each retry annotation value and when this process first saw it (watch or poll).
+        self._retries: dict[str, tuple[str, datetime.datetime]] = {}
         self._closed = False
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -252,6 +254,7 @@ class AmiStoreService:
             now,
             generation=snap.generation,
             retry_requested=export.retry_token(snap.retry_requested),
+            retry_seen=self._retry_seen(ref.key, snap.retry_requested),
             retry_handled=handled if isinstance(handled, str) else None,
             current=(prior or {}).get("observedGeneration") == snap.generation,
             interval=stretched,
@@ -276,9 +279,12 @@ class AmiStoreService:
         """A watch event: a new generation (spec change) is polled within seconds.
 
         ``snap``: the watched resource, so export mode counts the stores its stored
-        status has in flight before its first poll (after a restart).
+        status has in flight before its first poll (after a restart), and notes when a new
+        retry annotation value first arrived.
         """
         exports = self._exports
+        if snap is not None:
+            self._retry_seen(ref.key, snap.retry_requested)
         records = (snap.status or {}).get(exportrecords.FIELD) if snap is not None else None
         if exports is not None and records:
             # Whatever its spec says now: what it records must not start again.
@@ -321,6 +327,7 @@ class AmiStoreService:
             self._parsed,
             self._reconciled,
             self._requested,
+            self._retries,
         )
         for memo in memos:
             memo.pop(ref.key, None)
@@ -386,6 +393,20 @@ class AmiStoreService:
         # Not wait_for: on Python 3.11 it returns the future's result when a cancel comes
         # in the same loop turn (CPython gh-86296), and the poll would go on after it.
         await asyncio.wait({edited}, timeout=self._default_interval)
+
+    def _retry_seen(self, key: str, value: str | None) -> datetime.datetime | None:
+        """When this process first saw ``key``'s retry value ``value`` (now, if it is new).
+
+        A poll may read it long after the watch delivered it: a free-form value asks to
+        retry only what had started by then, not a task another AmiStore started since.
+        """
+        if value is None:
+            self._retries.pop(key, None)
+            return None
+        seen = self._retries.get(key)
+        if seen is None or seen[0] != value:
+            seen = self._retries[key] = (value, self._clock())
+        return seen[1]
 
     def _edited(self, key: str) -> None:
         edited = self._edits.pop(key, None)

@@ -29,9 +29,9 @@ FIXED_SEEDS = [
 # they stay here so the bug they found stays fixed.
 FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
-    *(2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651, 4776),
-    *(4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485, 5591),
-    *(5606, 5680, 7550, 7877, 10591),
+    *(2394, 2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651),
+    *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
+    *(5591, 5606, 5680, 7550, 7877, 10591),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -384,6 +384,30 @@ def test_never_twice_a_free_form_retry_value_read_before_a_call_survives_a_refus
     assert late, "some AMI's first create comes after the retry value"
     assert all(len(creates(log, a)) == 1 for a in late)
     assert [w.outcome for w in log.kube.writes if 600 <= w.t < 620] == ["refused"]
+
+
+def test_never_twice_a_free_form_retry_value_retries_no_task_started_after_it_was_watched() -> None:
+    # never_twice, "no new retry value" (seed 2394): team-b's free-form value, set at 30 s,
+    # reaches the operator through its watch at once; team-b's poll (every 1200 s) reads it
+    # only at 300 s, when an edit adds A and wakes it. team-a's A started at about 62 s,
+    # after the value, and has failed since: taken as a value that retries whatever Failed
+    # task the poll sees, it started A a second time, which nobody asked for.
+    actions = (
+        scenario.Action(30.0, "retry", "team-b/two", value="retry-1"),
+        scenario.Action(60.0, "edit", "team-a/one", spec=store(B, A, interval=60)),
+        scenario.Action(300.0, "edit", "team-b/two", spec=store(C, A, interval=1200)),
+    )
+    sc = scenario.make(
+        {"team-a/one": store(B, interval=60), "team-b/two": store(C, interval=1200)},
+        amis=(A, B, C),
+        durations=dict.fromkeys((A, B, C), 10.0),
+        fails=(A,),
+        actions=actions,
+    )
+    log = check(sc)
+    assert 30 < min(c.t for c in creates(log, A)) < 300
+    assert len(creates(log, A)) == 1
+    assert stored(log, "team-b/two")["lastHandledRetryAt"] == "retry-1"
 
 
 def test_every_export_started_after_an_edit_moves_an_amistore_to_another_account() -> None:

@@ -43,8 +43,27 @@ class NoTaskHub(FakeHub):
         return model.ResourceView(tasks=dict.fromkeys(spec.image_ids), error=None)
 
 
-def make() -> tuple[service.AmiStoreService, NoTaskHub, FakeCreate, list[datetime.datetime]]:
-    hub, fake, clock = NoTaskHub(), FakeCreate(), [NOW]
+class FailedHub(FakeHub):
+    """AWS lists each AMI's store task Failed, one that started ten seconds after NOW."""
+
+    async def view(
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        *,
+        awaiting: frozenset[str] = frozenset(),
+    ) -> model.ResourceView:
+        await super().view(key, spec, known, awaiting=awaiting)
+        started = NOW + datetime.timedelta(seconds=10)
+        failed = model.StoreTask(AMI, model.TaskState.FAILED, 0, spec.bucket, start_time=started)
+        return model.ResourceView(tasks=dict.fromkeys(spec.image_ids, failed), error=None)
+
+
+def make(
+    hub: FakeHub | None = None,
+) -> tuple[service.AmiStoreService, FakeHub, FakeCreate, list[datetime.datetime]]:
+    hub, fake, clock = hub or NoTaskHub(), FakeCreate(), [NOW]
     exports = exporter.Exporter(
         permission=ALLOW,
         client_factory=lambda account, region: fake,
@@ -177,3 +196,17 @@ async def test_a_request_of_an_amistore_that_stops_exporting_stays_in_its_record
                 "expiresTime": later.status["exportRecords"][0]["expiresTime"],
             }
         ]
+
+
+async def test_a_free_form_retry_value_retries_no_task_started_after_it_was_watched() -> None:
+    # The watch delivers the value at NOW; the poll reads it a minute later, when the task
+    # that started ten seconds after NOW has failed: the value does not ask to retry it. A
+    # value the poll reads first retries what it sees.
+    for watched, state in ((True, "Failed"), (False, "Queued")):
+        svc, _, _, clock = make(FailedHub())
+        if watched:
+            svc.observe(REF, 1, resource.Snapshot(RAW, None, 1, "retry-1"))
+        clock[0] = NOW + datetime.timedelta(minutes=1)
+        outcome = await svc.poll(REF, snapshot(None, retry="retry-1"))
+        assert outcome.status["lastHandledRetryAt"] == "retry-1"
+        assert outcome.status["tasks"][0]["state"] == state, watched

@@ -114,6 +114,9 @@ class Inputs:
     slots: int | None = None  # new requests allowed now (None: no cap)
     account_denied: str | None = None  # the account map refuses the namespace
     retry_requested: str | None = None
+    # When this process first saw ``retry_requested`` (its watch, or a poll's read); None:
+    # this poll's own read. A free-form value retries only a task that started before it.
+    retry_seen: datetime.datetime | None = None
     retry_handled: str | None = None
     spec_changed: bool = False  # a new generation: ask IAM again at once
     busy_elsewhere: frozenset[str] = frozenset()  # AMIs with a live request into another bucket
@@ -378,16 +381,18 @@ def retries(inputs: Inputs, state: model.TaskState, start: datetime.datetime | N
     A new value, and a Failed task only. A value naming a time (RFC 3339, as the docs tell
     people to set it) retries a task that started at least ``START_SKEW`` before that time:
     whatever the watch lag, a value set before a task started never retries it. A free-form
-    value retries whatever Failed task the poll sees: one set within the watch lag before a
+    value retries a task that started before the operator first saw the value
+    (``retry_seen``), however late a poll reads it: one set within the watch lag before a
     task starts may retry that task, once it fails.
     """
     requested = inputs.retry_requested
     if state != model.TaskState.FAILED or requested in (None, inputs.retry_handled):
         return False
     named = retry_time(requested)
-    if named is None:
-        return True
-    return start is not None and start < named - START_SKEW
+    if named is not None:
+        return start is not None and start < named - START_SKEW
+    seen = inputs.retry_seen
+    return seen is None or (start is not None and start < seen)
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")

@@ -85,14 +85,7 @@ def register(
 
         def read() -> resource.Snapshot:
             # kopf keeps a daemon's body live: each read sees the latest watch event.
-            generation = int(body.metadata.get("generation", 1))
-            retry = body.metadata.annotations.get(RETRY_ANNOTATION)
-            return resource.Snapshot(
-                body.get("spec"),
-                body.get("status"),
-                generation,
-                retry_requested=retry if isinstance(retry, str) and retry else None,
-            )
+            return snapshot(body)
 
         async def write(current: Mapping[str, Any]) -> bool:
             try:
@@ -116,10 +109,22 @@ def register(
         if type == "DELETED" or meta.get("deletionTimestamp"):
             svc.forget(ref)
         else:
-            generation = int(meta.get("generation", 1))
-            snap = resource.Snapshot(body.get("spec"), body.get("status"), generation)
-            svc.observe(ref, generation, snap)
+            # With the retry annotation: the service notes when a new value was first seen.
+            snap = snapshot(body)
+            svc.observe(ref, snap.generation, snap)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
         await svc.close()
+
+
+def snapshot(body: kopf.Body) -> resource.Snapshot:
+    """What the service reads of a watched body: spec, status, generation, retry value."""
+    generation = int(body.metadata.get("generation", 1))
+    retry = body.metadata.annotations.get(RETRY_ANNOTATION)
+    return resource.Snapshot(
+        body.get("spec"),
+        body.get("status"),
+        generation,
+        retry_requested=retry if isinstance(retry, str) and retry else None,
+    )

@@ -338,6 +338,21 @@ def test_a_retry_value_naming_a_time_retries_only_a_task_started_a_minute_before
         assert decision.retry_handled == value  # handled either way
 
 
+def test_a_free_form_retry_value_retries_only_a_task_started_before_it_was_first_seen() -> None:
+    # The watch delivered the value at ``retry_seen``; a poll may read it much later.
+    listed = {A: task(A, model.TaskState.FAILED, start=T0)}
+    for seen, retried in (
+        (T0 + SECOND, True),
+        (T0, False),  # seen as the task started
+        (T0 - MINUTE, False),  # seen before the task started: another AmiStore's, since
+        (None, True),  # first read by this poll: whatever Failed task it sees
+    ):
+        late = inputs(A, listed=listed, now=T0 + 20 * MINUTE, retry_requested="r1", retry_seen=seen)
+        decision = export.decide(late)
+        assert decision.queue == ((A,) if retried else ()), seen
+        assert decision.retry_handled == "r1"  # handled either way
+
+
 def test_only_an_rfc3339_date_time_names_a_time() -> None:
     assert export.retry_time("2026-01-01T00:00:00Z") == T0
     assert export.retry_time("2026-01-01t00:00:00.5z") == T0 + SECOND / 2

@@ -41,3 +41,29 @@ def test_every_handler_that_touches_the_service_is_a_coroutine_function() -> Non
     assert {"poll", "watched", "close"} <= set(users), sorted(users)
     threaded = sorted(name for name, fn in users.items() if not inspect.iscoroutinefunction(fn))
     assert threaded == [], f"handlers kopf would run in a thread: {threaded}"
+
+
+class Observed:
+    """A service that records the watch events it is handed."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[Any] = []
+
+    def observe(self, ref: Any, generation: int, snap: Any = None) -> None:
+        self.snapshots.append(snap)
+
+
+async def test_a_watch_event_hands_the_service_the_retry_annotation() -> None:
+    # The service notes when a new retry value first arrives: the watch delivers it long
+    # before a poll at a long interval reads it.
+    svc = Observed()
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, cast(service.AmiStoreService, svc), cluster_wide=False)
+    watched = next(h.fn for h in registered(registry) if h.fn.__name__ == "watched")
+    metadata = {"namespace": "team", "name": "golden", "generation": 3}
+    for marked, value in (({handlers.RETRY_ANNOTATION: "retry-1"}, "retry-1"), ({}, None)):
+        raw = {"metadata": {**metadata, "annotations": marked}, "spec": {}}
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        await watched(type="MODIFIED", body=body, meta=body.metadata)
+        snap = svc.snapshots[-1]
+        assert (snap.generation, snap.retry_requested) == (3, value)
