@@ -151,7 +151,10 @@ class AmiStoreService:
             # none of this one's.
             polled = (prior or {}).get("account")
             other = bool(account and polled and polled != account)
-            known = resource.LazyTasks(lambda: {} if other else status.known_tasks(prior))
+            generation = snap.generation
+            known = resource.LazyTasks(
+                lambda: {} if other else status.known_tasks(prior, generation)
+            )
             awaiting = _requested(entries if entries is not None else (), prior)
             view = await self._hub.view(ref.key, wanted, known, awaiting=awaiting)
             if ref.key not in self._generations:

@@ -31,7 +31,7 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2394, 2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651),
     *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
-    *(5591, 5606, 5680, 7550, 7877, 10591),
+    *(5591, 5606, 5680, 7550, 7877, 10591, 11938),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -666,3 +666,30 @@ def test_quiet_at_the_end_a_task_one_status_shows_running_is_polled_after_a_rest
     ]
     assert completed, "team-b shows its export Completed"
     assert completed[0] - 250 < 60, "within an interval of the restart"
+
+
+def test_quiet_at_the_end_a_bucket_edit_reads_the_task_aws_lists_not_the_old_status() -> None:
+    # quiet_at_the_end (seed 11938): team-a exports A into archive-b; team-b then exports A
+    # into archive-a (300 s), which hides team-a's task (AWS lists an AMI's latest task
+    # only), and stops naming A (600 s). team-a's spec then names archive-a, tracking only
+    # (900 s): its stored status, written for archive-b, still shows the archive-b task,
+    # and A's new cache entry took that for AWS's latest task, so A showed Pending until
+    # its re-check, up to ten intervals later, long after everything settled.
+    tracking = {**store(A, interval=3600), "createTasks": False}
+    edits = (
+        scenario.Action(300.0, "edit", "team-b/two", spec=store(A, B, interval=3600)),
+        scenario.Action(600.0, "edit", "team-b/two", spec=store(B, interval=3600)),
+        scenario.Action(900.0, "edit", "team-a/one", spec=tracking),
+    )
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=3600, bucket="archive-b"),
+            "team-b/two": store(B, interval=3600),
+        },
+        interval=3600.0,
+        actions=edits,
+    )
+    log = check(sc)
+    after = [w.status for w in log.kube.writes if w.key == "team-a/one" and w.t > 900]
+    entry = after[0]["tasks"][0]
+    assert (entry["state"], entry["bucket"]) == ("Completed", "archive-a")

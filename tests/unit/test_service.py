@@ -142,12 +142,15 @@ async def test_known_tasks_are_parsed_only_when_the_poller_reads_them(
     parsed: list[object] = []
     real = status.known_tasks
 
-    def counted(prior: Any) -> dict[str, model.StoreTask]:
+    def counted(prior: Any, generation: int) -> dict[str, model.StoreTask]:
         parsed.append(prior)
-        return real(prior)
+        return real(prior, generation)
 
     monkeypatch.setattr(status, "known_tasks", counted)
-    previous = {"tasks": [{"amiId": AMI, "state": "Completed", "progressPercentage": 100}]}
+    previous = {
+        "observedGeneration": 1,
+        "tasks": [{"amiId": AMI, "state": "Completed", "progressPercentage": 100}],
+    }
     svc, hub, _ = make()
     await svc.poll(REF, reader({"imageIds": [AMI]}, previous=previous))
     assert parsed == []  # a quiet poll: the poller never looked
@@ -156,6 +159,19 @@ async def test_known_tasks_are_parsed_only_when_the_poller_reads_them(
     await svc.poll(REF, reader({"imageIds": [AMI]}, previous=previous))
     assert parsed == [previous]
     assert hub.views[0][2][AMI].state == model.TaskState.COMPLETED
+
+
+async def test_a_status_of_an_earlier_spec_tells_the_poller_no_task() -> None:
+    # Written for another bucket, it shows the tasks that bucket matched: a later task
+    # into the bucket the spec names now may hide behind them.
+    previous = {
+        "observedGeneration": 1,
+        "tasks": [{"amiId": AMI, "state": "Completed", "progressPercentage": 100}],
+    }
+    svc, hub, _ = make()
+    hub.read_known = True
+    await svc.poll(REF, reader({"imageIds": [AMI]}, previous=previous, generation=[2]))
+    assert dict(hub.views[0][2]) == {}
 
 
 async def test_an_invalid_spec_is_rejected_without_polling() -> None:

@@ -213,10 +213,21 @@ def reject_spec(
     return _outcome(prev, status, statusevents.sync_events(prev, status), entries)
 
 
-def known_tasks(previous: Mapping[str, Any] | None) -> dict[str, model.StoreTask]:
-    """The previous status' started tasks as ``StoreTask`` values, by AMI ID."""
+def known_tasks(previous: Mapping[str, Any] | None, generation: int) -> dict[str, model.StoreTask]:
+    """The previous status' started tasks as ``StoreTask`` values, by AMI ID (none: ask AWS).
+
+    The poller takes them for AWS's latest tasks until it asks (after a restart), so only
+    a status computed for this ``generation`` of the spec gives them: an entry shows the
+    AMI's latest task among those its spec's bucket matches, and a later task into another
+    bucket hides behind it. Under the same spec that later task would leave the entry as
+    it is; under another (a bucket edit) it is the task the new spec shows. A status that
+    rejected this spec keeps the entries of the last valid one.
+    """
+    prev = _plain(previous) if previous else {}
+    if not _computed_for(prev, generation):
+        return {}
     known: dict[str, model.StoreTask] = {}
-    for entry in taskentries.from_status(_plain(previous) if previous else {}):
+    for entry in taskentries.from_status(prev):
         state = entry.get("state")
         ami_id = entry.get("amiId")
         if state not in model.AWS_TASK_STATES or not isinstance(ami_id, str):
@@ -232,6 +243,14 @@ def known_tasks(previous: Mapping[str, Any] | None) -> dict[str, model.StoreTask
             failure_reason=entry.get("failureReason"),
         )
     return known
+
+
+def _computed_for(prev: Mapping[str, Any], generation: int) -> bool:
+    """Whether ``prev`` is a status computed for this generation of the spec."""
+    if prev.get("observedGeneration") != generation:
+        return False
+    synced = conditions.synced(prev) or {}
+    return synced.get("reason") != model.PollErrorReason.INVALID_SPEC.value
 
 
 def _set_estimate(

@@ -514,11 +514,21 @@ def test_task_events_are_capped_with_one_summary() -> None:
 def test_known_tasks_round_trips_started_entries() -> None:
     tasks = {A: task(A, "Failed", 5, reason="r"), B: None, C: task(C, "Completed", 100)}
     outcome = run(None, spec(A, B, C), view(tasks), 0)
-    known = status.known_tasks(outcome.status)
+    known = status.known_tasks(outcome.status, 1)
     assert set(known) == {A, C}
     assert known[A] == task(A, "Failed", 5, reason="r")
     assert known[C] == task(C, "Completed", 100)
-    assert status.known_tasks(None) == {}
+    assert status.known_tasks(None, 1) == {}
+
+
+def test_known_tasks_only_from_a_status_computed_for_this_spec() -> None:
+    # Its entries show the tasks the spec's bucket matched; another spec's are no
+    # stand-in for AWS's latest task, nor is a status that rejected this spec.
+    outcome = run(None, spec(A, bucket="bkt"), view({A: task(A, "Completed", 100)}), 0)
+    assert set(status.known_tasks(outcome.status, 1)) == {A}
+    assert status.known_tasks(outcome.status, 2) == {}
+    rejected = status.reject_spec(outcome.status, "spec.bucket: bad", generation=2, now=at(1))
+    assert status.known_tasks(rejected.status, 2) == {}
 
 
 def test_format_and_parse_time() -> None:
