@@ -12,11 +12,12 @@ from collections.abc import Sequence
 
 import kopf
 
-from amistore_operator import accountfile, exporter, service, settings
 from amistore_operator.aws import create, credentials, ec2, threads
+from amistore_operator.config import accountfile, settings
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
 from amistore_operator.polling import hub as poller_hub
+from amistore_operator.reconcile import exporter, service
 
 logger = logging.getLogger(__name__)
 

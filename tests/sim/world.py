@@ -18,11 +18,11 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from amistore_operator import exporter, resource, service
 from amistore_operator.core import accounts, export, statusevents
 from amistore_operator.kube import daemon, handlers
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
+from amistore_operator.reconcile import exporter, resource, service
 
 from tests.sim import fakeaws, fakekube
 

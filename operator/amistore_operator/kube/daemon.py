@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from amistore_operator import resource, service
 from amistore_operator.core import statusevents
+from amistore_operator.reconcile import resource, service
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import kopf
 
-from amistore_operator import resource, service
 from amistore_operator.core import statusevents
 from amistore_operator.kube import daemon, kubelogin, statuswriter
+from amistore_operator.reconcile import resource, service
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"

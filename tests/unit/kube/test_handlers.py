@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import kopf
-from amistore_operator import service
 from amistore_operator.kube import handlers
+from amistore_operator.reconcile import service
 
 
 def registered(registry: kopf.OperatorRegistry) -> Iterator[Any]:

@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 import pytest
-from amistore_operator import resource, service
 from amistore_operator.observe import metrics
+from amistore_operator.reconcile import resource, service
 
 from tests.unit.polling.test_poller import IV, REGION, amis, make_env
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from amistore_operator import resource, statusmemory
 from amistore_operator.core import status
+from amistore_operator.reconcile import resource, statusmemory
 
 REF = resource.ResourceRef(namespace="team", name="golden", uid="uid-1")
 WATCHED: dict[str, Any] = {"tasks": [], "note": "the watched body, behind our writes"}

@@ -8,7 +8,7 @@ import os
 import pathlib
 
 import pytest
-from amistore_operator import accountfile, settings
+from amistore_operator.config import accountfile, settings
 from amistore_operator.core import accounts
 
 ROLE = "arn:aws:iam::111111111111:role/amistore"

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import pytest
-from amistore_operator import resource, service
 from amistore_operator.core import model, status
 from amistore_operator.observe import metrics
+from amistore_operator.reconcile import resource, service
 
 AMI = "ami-0123456789abcdef0"
 NOW = datetime.datetime(2026, 11, 27, 4, 0, tzinfo=datetime.UTC)

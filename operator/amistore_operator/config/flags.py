@@ -11,7 +11,7 @@ import argparse
 from typing import NoReturn
 
 import amistore_operator
-from amistore_operator import settingvalues as values
+from amistore_operator.config import settingvalues as values
 
 
 class _Parser(argparse.ArgumentParser):

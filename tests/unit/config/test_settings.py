@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from amistore_operator import settings
+from amistore_operator.config import settings
 
 ENV = {"AWS_REGION": "eu-west-1"}
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from amistore_operator import exporter
 from amistore_operator.aws import errors
 from amistore_operator.core import export, model
+from amistore_operator.reconcile import exporter
 
 A = "ami-0000000a"
 B = "ami-0000000b"

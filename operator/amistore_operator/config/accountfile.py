@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import yaml
 
-from amistore_operator import settingvalues
+from amistore_operator.config import settingvalues
 from amistore_operator.core import accounts
 
 logger = logging.getLogger(__name__)

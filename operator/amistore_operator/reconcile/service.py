@@ -24,7 +24,6 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from amistore_operator import accountgate, exporter, resource, statusmemory
 from amistore_operator.core import (
     accounts,
     conditions,
@@ -38,6 +37,7 @@ from amistore_operator.core import (
 )
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
+from amistore_operator.reconcile import accountgate, exporter, resource, statusmemory
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,20 @@ import datetime
 import itertools
 from typing import Any
 
-from amistore_operator import exporter
 from amistore_operator.aws import errors
 from amistore_operator.core import model
+from amistore_operator.reconcile import exporter
 
-from tests.unit.test_exporter import ALLOW, BUCKET, SECOND, SPEC, T0, Clock, FakeCreate, inline
+from tests.unit.reconcile.test_exporter import (
+    ALLOW,
+    BUCKET,
+    SECOND,
+    SPEC,
+    T0,
+    Clock,
+    FakeCreate,
+    inline,
+)
 
 HOUR = datetime.timedelta(hours=1)
 AMIS = tuple(f"ami-{n:08x}" for n in range(1, 7))

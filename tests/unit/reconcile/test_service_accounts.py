@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from amistore_operator import resource, service
 from amistore_operator.core import accounts
 from amistore_operator.observe import metrics
+from amistore_operator.reconcile import resource, service
 
-from tests.unit.test_service import AMI, NOW, FakeHub, reader
+from tests.unit.reconcile.test_service import AMI, NOW, FakeHub, reader
 
 A = "111111111111"
 OWN = "999999999999"

@@ -11,8 +11,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from amistore_operator import flags
-from amistore_operator import settingvalues as values
+from amistore_operator.config import flags
+from amistore_operator.config import settingvalues as values
 from amistore_operator.core import export, spec
 
 LOG_FORMATS = ("text", "json")

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from amistore_operator import resource
 from amistore_operator.core import status
+from amistore_operator.reconcile import resource
 
 Entries = tuple[dict[str, Any], ...]
 

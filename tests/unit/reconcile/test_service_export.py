@@ -7,13 +7,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any, cast
 
-from amistore_operator import exporter, resource, service
 from amistore_operator.aws import errors
 from amistore_operator.core import accounts, export, model
 from amistore_operator.observe import metrics
+from amistore_operator.reconcile import exporter, resource, service
 
-from tests.unit.test_exporter import ALLOW, Clock, FakeCreate, inline
-from tests.unit.test_service import AMI, NOW, FakeHub
+from tests.unit.reconcile.test_exporter import ALLOW, Clock, FakeCreate, inline
+from tests.unit.reconcile.test_service import AMI, NOW, FakeHub
 
 REF = resource.ResourceRef(namespace="team", name="golden")
 RAW = {"imageIds": [AMI], "bucket": "amis-prod", "createTasks": True, "pollIntervalSeconds": 60}

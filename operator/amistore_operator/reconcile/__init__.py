@@ -1,0 +1,7 @@
+"""One poll of one AmiStore: its spec in, its status, Events and metrics out.
+
+``service`` composes the poll (parse, account gate, poller, export, status); ``resource`` is what
+a handler hands it; ``statusmemory`` what it remembers of each last status; ``accountgate`` which
+AmiStores may use their account; ``exporter`` carries out export's one decision per poll. It
+imports ``polling``, ``observe``, ``aws`` (errors, budget) and ``core``; never kopf or boto3.
+"""
