@@ -2,8 +2,10 @@
 
 No kopf, boto3, clock, network or logging here: ``now`` is passed in, and the
 result is plain JSON-ready data. This module is the entry point; the parts
-live in ``taskentries`` (the ``tasks`` entries and their merge rules),
-``aggregate`` (``state``, progress and counts), ``conditions``,
+live in ``knowntasks`` (what is known of the tasks from before the poll),
+``taskentries`` (the ``tasks`` entries and their merge rules), ``aggregate``
+(``state``, progress and counts), ``conditions``, ``resourcefields`` (``region``,
+``account``, ``lastPollTime`` and the other fields of the resource as a whole),
 ``statusevents`` and ``stall`` (the ``Stalled`` condition and its events).
 
 Write rule: ``Outcome.changed`` is True iff the new status differs from the
@@ -36,9 +38,9 @@ from typing import Any
 from amistore_operator.core import (
     aggregate,
     conditions,
-    eta,
-    exportrecords,
+    knowntasks,
     model,
+    resourcefields,
     stall,
     statusevents,
     taskentries,
@@ -51,8 +53,7 @@ MAX_TASK_EVENTS = statusevents.MAX_TASK_EVENTS
 MAX_FAILED_IN_MESSAGE = conditions.MAX_FAILED_IN_MESSAGE
 MAX_REASON_CHARS = taskentries.MAX_REASON_CHARS
 UNKNOWN = aggregate.UNKNOWN
-# The amistore.io/retry-requested-at value export mode handled (Flux's lastHandledReconcileAt).
-RETRY_HANDLED = "lastHandledRetryAt"
+RETRY_HANDLED = resourcefields.RETRY_HANDLED
 Event = statusevents.Event
 format_time = timestamps.format_time
 parse_time = timestamps.parse_time
@@ -101,21 +102,8 @@ def reconcile(
     """
     prev = _plain(previous) if previous else {}
     stamp = format_time(now)
-    if previous_entries is None:
-        known = list(taskentries.from_status(prev))
-        new_after = _cut_at(prev)
-    else:
-        known, new_after = [dict(e) for e in previous_entries], None
-    if view.account and prev.get("account") and prev.get("account") != view.account:
-        known, new_after = [], None  # another account's tasks: none of them is one of these
-    prev_entries = {e["amiId"]: e for e in known if e.get("amiId")}
-    if spec.image_ids:
-        entries = taskentries.for_image_ids(spec, view, prev_entries, stamp)
-        if export_entries:
-            entries = [dict(export_entries.get(e["amiId"]) or e) for e in entries]
-    else:
-        entries = taskentries.for_listing(spec, view, prev_entries, stamp)
-    entries.sort(key=taskentries.order)
+    prev_entries, new_after = knowntasks.entries_by_ami(prev, view.account, previous_entries)
+    entries = _entries(spec, view, prev_entries, stamp, export_entries)
     limit = stall.threshold(spec.stall_after, spec.poll_interval, stretched_interval)
     fresh = view.error is None
     unseen = taskentries.unseen(spec, view, entries)
@@ -123,36 +111,60 @@ def reconcile(
 
     ever_polled = view.error is None or bool(view.tasks) or aggregate.was_polled(prev)
     status = aggregate.aggregate(entries, ever_polled)
-    status["observedGeneration"] = generation
-    status["region"] = spec.region  # the region actually polled, defaults resolved
-    account = view.account or _account_still_named(prev, generation)
-    if account:
-        status["account"] = account  # the account polled (the operator's own if unnamed)
-    elif prev.get("account"):
-        status["account"] = None  # a merge patch deletes a key set to null
-    last_poll = stamp if view.error is None else prev.get("lastPollTime")
-    if last_poll is not None:
-        status["lastPollTime"] = last_poll
-    if view.error is None:
-        synced = ("Synced", "True", "Polled", "The last AWS poll succeeded")
-    else:
-        message = view.error.message or f"AWS poll failed: {view.error.reason.value}"
-        synced = ("Synced", "False", view.error.reason.value, message)
+    resourcefields.set_poll(prev, status, spec, view, generation, stamp)
     fresh_conditions = [
-        synced,
+        _synced(view),
         *conditions.task_conditions(entries, ever_polled),
         stall.condition(entries, limit),
         *([export_condition] if export_condition is not None else []),
     ]
     status["conditions"] = conditions.merge(prev, fresh_conditions, generation, stamp)
     status["tasks"] = entries[:MAX_TASK_ENTRIES]
-    _set_estimate(prev, status, entries)
-    handled = export_retry_handled or prev.get(RETRY_HANDLED)
-    if handled:
-        status[RETRY_HANDLED] = handled
-    _set_records(prev, status, export_records)
+    resourcefields.set_estimate(prev, status, entries)
+    resourcefields.set_retry_handled(prev, status, export_retry_handled)
+    resourcefields.set_records(prev, status, export_records)
 
-    events = [
+    events = _events(prev, status, prev_entries, entries, new_after, limit)
+    due = stall.next_due(entries, limit, fresh=fresh, unseen=unseen)
+    return _outcome(prev, status, events, entries, stall_due=due)
+
+
+def _entries(
+    spec: model.AmiStoreSpec,
+    view: model.ResourceView,
+    prev_entries: dict[str, dict[str, Any]],
+    stamp: str,
+    export_entries: Mapping[str, Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """This poll's task entries, newest first, before the stall verdicts."""
+    if spec.image_ids:
+        entries = taskentries.for_image_ids(spec, view, prev_entries, stamp)
+        if export_entries:
+            entries = [dict(export_entries.get(e["amiId"]) or e) for e in entries]
+    else:
+        entries = taskentries.for_listing(spec, view, prev_entries, stamp)
+    entries.sort(key=taskentries.order)
+    return entries
+
+
+def _synced(view: model.ResourceView) -> tuple[str, str, str, str]:
+    """The ``Synced`` condition: whether this AWS poll succeeded."""
+    if view.error is None:
+        return ("Synced", "True", "Polled", "The last AWS poll succeeded")
+    message = view.error.message or f"AWS poll failed: {view.error.reason.value}"
+    return ("Synced", "False", view.error.reason.value, message)
+
+
+def _events(
+    prev: Mapping[str, Any],
+    status: Mapping[str, Any],
+    prev_entries: dict[str, dict[str, Any]],
+    entries: list[dict[str, Any]],
+    new_after: datetime.datetime | None,
+    limit: stall.Threshold,
+) -> list[Event]:
+    """The events announcing the change: the sync ones, then the tasks' (capped)."""
+    return [
         *statusevents.sync_events(prev, status),
         *statusevents.capped(
             [
@@ -161,8 +173,6 @@ def reconcile(
             ]
         ),
     ]
-    due = stall.next_due(entries, limit, fresh=fresh, unseen=unseen)
-    return _outcome(prev, status, events, entries, stall_due=due)
 
 
 def reject_spec(
@@ -195,7 +205,7 @@ def reject_spec(
     for kept in ("region", "account", RETRY_HANDLED):
         if kept in prev:
             status[kept] = prev[kept]
-    _set_records(prev, status, export_records)
+    resourcefields.set_records(prev, status, export_records)
     if "lastPollTime" in prev:
         status["lastPollTime"] = prev["lastPollTime"]
     if prev.get("estimatedCompletionTime"):
@@ -216,90 +226,10 @@ def reject_spec(
 def known_tasks(previous: Mapping[str, Any] | None, generation: int) -> dict[str, model.StoreTask]:
     """The previous status' started tasks as ``StoreTask`` values, by AMI ID (none: ask AWS).
 
-    The poller takes them for AWS's latest tasks until it asks (after a restart), so only
-    a status computed for this ``generation`` of the spec gives them: an entry shows the
-    AMI's latest task among those its spec's bucket matches, and a later task into another
-    bucket hides behind it. Under the same spec that later task would leave the entry as
-    it is; under another (a bucket edit) it is the task the new spec shows. A status that
-    rejected this spec keeps the entries of the last valid one.
+    Only a status computed for this ``generation`` of the spec gives them (see
+    ``knowntasks.started_tasks``).
     """
-    prev = _plain(previous) if previous else {}
-    if not _computed_for(prev, generation):
-        return {}
-    known: dict[str, model.StoreTask] = {}
-    for entry in taskentries.from_status(prev):
-        state = entry.get("state")
-        ami_id = entry.get("amiId")
-        if state not in model.AWS_TASK_STATES or not isinstance(ami_id, str):
-            continue
-        progress = entry.get("progressPercentage")
-        known[ami_id] = model.StoreTask(
-            ami_id=ami_id,
-            state=model.TaskState(state),
-            progress=progress if isinstance(progress, int) else 0,
-            bucket=entry.get("bucket"),
-            s3_object_key=entry.get("s3ObjectKey"),
-            start_time=parse_time(entry.get("taskStartTime")),
-            failure_reason=entry.get("failureReason"),
-        )
-    return known
-
-
-def _computed_for(prev: Mapping[str, Any], generation: int) -> bool:
-    """Whether ``prev`` is a status computed for this generation of the spec."""
-    if prev.get("observedGeneration") != generation:
-        return False
-    synced = conditions.synced(prev) or {}
-    return synced.get("reason") != model.PollErrorReason.INVALID_SPEC.value
-
-
-def _set_estimate(
-    prev: Mapping[str, Any], status: dict[str, Any], entries: Sequence[Mapping[str, Any]]
-) -> None:
-    """``estimatedCompletionTime``: absent when nothing is estimated, null to delete it."""
-    estimate = eta.resource_estimate(entries)
-    if estimate is not None:
-        status["estimatedCompletionTime"] = estimate
-    elif prev.get("estimatedCompletionTime"):
-        status["estimatedCompletionTime"] = None  # a merge patch deletes a key set to null
-
-
-def _set_records(
-    prev: Mapping[str, Any], status: dict[str, Any], records: Sequence[Mapping[str, Any]] | None
-) -> None:
-    """``exportRecords``: the new ones, else the previous ones; null to delete them."""
-    if records is None:
-        if prev.get(exportrecords.FIELD):
-            status[exportrecords.FIELD] = prev[exportrecords.FIELD]
-    elif records:
-        status[exportrecords.FIELD] = [dict(r) for r in records]
-    elif prev.get(exportrecords.FIELD):
-        status[exportrecords.FIELD] = None  # a merge patch deletes a key set to null
-
-
-def _account_still_named(prev: Mapping[str, Any], generation: int) -> str | None:
-    """The previous status's account, when the view's is unknown and the spec is the same.
-
-    An unknown account (``view.account`` empty) is the operator's own identity before STS
-    named it (just after a restart, or while STS fails): the status written for this same
-    generation of the spec already names it, and that stays true. Deleting it would be a
-    write, then another to put it back: known state lost for a while.
-    """
-    account = prev.get("account")
-    same_spec = prev.get("observedGeneration") == generation
-    return account if same_spec and isinstance(account, str) and account else None
-
-
-def _cut_at(prev: Mapping[str, Any]) -> datetime.datetime | None:
-    """For a status cut by the cap, the time after which an absent task is new; else None."""
-    total = prev.get("tasksTotal")
-    if not isinstance(total, int) or total <= sum(1 for _ in taskentries.from_status(prev)):
-        return None
-    # Without a last poll time, nothing tells a new task from one cut by the cap.
-    return parse_time(prev.get("lastPollTime")) or _NEVER
-
-
-_NEVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    return knowntasks.started_tasks(_plain(previous) if previous else {}, generation)
 
 
 def _outcome(

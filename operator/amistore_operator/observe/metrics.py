@@ -1,4 +1,7 @@
-"""Prometheus metrics: per-task series rendered at scrape time, and operator health.
+"""Prometheus metrics: per-task series rendered at scrape time, and the registry.
+
+``build_registry`` registers the task collector with the operator's health metrics
+(``health``) and the process metrics.
 
 Per-task series come from a custom collector that renders the current state at
 every scrape, so the series of a deleted resource or of an AMI removed from a
@@ -21,18 +24,10 @@ from prometheus_client import registry as registry_module
 from prometheus_client import samples as samples_module
 
 from amistore_operator.core import model, status
+from amistore_operator.observe import health
 
-OUTCOMES = (
-    "success",
-    "throttled",
-    "client_error",
-    "server_error",
-    "connection_error",
-    "dry_run",
-    "capacity",
-)
 DEFAULT_MAX_TASK_SERIES = 5000
-DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+OperatorMetrics = health.OperatorMetrics  # the health metrics, where callers find them
 
 _TASK_LABELS = ("namespace", "name", "ami_id", "region", "account")
 _RESOURCE_LABELS = ("namespace", "name", "region", "account")
@@ -138,35 +133,7 @@ class TaskCollector(registry_module.Collector):
                 "region": region,
                 "account": account,
             }
-            progress = task.get("progressPercentage")
-            _add(built, "amistore_task_progress_percent", base, _number(progress, 0.0))
-            for candidate in _STATES:
-                value = 1.0 if candidate == state else 0.0
-                _add(built, "amistore_task_state", {**base, "state": candidate}, value)
-            if state == model.TaskState.FAILED:
-                reason = task.get("failureReason") or "unknown"
-                _add(built, "amistore_task_failure_info", {**base, "reason": str(reason)}, 1.0)
-            start = _start_seconds(task.get("taskStartTime"))
-            if start is not None:
-                _add(built, "amistore_task_start_time_seconds", base, start)
-            estimate = _start_seconds(task.get("estimatedCompletionTime"))
-            if estimate is not None and state == model.TaskState.IN_PROGRESS:
-                family = "amistore_task_estimated_completion_timestamp_seconds"
-                _add(built, family, base, estimate)
-            if state == model.TaskState.IN_PROGRESS:
-                moved = _start_seconds(task.get("lastProgressTime"))
-                if moved is not None:
-                    _add(built, "amistore_task_last_progress_timestamp_seconds", base, moved)
-                stalled = 1.0 if task.get("stalled") is True else 0.0
-                _add(built, "amistore_task_stalled", base, stalled)
-            bucket = task.get("bucket")
-            if bucket:
-                labels = {
-                    **base,
-                    "bucket": str(bucket),
-                    "s3_object_key": task.get("s3ObjectKey") or "",
-                }
-                _add(built, "amistore_task_info", labels, 1.0)
+            _add_task(built, base, task, state)
         resource = {"namespace": namespace, "name": name, "region": region, "account": account}
         omitted = max(0, len(tasks) - self._max_task_series)
         _add(built, "amistore_task_series_omitted", resource, float(omitted))
@@ -199,81 +166,18 @@ class TaskCollector(registry_module.Collector):
         return families.values()
 
 
-class OperatorMetrics:
-    """Operator-health metrics, registered on the given registry."""
-
-    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
-        self._requests = prometheus_client.Counter(
-            "amistore_ec2_requests",
-            "HTTP attempts of EC2 API calls made by the operator (each retry counts), by "
-            "outcome (success, throttled, client_error, server_error, connection_error; for "
-            "CreateStoreImageTask also dry_run, a DryRun AWS allowed, and capacity, a create "
-            "refused because AWS's store capacity is in use).",
-            ("account", "region", "operation", "outcome"),
-            registry=registry,
-        )
-        self._duration = prometheus_client.Histogram(
-            "amistore_ec2_request_duration_seconds",
-            "Seconds each HTTP attempt of an EC2 API call took, from sending the request to "
-            "its response or error; each retry is observed on its own, and the wait for the "
-            "client-side request budget is not included.",
-            ("account", "region", "operation"),
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
-        self._last_success = prometheus_client.Gauge(
-            "amistore_poll_last_success_timestamp_seconds",
-            "Unix time of the last successful DescribeStoreImageTasks poll in the region.",
-            ("account", "region"),
-            registry=registry,
-        )
-        self._interval = prometheus_client.Gauge(
-            "amistore_poll_effective_interval_seconds",
-            "Interval the poller actually achieves in the region; above the configured one "
-            "when the EC2 request budget forces it to stretch.",
-            ("account", "region"),
-            registry=registry,
-        )
-        self._budget = prometheus_client.Gauge(
-            "amistore_ec2_budget_tokens",
-            "DescribeStoreImageTasks calls the operator may still make in the region now "
-            "(its client-side token bucket, refilled at --ec2-rate up to --ec2-burst).",
-            ("account", "region"),
-            registry=registry,
-        )
-
-    def observe_ec2_call(
-        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
-    ) -> None:
-        """Count one EC2 call of ``account`` ("": unknown) and record its duration."""
-        self._requests.labels(account, region, operation, outcome).inc()
-        self._duration.labels(account, region, operation).observe(seconds)
-
-    def set_poll_success(self, region: str, timestamp: float, account: str = "") -> None:
-        """Record the Unix time of a successful poll of the account in the region."""
-        self._last_success.labels(account, region).set(timestamp)
-
-    def set_effective_interval(self, region: str, seconds: float, account: str = "") -> None:
-        """Record the polling interval actually achieved for the account in the region."""
-        self._interval.labels(account, region).set(seconds)
-
-    def set_budget(self, region: str, tokens: float, account: str = "") -> None:
-        """Record the level of the account's client-side request token bucket in the region."""
-        self._budget.labels(account, region).set(tokens)
-
-
 def build_registry(
     max_task_series: int = DEFAULT_MAX_TASK_SERIES,
-) -> tuple[prometheus_client.CollectorRegistry, TaskCollector, OperatorMetrics]:
+) -> tuple[prometheus_client.CollectorRegistry, TaskCollector, health.OperatorMetrics]:
     """A fresh registry with the task collector, health metrics and process metrics."""
     registry = prometheus_client.CollectorRegistry()
     tasks = TaskCollector(max_task_series)
     registry.register(tasks)
-    health = OperatorMetrics(registry)
+    operator_health = health.OperatorMetrics(registry)
     process_collector.ProcessCollector(registry=registry)
     platform_collector.PlatformCollector(registry=registry)
     gc_collector.GCCollector(registry=registry)
-    return registry, tasks, health
+    return registry, tasks, operator_health
 
 
 def _empty_families() -> dict[str, metrics_core.GaugeMetricFamily]:
@@ -281,6 +185,44 @@ def _empty_families() -> dict[str, metrics_core.GaugeMetricFamily]:
         family: metrics_core.GaugeMetricFamily(family, documentation, labels=labels)
         for family, (documentation, labels) in _FAMILIES.items()
     }
+
+
+def _add_task(
+    built: dict[str, list[samples_module.Sample]],
+    base: dict[str, str],
+    task: Mapping[str, Any],
+    state: str,
+) -> None:
+    """Add the samples of one task entry (``base``: its labels, ``state``: a known state)."""
+    progress = task.get("progressPercentage")
+    _add(built, "amistore_task_progress_percent", base, _number(progress, 0.0))
+    for candidate in _STATES:
+        value = 1.0 if candidate == state else 0.0
+        _add(built, "amistore_task_state", {**base, "state": candidate}, value)
+    if state == model.TaskState.FAILED:
+        reason = task.get("failureReason") or "unknown"
+        _add(built, "amistore_task_failure_info", {**base, "reason": str(reason)}, 1.0)
+    start = _start_seconds(task.get("taskStartTime"))
+    if start is not None:
+        _add(built, "amistore_task_start_time_seconds", base, start)
+    estimate = _start_seconds(task.get("estimatedCompletionTime"))
+    if estimate is not None and state == model.TaskState.IN_PROGRESS:
+        family = "amistore_task_estimated_completion_timestamp_seconds"
+        _add(built, family, base, estimate)
+    if state == model.TaskState.IN_PROGRESS:
+        moved = _start_seconds(task.get("lastProgressTime"))
+        if moved is not None:
+            _add(built, "amistore_task_last_progress_timestamp_seconds", base, moved)
+        stalled = 1.0 if task.get("stalled") is True else 0.0
+        _add(built, "amistore_task_stalled", base, stalled)
+    bucket = task.get("bucket")
+    if bucket:
+        labels = {
+            **base,
+            "bucket": str(bucket),
+            "s3_object_key": task.get("s3ObjectKey") or "",
+        }
+        _add(built, "amistore_task_info", labels, 1.0)
 
 
 def _add(
