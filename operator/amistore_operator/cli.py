@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
+from wsgiref import simple_server
 
 import kopf
 
@@ -47,6 +48,29 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
     """Start the metrics server and kopf with our handlers; return when kopf stops."""
     account_file = account_file or accountfile.AccountFile("")
     _check_port_free(config.liveness_port, "--liveness-port")
+    collector, operator_metrics, metrics_server = _start_metrics(config)
+    identities = _start_identities(config, account_file)
+    svc = _build_service(config, account_file, identities, collector, operator_metrics)
+    kopf_registry = kopf.OperatorRegistry()
+    handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
+    _log_start(config, account_file)
+    try:
+        kopf.run(
+            registry=kopf_registry,
+            standalone=True,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+        )
+    finally:
+        metrics_server.shutdown()
+    logger.info("Stopped.")
+
+
+def _start_metrics(
+    config: settings.Settings,
+) -> tuple[metrics.TaskCollector, metrics.OperatorMetrics, simple_server.WSGIServer]:
+    """The metrics and the server of ``GET /metrics``; StartupError if its port is taken."""
     registry, collector, operator_metrics = metrics.build_registry(config.max_task_series)
     try:
         metrics_server = webserver.serve_metrics(registry, port=config.metrics_port)
@@ -54,12 +78,52 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         raise StartupError(
             f"--metrics-port {config.metrics_port}: cannot listen ({exc.strerror or exc})"
         ) from None
+    return collector, operator_metrics, metrics_server
 
+
+def _start_identities(
+    config: settings.Settings, account_file: accountfile.AccountFile
+) -> credentials.Identities:
+    """The AWS side: each account's credentials, and the own account learnt in a thread."""
     identities = credentials.Identities(account_map=account_file.map, sts_region=config.region)
     # status.account of resources without spec.account; STS may be slow or unreachable.
     threading.Thread(
         target=identities.resolve_own_account_until_known, name="own-account", daemon=True
     ).start()
+    return identities
+
+
+def _build_service(
+    config: settings.Settings,
+    account_file: accountfile.AccountFile,
+    identities: credentials.Identities,
+    collector: metrics.TaskCollector,
+    operator_metrics: metrics.OperatorMetrics,
+) -> service.AmiStoreService:
+    """One poll of a resource: the shared poller, the exporter and the service over them."""
+    hub = _build_hub(config, identities, operator_metrics)
+    exports = _build_exporter(config, identities, operator_metrics)
+    return service.AmiStoreService(
+        hub=hub,
+        collector=collector,
+        default_region=config.region,
+        default_interval=config.poll_interval,
+        default_stall_after=config.stall_after,
+        account_map=account_file.map,
+        own_account=lambda: identities.own_account,
+        watch_accounts=lambda on_change: account_file.watch(
+            on_change, every=min(accountfile.CHECK_SECONDS, config.poll_interval)
+        ),
+        exports=exports,
+    )
+
+
+def _build_hub(
+    config: settings.Settings,
+    identities: credentials.Identities,
+    operator_metrics: metrics.OperatorMetrics,
+) -> poller_hub.PollerHub:
+    """The shared pollers, one per (account, region), within the describe budget."""
 
     def client_for(account: str, region: str) -> ec2.StoreTaskClient:
         # Every HTTP attempt, botocore's retries included, is paid from the budget of the
@@ -82,6 +146,15 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         account_label=lambda account: account or identities.own_account,
         runner=threads.run,
     )
+    return hub
+
+
+def _build_exporter(
+    config: settings.Settings,
+    identities: credentials.Identities,
+    operator_metrics: metrics.OperatorMetrics,
+) -> exporter.Exporter:
+    """Export mode's creates, within the create budget of each (account, region)."""
 
     def create_client_for(account: str, region: str) -> create.CreateClient:
         # Paid from the account's create bucket in the region, apart from the describe budget.
@@ -102,21 +175,11 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
         max_concurrent=config.max_concurrent_stores,
         grace=datetime.timedelta(seconds=config.export_grace),
     )
-    svc = service.AmiStoreService(
-        hub=hub,
-        collector=collector,
-        default_region=config.region,
-        default_interval=config.poll_interval,
-        default_stall_after=config.stall_after,
-        account_map=account_file.map,
-        own_account=lambda: identities.own_account,
-        watch_accounts=lambda on_change: account_file.watch(
-            on_change, every=min(accountfile.CHECK_SECONDS, config.poll_interval)
-        ),
-        exports=exports,
-    )
-    kopf_registry = kopf.OperatorRegistry()
-    handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
+    return exports
+
+
+def _log_start(config: settings.Settings, account_file: accountfile.AccountFile) -> None:
+    """One line of what the operator watches and spends, and one per optional feature."""
     logger.info(
         "Starting: %s, region %s, poll interval %ss, EC2 budget %s/s burst %s, metrics :%s",
         "all namespaces" if config.all_namespaces else "namespaces " + ",".join(config.namespaces),
@@ -141,17 +204,6 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
             len(account_file.map().accounts),
             ", ".join(account_file.map().default_namespaces) or "no namespace",
         )
-    try:
-        kopf.run(
-            registry=kopf_registry,
-            standalone=True,
-            clusterwide=config.all_namespaces,
-            namespaces=config.namespaces,
-            liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
-        )
-    finally:
-        metrics_server.shutdown()
-    logger.info("Stopped.")
 
 
 def _check_port_free(port: int, flag: str) -> None:

@@ -11,7 +11,9 @@ current account map at each refresh, and before each signed call the
 credentials compare the role they hold with the map's: a reload that changes an
 account's role or external ID makes its next call assume the new one (removing
 the account makes it fail, unsigned), through every client on the session
-wherever it is cached, while other accounts keep their sessions.
+wherever it is cached, while other accounts keep their sessions. Those
+credentials themselves, and how a session is made to sign with them, are
+``rolecredentials``'.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import botocore.exceptions
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import create, ec2, errors
+from amistore_operator.aws import create, ec2, errors, rolecredentials
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
@@ -38,11 +40,9 @@ _Client = TypeVar("_Client")
 
 # Who is calling, in CloudTrail of the target account (sts:RoleSessionName).
 ROLE_SESSION_NAME = "amistore-operator"
-_REFRESH_FAILED = "Refreshing temporary credentials failed"
 
 ClientCreator = Callable[..., Any]
-# The role an account's credentials are of: its ARN and the external ID sent with it.
-Role = tuple[str, str | None]
+Role = rolecredentials.Role  # an account's role: its ARN and the external ID sent with it
 
 
 def sts_config() -> botocore.config.Config:
@@ -74,7 +74,7 @@ class Identities:
         self._fetchers: dict[str, tuple[Role, botocore.credentials.CachedCredentialFetcher]]
         self._fetchers = {}
         self.own_account = ""  # from GetCallerIdentity (resolve_own_account); "" until known
-        _quiet_refresh_tracebacks()
+        rolecredentials.quiet_refresh_tracebacks()
 
     def session(self, account: str) -> boto3.session.Session:
         """The session of ``account`` ("": the operator's own identity), made on first use."""
@@ -83,7 +83,7 @@ class Identities:
             if found is None:
                 found = self._new_session()
                 if account:
-                    _use_credentials(found, self._assumed(account))
+                    rolecredentials.use_credentials(found, self._assumed(account))
                 self._sessions[account] = found
             return found
 
@@ -181,7 +181,7 @@ class Identities:
             return session.client("sts", region_name=self._sts_region, config=sts_config())
 
     def _assumed(self, account: str) -> botocore.credentials.RefreshableCredentials:
-        return _AssumedRole(
+        return rolecredentials.AssumedRole(
             assume=functools.partial(self._fetch, account),
             wanted=functools.partial(self._role_of, account),
         )
@@ -189,7 +189,7 @@ class Identities:
     def _role_of(self, account: str) -> Role | None:
         """The role the current map gives ``account``, or None if it is not mapped."""
         entry = self._account_map().entry(account)
-        return None if entry is None else _role(entry)
+        return None if entry is None else rolecredentials.role(entry)
 
     def _fetch(self, account: str) -> tuple[Role, dict[str, Any]]:
         """One AssumeRole for ``account`` with its current role (botocore calls this)."""
@@ -212,13 +212,13 @@ class Identities:
                 failure.code,
                 f"AssumeRole {entry.role_arn} failed: {failure.message}",
             ) from None
-        return _role(entry), credentials
+        return rolecredentials.role(entry), credentials
 
     def _fetcher(
         self, entry: accounts.AccountEntry
     ) -> botocore.credentials.CachedCredentialFetcher:
         """The account's fetcher for its current role; a new role's replaces the old one's."""
-        role = _role(entry)
+        role = rolecredentials.role(entry)
         with self._lock:
             held = self._fetchers.get(entry.account_id)
         if held is not None and held[0] == role:
@@ -254,73 +254,3 @@ class Identities:
                 )
 
         return create
-
-
-def _role(entry: accounts.AccountEntry) -> Role:
-    return (entry.role_arn, entry.external_id)
-
-
-class _AssumedRole(botocore.credentials.DeferredRefreshableCredentials):
-    """An account's role credentials, assumed again at once when the map gives another role."""
-
-    def __init__(
-        self,
-        *,
-        assume: Callable[[], tuple[Role, dict[str, Any]]],
-        wanted: Callable[[], Role | None],
-    ) -> None:
-        super().__init__(refresh_using=self._assume_now, method="assume-role")
-        self._assume = assume
-        self._wanted = wanted
-        self._held: Role | None = None  # the role of the credentials held, once assumed
-
-    def refresh_needed(self, refresh_in: int | None = None) -> bool:
-        # botocore asks before every signed call; an unmapped account's refresh fails it.
-        return self._held != self._wanted() or super().refresh_needed(refresh_in)
-
-    def _assume_now(self) -> dict[str, Any]:
-        # Called by botocore under its refresh lock, which then checks refresh_needed again.
-        held, credentials = self._assume()
-        if held != self._wanted():  # the map was reloaded during that AssumeRole
-            held, credentials = self._assume()
-        self._held = held
-        return credentials
-
-
-class _Given(botocore.credentials.CredentialProvider):
-    """A credential provider that always answers with the credentials it was given."""
-
-    METHOD = "amistore-assume-role"
-    CANONICAL_NAME = "customAmistoreAssumeRole"
-
-    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> botocore.credentials.Credentials:
-        return self._credentials
-
-
-def _use_credentials(
-    session: boto3.session.Session, credentials: botocore.credentials.Credentials
-) -> None:
-    """Make ``session`` sign with ``credentials`` (its resolver holds only them)."""
-    resolver = botocore.credentials.CredentialResolver(providers=[_Given(credentials)])
-    session._session.register_component("credential_provider", resolver)
-
-
-class _NoTraceback(logging.Filter):
-    """botocore logs a failed refresh with its traceback; the cause is reported already."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.getMessage().startswith(_REFRESH_FAILED) and record.exc_info:
-            cause = record.exc_info[1]
-            record.msg = f"{record.getMessage()}: {cause}"
-            record.args = None
-            record.exc_info = None
-        return True
-
-
-@functools.cache
-def _quiet_refresh_tracebacks() -> None:
-    logging.getLogger("botocore.credentials").addFilter(_NoTraceback())

@@ -6,20 +6,16 @@ and never reads the environment itself.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
-from amistore_operator.config import flags
+from amistore_operator.config import flags, sources
 from amistore_operator.config import settingvalues as values
-from amistore_operator.core import export, spec
+from amistore_operator.core import export
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-T = TypeVar("T")
-
 
 SettingsError = values.SettingsError
 
@@ -138,121 +134,150 @@ class Settings:
         return not self.namespaces
 
 
+_DEFAULTS = Settings()
+
+
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings; raises SettingsError with one line."""
-    args = flags.build_parser().parse_args(list(argv))
-    defaults = Settings()
-
-    def pick(flag: str, env: str, parse: Callable[[str, str], T], default: T) -> T:
-        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
-        if value is not None:
-            return parse(flag, value)
-        if env in environ:
-            return parse(env, environ[env])
-        return default
-
-    metrics_port = pick(
-        "--metrics-port", "AMISTORE_METRICS_PORT", values.port, defaults.metrics_port
+    given = sources.Sources(flags.build_parser().parse_args(list(argv)), environ)
+    # In this order: when two settings are wrong, the first one read is the one reported.
+    return Settings(
+        **_servers(given),
+        **_watched(given),
+        **_logging(given),
+        **_tracking(given),
+        accounts_file=given.pick("--accounts", "AMISTORE_ACCOUNTS", _file, _DEFAULTS.accounts_file),
+        **_export(given),
+        ec2_read_timeout=values.rate(
+            "AMISTORE_EC2_READ_TIMEOUT",
+            environ.get("AMISTORE_EC2_READ_TIMEOUT", str(_DEFAULTS.ec2_read_timeout)),
+        ),
     )
-    liveness_port = pick(
-        "--liveness-port", "AMISTORE_LIVENESS_PORT", values.port, defaults.liveness_port
+
+
+class _Servers(TypedDict):
+    metrics_port: int
+    liveness_port: int
+
+
+def _servers(given: sources.Sources) -> _Servers:
+    """The ports of the two HTTP servers, which must differ."""
+    metrics_port = given.pick(
+        "--metrics-port", "AMISTORE_METRICS_PORT", values.port, _DEFAULTS.metrics_port
+    )
+    liveness_port = given.pick(
+        "--liveness-port", "AMISTORE_LIVENESS_PORT", values.port, _DEFAULTS.liveness_port
     )
     if metrics_port == liveness_port:
         raise SettingsError(
             f"--liveness-port: must differ from --metrics-port (both are {metrics_port})"
         )
-    return Settings(
-        namespaces=_namespaces(args, environ),
-        metrics_port=metrics_port,
-        liveness_port=liveness_port,
-        poll_interval=pick(
-            "--poll-interval", "AMISTORE_POLL_INTERVAL", values.interval, defaults.poll_interval
+    return _Servers(metrics_port=metrics_port, liveness_port=liveness_port)
+
+
+class _Watched(TypedDict):
+    namespaces: tuple[str, ...]
+    poll_interval: float
+    region: str
+
+
+def _watched(given: sources.Sources) -> _Watched:
+    """Which namespaces are watched, and the poll interval and region a spec may leave out."""
+    return _Watched(
+        namespaces=given.namespaces(),
+        poll_interval=given.pick(
+            "--poll-interval", "AMISTORE_POLL_INTERVAL", values.interval, _DEFAULTS.poll_interval
         ),
-        region=_region(args.region, environ),
-        log_format=pick(
-            "--log-format", "AMISTORE_LOG_FORMAT", values.choice(LOG_FORMATS), defaults.log_format
+        region=given.region(),
+    )
+
+
+class _Logging(TypedDict):
+    log_format: str
+    log_level: str
+
+
+def _logging(given: sources.Sources) -> _Logging:
+    """How the operator logs."""
+    return _Logging(
+        log_format=given.pick(
+            "--log-format", "AMISTORE_LOG_FORMAT", values.choice(LOG_FORMATS), _DEFAULTS.log_format
         ),
-        log_level=pick(
-            "--log-level", "AMISTORE_LOG_LEVEL", values.choice(LOG_LEVELS), defaults.log_level
-        ),
-        ec2_rate=pick("--ec2-rate", "AMISTORE_EC2_RATE", values.rate, defaults.ec2_rate),
-        ec2_burst=pick("--ec2-burst", "AMISTORE_EC2_BURST", values.burst, defaults.ec2_burst),
-        stall_after=pick(
-            "--stall-after", "AMISTORE_STALL_AFTER", values.interval, defaults.stall_after
-        ),
-        max_task_series=pick(
-            "--max-task-series", "AMISTORE_MAX_TASK_SERIES", values.count, defaults.max_task_series
-        ),
-        accounts_file=pick("--accounts", "AMISTORE_ACCOUNTS", _file, defaults.accounts_file),
-        allow_create=(
-            True
-            if args.allow_create
-            else values.boolean("AMISTORE_ALLOW_CREATE", environ.get("AMISTORE_ALLOW_CREATE", ""))
-        ),
-        allowed_buckets=_patterns(
-            "--allowed-buckets", args.allowed_buckets, "AMISTORE_ALLOWED_BUCKETS", environ, ()
-        ),
-        create_namespaces=_patterns(
-            "--create-namespaces",
-            args.create_namespaces,
-            "AMISTORE_CREATE_NAMESPACES",
-            environ,
-            defaults.create_namespaces,
-        ),
-        ec2_create_rate=pick(
-            "--ec2-create-rate", "AMISTORE_EC2_CREATE_RATE", values.rate, defaults.ec2_create_rate
-        ),
-        ec2_create_burst=pick(
-            "--ec2-create-burst",
-            "AMISTORE_EC2_CREATE_BURST",
-            values.burst,
-            defaults.ec2_create_burst,
-        ),
-        max_concurrent_stores=pick(
-            "--max-concurrent-stores",
-            "AMISTORE_MAX_CONCURRENT_STORES",
-            values.count,
-            defaults.max_concurrent_stores,
-        ),
-        export_grace=values.interval(
-            "AMISTORE_EXPORT_GRACE",
-            environ.get("AMISTORE_EXPORT_GRACE", str(defaults.export_grace)),
-        ),
-        ec2_read_timeout=values.rate(
-            "AMISTORE_EC2_READ_TIMEOUT",
-            environ.get("AMISTORE_EC2_READ_TIMEOUT", str(defaults.ec2_read_timeout)),
+        log_level=given.pick(
+            "--log-level", "AMISTORE_LOG_LEVEL", values.choice(LOG_LEVELS), _DEFAULTS.log_level
         ),
     )
 
 
-def _namespaces(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, ...]:
-    if args.namespace and args.all_namespaces:
-        raise SettingsError("--all-namespaces: cannot be combined with --namespace")
-    if args.all_namespaces:
-        return ()
-    if args.namespace:
-        return values.namespace_list("--namespace", args.namespace)
-    every = values.boolean("AMISTORE_ALL_NAMESPACES", environ.get("AMISTORE_ALL_NAMESPACES", ""))
-    listed = [n.strip() for n in environ.get("AMISTORE_NAMESPACE", "").split(",") if n.strip()]
-    if every and listed:
-        raise SettingsError(
-            "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
-        )
-    return values.namespace_list("AMISTORE_NAMESPACE", listed)
+class _Tracking(TypedDict):
+    ec2_rate: float
+    ec2_burst: int
+    stall_after: float
+    max_task_series: int
 
 
-def _patterns(
-    flag: str,
-    given: Sequence[str] | None,
-    env: str,
-    environ: Mapping[str, str],
-    default: tuple[str, ...],
-) -> tuple[str, ...]:
-    if given is not None:
-        return values.patterns(flag, given)
-    if env in environ:
-        return values.patterns(env, [environ[env]])
-    return default
+def _tracking(given: sources.Sources) -> _Tracking:
+    """The describe budget, the default stall threshold and the per-task series kept."""
+    return _Tracking(
+        ec2_rate=given.pick("--ec2-rate", "AMISTORE_EC2_RATE", values.rate, _DEFAULTS.ec2_rate),
+        ec2_burst=given.pick(
+            "--ec2-burst", "AMISTORE_EC2_BURST", values.burst, _DEFAULTS.ec2_burst
+        ),
+        stall_after=given.pick(
+            "--stall-after", "AMISTORE_STALL_AFTER", values.interval, _DEFAULTS.stall_after
+        ),
+        max_task_series=given.pick(
+            "--max-task-series",
+            "AMISTORE_MAX_TASK_SERIES",
+            values.count,
+            _DEFAULTS.max_task_series,
+        ),
+    )
+
+
+class _Export(TypedDict):
+    allow_create: bool
+    allowed_buckets: tuple[str, ...]
+    create_namespaces: tuple[str, ...]
+    ec2_create_rate: float
+    ec2_create_burst: int
+    max_concurrent_stores: int
+    export_grace: float
+
+
+def _export(given: sources.Sources) -> _Export:
+    """Export mode: whether it is on, for which buckets and namespaces, and its budget."""
+    environ = given.environ
+    return _Export(
+        allow_create=(
+            True
+            if given.args.allow_create
+            else values.boolean("AMISTORE_ALLOW_CREATE", environ.get("AMISTORE_ALLOW_CREATE", ""))
+        ),
+        allowed_buckets=given.patterns("--allowed-buckets", "AMISTORE_ALLOWED_BUCKETS", ()),
+        create_namespaces=given.patterns(
+            "--create-namespaces", "AMISTORE_CREATE_NAMESPACES", _DEFAULTS.create_namespaces
+        ),
+        ec2_create_rate=given.pick(
+            "--ec2-create-rate", "AMISTORE_EC2_CREATE_RATE", values.rate, _DEFAULTS.ec2_create_rate
+        ),
+        ec2_create_burst=given.pick(
+            "--ec2-create-burst",
+            "AMISTORE_EC2_CREATE_BURST",
+            values.burst,
+            _DEFAULTS.ec2_create_burst,
+        ),
+        max_concurrent_stores=given.pick(
+            "--max-concurrent-stores",
+            "AMISTORE_MAX_CONCURRENT_STORES",
+            values.count,
+            _DEFAULTS.max_concurrent_stores,
+        ),
+        export_grace=values.interval(
+            "AMISTORE_EXPORT_GRACE",
+            environ.get("AMISTORE_EXPORT_GRACE", str(_DEFAULTS.export_grace)),
+        ),
+    )
 
 
 def _file(source: str, text: str) -> str:
@@ -260,18 +285,3 @@ def _file(source: str, text: str) -> str:
     if not text.strip():
         raise SettingsError(f"{source}: must name a file")
     return text
-
-
-def _region(flag: str | None, environ: Mapping[str, str]) -> str:
-    candidates = [("--region", flag)] + [
-        (name, environ.get(name))
-        for name in ("AMISTORE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
-    ]
-    for source, value in candidates:
-        if value:
-            if not spec.is_valid_region(value):
-                raise SettingsError(
-                    f'{source}: "{value}" is not an AWS region name (such as eu-west-1)'
-                )
-            return value
-    raise SettingsError("no AWS region: set --region, AMISTORE_REGION or AWS_REGION")

@@ -5,7 +5,6 @@ Run against the EC2 simulator's STS in this process, with real boto3.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
 from collections.abc import Iterator
@@ -260,23 +259,3 @@ def test_an_account_removed_from_the_map_signs_no_further_call(ctl: Ec2SimContro
         client.describe_ids([AMI])
     assert caught.value.reason is model.PollErrorReason.ACCOUNT_NOT_ALLOWED
     assert len(ctl.calls("DescribeStoreImageTasks")) == described, "signed by the old role"
-
-
-def test_a_reload_during_assume_role_is_obeyed_before_the_call_is_signed() -> None:
-    wanted: list[credentials.Role | None] = [("role-1", None)]
-    assumed: list[credentials.Role | None] = []
-
-    def assume() -> tuple[credentials.Role, dict[str, Any]]:
-        role = wanted[0]
-        assert role is not None
-        assumed.append(role)
-        if len(assumed) == 1:
-            wanted[0] = ("role-2", "new-id")  # the map is reloaded while STS answers
-        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-        keys = {"access_key": f"KEY{len(assumed)}", "secret_key": "s", "token": "t"}
-        return role, {**keys, "expiry_time": expiry.isoformat()}
-
-    held = credentials._AssumedRole(assume=assume, wanted=lambda: wanted[0])
-    assert held.get_frozen_credentials().access_key == "KEY2"
-    assert held.get_frozen_credentials().access_key == "KEY2"
-    assert assumed == [("role-1", None), ("role-2", "new-id")]

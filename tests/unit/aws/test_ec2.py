@@ -390,4 +390,10 @@ def test_only_the_aws_subpackage_imports_boto3() -> None:
                 names = [node.module]
             if any(n.split(".")[0] in ("boto3", "botocore") for n in names):
                 importers.add(path.relative_to(package).as_posix())
-    assert importers == {"aws/ec2.py", "aws/errors.py", "aws/credentials.py", "aws/create.py"}
+    assert importers == {
+        "aws/ec2.py",
+        "aws/errors.py",
+        "aws/credentials.py",
+        "aws/rolecredentials.py",
+        "aws/create.py",
+    }
