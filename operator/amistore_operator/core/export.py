@@ -35,6 +35,8 @@ the shell uses stay reachable here as ``export.NAME``.
 
 from __future__ import annotations
 
+import datetime
+
 from amistore_operator.core import (
     exportcapacity,
     exportpoll,
@@ -103,8 +105,6 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
     spec = inputs.spec
     retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
     handled = inputs.retry_requested if retry else inputs.retry_handled
-    live_for = exportrequests.grace(inputs.grace, inputs.call_window, inputs.interval)
-    call_by = exportrequests.window(inputs.call_window, inputs.interval)
     verdict = inputs.verdict
     denied = verdict.denied if verdict is not None else None
     condition = exportready.export_ready(
@@ -112,58 +112,7 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
     )
     if inputs.account_denied is not None:
         return exportpoll.Decision(condition, retry_handled=inputs.retry_handled)
-    create: list[str] = []
-    wanted: list[str] = []
-    waiting: list[str] = []
-    done: list[str] = []
-    for ami_id in spec.image_ids:
-        if ami_id not in inputs.listed:
-            continue  # no fresh answer for it: never act on a guess
-        task = exportrequests.in_bucket(inputs.listed[ami_id], spec.bucket)
-        request = inputs.requests.get(ami_id)
-        if request is not None and exportrequests.ended(request, task, inputs.now, live_for):
-            done.append(ami_id)
-            request = None
-        if request is not None:
-            requested = timestamps.parse_time(request.requested_time)
-            if (
-                request.owner == inputs.key
-                and request.mine
-                and request.confirmed
-                and not request.called
-                and requested is not None
-                and inputs.now < requested + call_by
-            ):
-                create.append(ami_id)
-            # Else another AmiStore's request for it is live: its task serves this one too.
-            continue
-        prev = inputs.previous.get(ami_id) or {}
-        if ami_id in inputs.refused and not retry:
-            continue
-        if (
-            task is None
-            and not retry
-            and exportrequests.hidden(inputs.listed[ami_id], prev, spec.bucket, live_for)
-        ):
-            continue  # AWS lists only its latest task: ours may be behind one into another bucket
-        seen = inputs.seen.get(ami_id)
-        seen_start = timestamps.parse_time(seen[0]) if seen is not None else None
-        if (
-            task is None
-            and seen is not None
-            and not exportretry.retries(inputs, seen[1], seen_start)
-        ):
-            continue  # exported into this bucket already, behind a later task
-        if ami_id in inputs.busy_elsewhere:
-            continue  # a live request into another bucket: one export of an AMI at a time
-        if task is None and exportrequests.is_refused(prev) and not retry:
-            continue  # AWS refused our create for good: a person fixes it, then retries
-        again = task is not None and (
-            exportretry.retries(inputs, task.state, task.start_time)
-            or (task.state == model.TaskState.FAILED and exportcapacity.waits_to_retry(prev, task))
-        )
-        if task is None or again:
-            wanted.append(ami_id)
+    create, wanted, done = _sort_amis(inputs, retry)
     probe = exportprobe.probe(inputs, wanted, denied)
     ready = (
         exportready.is_ready(condition) and probe is None and verdict is not None and denied is None
@@ -173,7 +122,6 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
             condition,
             preflight=probe,
             queue=tuple(wanted) if probe is not None else (),
-            wait=tuple(waiting),
             ended=tuple(done),
             retry_handled=handled,
             candidates=len(wanted),
@@ -188,7 +136,7 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
         queue=tuple(wanted[:cut]),
         create=tuple(create),
         deferred=tuple(deferred),
-        wait=(*waiting, *wanted[cut:]),
+        wait=tuple(wanted[cut:]),
         ended=tuple(done),
         retry_handled=handled,
         candidates=len(wanted),
@@ -200,3 +148,77 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
 _PERMIT = exportready.Permission(
     allow_create=True, allowed_buckets=("*",), create_namespaces=("*",)
 )
+
+
+def _sort_amis(inputs: exportpoll.Inputs, retry: bool) -> tuple[list[str], list[str], list[str]]:
+    """This poll's AMIs by what they need: a call now, a request, an end to their request."""
+    spec = inputs.spec
+    live_for = exportrequests.grace(inputs.grace, inputs.call_window, inputs.interval)
+    call_by = exportrequests.window(inputs.call_window, inputs.interval)
+    create: list[str] = []
+    wanted: list[str] = []
+    done: list[str] = []
+    for ami_id in spec.image_ids:
+        if ami_id not in inputs.listed:
+            continue  # no fresh answer for it: never act on a guess
+        task = exportrequests.in_bucket(inputs.listed[ami_id], spec.bucket)
+        request = inputs.requests.get(ami_id)
+        if request is not None and exportrequests.ended(request, task, inputs.now, live_for):
+            done.append(ami_id)
+            request = None
+        if request is not None:
+            if _calls(inputs, request, call_by):
+                create.append(ami_id)
+            # Else another AmiStore's request for it is live: its task serves this one too.
+            continue
+        if _wants(inputs, ami_id, task, retry, live_for):
+            wanted.append(ami_id)
+    return create, wanted, done
+
+
+def _calls(
+    inputs: exportpoll.Inputs, request: exportrequests.Request, call_by: datetime.timedelta
+) -> bool:
+    """Whether this process calls for a live request now: its own, stored, uncalled, in time."""
+    requested = timestamps.parse_time(request.requested_time)
+    return (
+        request.owner == inputs.key
+        and request.mine
+        and request.confirmed
+        and not request.called
+        and requested is not None
+        and inputs.now < requested + call_by
+    )
+
+
+def _wants(
+    inputs: exportpoll.Inputs,
+    ami_id: str,
+    task: model.StoreTask | None,
+    retry: bool,
+    live_for: datetime.timedelta,
+) -> bool:
+    """Whether an AMI without a live request wants one: no task into the bucket, or a retry."""
+    spec = inputs.spec
+    prev = inputs.previous.get(ami_id) or {}
+    if ami_id in inputs.refused and not retry:
+        return False
+    if (
+        task is None
+        and not retry
+        and exportrequests.hidden(inputs.listed[ami_id], prev, spec.bucket, live_for)
+    ):
+        return False  # AWS lists only its latest task: ours may be behind one into another bucket
+    seen = inputs.seen.get(ami_id)
+    seen_start = timestamps.parse_time(seen[0]) if seen is not None else None
+    if task is None and seen is not None and not exportretry.retries(inputs, seen[1], seen_start):
+        return False  # exported into this bucket already, behind a later task
+    if ami_id in inputs.busy_elsewhere:
+        return False  # a live request into another bucket: one export of an AMI at a time
+    if task is None and exportrequests.is_refused(prev) and not retry:
+        return False  # AWS refused our create for good: a person fixes it, then retries
+    if task is None:
+        return True
+    return exportretry.retries(inputs, task.state, task.start_time) or (
+        task.state == model.TaskState.FAILED and exportcapacity.waits_to_retry(prev, task)
+    )
