@@ -7,7 +7,18 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from amistore_operator.core import export, exportentries, model, timestamps
+from amistore_operator.core import (
+    export,
+    exportcapacity,
+    exportentries,
+    exportpoll,
+    exportprobe,
+    exportready,
+    exportrequests,
+    exportretry,
+    model,
+    timestamps,
+)
 
 A = "ami-0000000a"
 B = "ami-0000000b"
@@ -21,9 +32,9 @@ R0 = timestamps.format_time(T0)
 SECOND = datetime.timedelta(seconds=1)
 MINUTE = datetime.timedelta(minutes=1)
 INTERVAL = 2.0
-ALLOWED = export.Verdict(checked=0.0)  # a DryRun passed, just now
+ALLOWED = exportready.Verdict(checked=0.0)  # a DryRun passed, just now
 DENIED = "UnauthorizedOperation: not authorized"
-ALLOW = export.Permission(allow_create=True, allowed_buckets=("amis-*",))
+ALLOW = exportready.Permission(allow_create=True, allowed_buckets=("amis-*",))
 
 
 def spec(
@@ -54,11 +65,11 @@ def inputs(
     listed: Mapping[str, model.StoreTask | None] | None = None,
     now: datetime.datetime = T0,
     interval: float = INTERVAL,
-    verdict: export.Verdict | None = ALLOWED,
+    verdict: exportready.Verdict | None = ALLOWED,
     **fields: Any,
-) -> export.Inputs:
+) -> exportpoll.Inputs:
     """One poll of ``KEY`` with ``ids``; AWS lists no task for any unless ``listed`` says."""
-    return export.Inputs(
+    return exportpoll.Inputs(
         key=KEY,
         namespace="team-a",
         spec=spec(*ids, interval=interval),
@@ -72,66 +83,68 @@ def inputs(
     )
 
 
-def mine(stamp: str = R0, **fields: Any) -> export.Request:
+def mine(stamp: str = R0, **fields: Any) -> exportrequests.Request:
     """A request this process recorded, its status stored: it may call for it once."""
-    return export.Request(owner=KEY, requested_time=stamp, mine=True, confirmed=True, **fields)
+    return exportrequests.Request(
+        owner=KEY, requested_time=stamp, mine=True, confirmed=True, **fields
+    )
 
 
 # --- ExportReady -----------------------------------------------------------------------
 
 
 def test_no_condition_without_create_tasks() -> None:
-    assert export.export_ready(spec(A, create=False), "ns", ALLOW) is None
+    assert exportready.export_ready(spec(A, create=False), "ns", ALLOW) is None
 
 
 def test_ready_when_every_flag_allows() -> None:
-    condition = export.export_ready(spec(A), "team-a", ALLOW)
+    condition = exportready.export_ready(spec(A), "team-a", ALLOW)
     assert condition is not None
     assert condition[:3] == ("ExportReady", "True", "Ready")
-    assert export.is_ready(condition)
+    assert exportready.is_ready(condition)
 
 
 def test_create_off_by_default() -> None:
-    condition = export.export_ready(spec(A), "ns", export.Permission())
+    condition = exportready.export_ready(spec(A), "ns", exportready.Permission())
     assert condition is not None
     assert condition[1:3] == ("False", "CreateNotAllowed")
     assert "--allow-create" in condition[3]
-    assert not export.is_ready(condition)
+    assert not exportready.is_ready(condition)
 
 
 def test_bucket_outside_the_allowed_patterns() -> None:
-    condition = export.export_ready(spec(A, bucket="other-bucket"), "ns", ALLOW)
+    condition = exportready.export_ready(spec(A, bucket="other-bucket"), "ns", ALLOW)
     assert condition is not None
     assert condition[1:3] == ("False", "BucketNotAllowed")
     assert "other-bucket" in condition[3]
 
 
 def test_namespace_outside_the_allowed_patterns() -> None:
-    permission = export.Permission(True, ("amis-*",), ("team-*", "ops"))
-    assert export.is_ready(export.export_ready(spec(A), "ops", permission))
-    condition = export.export_ready(spec(A), "dev", permission)
+    permission = exportready.Permission(True, ("amis-*",), ("team-*", "ops"))
+    assert exportready.is_ready(exportready.export_ready(spec(A), "ops", permission))
+    condition = exportready.export_ready(spec(A), "dev", permission)
     assert condition is not None
     assert condition[1:3] == ("False", "NamespaceNotAllowed")
 
 
 def test_access_denied_names_the_action() -> None:
-    condition = export.export_ready(spec(A), "ns", ALLOW, access_denied="not authorized")
+    condition = exportready.export_ready(spec(A), "ns", ALLOW, access_denied="not authorized")
     assert condition is not None
     assert condition[1:3] == ("False", "AccessDenied")
     assert "ec2:CreateStoreImageTask" in condition[3]
 
 
 def test_an_account_the_map_refuses_is_account_not_allowed_before_any_dry_run_verdict() -> None:
-    condition = export.export_ready(
+    condition = exportready.export_ready(
         spec(A), "ns", ALLOW, access_denied="not authorized", account_denied="not in the map"
     )
     assert condition == ("ExportReady", "False", "AccountNotAllowed", "not in the map")
 
 
 def test_patterns_are_case_sensitive_shell_patterns() -> None:
-    assert export.matches_any("amis-1", ["amis-?"])
-    assert not export.matches_any("AMIS-1", ["amis-*"])
-    assert not export.matches_any("x", [])
+    assert exportready.matches_any("amis-1", ["amis-?"])
+    assert not exportready.matches_any("AMIS-1", ["amis-*"])
+    assert not exportready.matches_any("x", [])
 
 
 # --- never twice -----------------------------------------------------------------------
@@ -183,7 +196,7 @@ def test_an_entry_whose_request_was_never_called_is_dropped_and_hides_nothing() 
     # of a request that may have been called, not of this one: A is wanted again.
     queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
     previous = {A: queued, B: {**queued, "amiId": B}}
-    kept = export.drop_uncalled(previous, {BUCKET: {A: R0}})
+    kept = exportrequests.drop_uncalled(previous, {BUCKET: {A: R0}})
     assert kept == {B: previous[B]}
     listed = {A: task(A, model.TaskState.FAILED, bucket="elsewhere", start=T0 + SECOND)}
     now = T0 + 2 * SECOND
@@ -196,8 +209,8 @@ def test_an_entry_of_another_request_than_the_one_never_called_is_kept() -> None
     waiting = {"amiId": A, "state": "Queued", "bucket": BUCKET}
     later = timestamps.format_time(T0 + SECOND)
     for uncalled in {BUCKET: {A: later}}, {"elsewhere": {A: R0}}, {BUCKET: {B: R0}}:
-        assert export.drop_uncalled({A: queued}, uncalled) == {A: queued}
-    assert export.drop_uncalled({A: waiting}, {BUCKET: {A: R0}}) == {A: waiting}
+        assert exportrequests.drop_uncalled({A: queued}, uncalled) == {A: queued}
+    assert exportrequests.drop_uncalled({A: waiting}, {BUCKET: {A: R0}}) == {A: waiting}
 
 
 def test_a_confirmed_request_of_this_process_is_called() -> None:
@@ -220,21 +233,23 @@ def test_a_request_is_called_once() -> None:
 
 def test_a_request_this_process_did_not_record_is_never_called() -> None:
     # A restart after the call: the task may not be listed yet; it waits instead.
-    stored = export.Request(owner=KEY, requested_time=R0)
+    stored = exportrequests.Request(owner=KEY, requested_time=R0)
     decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: stored}))
     assert decision.create == decision.queue == decision.ended == ()
 
 
 def test_another_amistores_request_for_the_same_ami_and_bucket_serves_this_one() -> None:
-    theirs = export.Request(owner=OTHER_KEY, requested_time=R0, mine=True, confirmed=True)
+    theirs = exportrequests.Request(owner=OTHER_KEY, requested_time=R0, mine=True, confirmed=True)
     decision = export.decide(inputs(A, now=T0 + 2 * SECOND, requests={A: theirs}))
     assert decision.create == decision.queue == decision.wait == ()
     assert decision.candidates == 0
 
 
 def test_a_request_ends_after_its_grace_and_is_recorded_anew() -> None:
-    live_for = export.grace(export.DEFAULT_GRACE, export.DEFAULT_CALL_WINDOW, INTERVAL)
-    stored = {A: export.Request(owner=KEY, requested_time=R0)}
+    live_for = exportrequests.grace(
+        exportrequests.DEFAULT_GRACE, exportrequests.DEFAULT_CALL_WINDOW, INTERVAL
+    )
+    stored = {A: exportrequests.Request(owner=KEY, requested_time=R0)}
     before = export.decide(inputs(A, now=T0 + live_for - SECOND, requests=stored))
     assert before.ended == before.queue == ()
     after = export.decide(inputs(A, now=T0 + live_for, requests=stored))
@@ -244,7 +259,7 @@ def test_a_request_ends_after_its_grace_and_is_recorded_anew() -> None:
 
 
 def test_no_call_after_the_call_window() -> None:
-    late = T0 + export.window(export.DEFAULT_CALL_WINDOW, INTERVAL)
+    late = T0 + exportrequests.window(exportrequests.DEFAULT_CALL_WINDOW, INTERVAL)
     decision = export.decide(inputs(A, now=late, requests={A: mine()}))
     assert decision.create == decision.queue == ()
 
@@ -269,22 +284,22 @@ def test_the_failed_task_a_retry_replaces_does_not_end_its_request() -> None:
 
 
 def test_grace_exceeds_the_call_window_by_two_intervals() -> None:
-    base, window = export.DEFAULT_GRACE, export.DEFAULT_CALL_WINDOW
+    base, window = exportrequests.DEFAULT_GRACE, exportrequests.DEFAULT_CALL_WINDOW
     for interval in (2.0, 240.0, 300.0, 86400.0):
         seconds = datetime.timedelta(seconds=interval)
-        assert export.window(window, interval) == window + seconds
-        assert export.grace(base, window, interval) == base + window + 3 * seconds
+        assert exportrequests.window(window, interval) == window + seconds
+        assert exportrequests.grace(base, window, interval) == base + window + 3 * seconds
 
 
 def test_at_interval_300_a_request_is_called_and_lives_past_the_fixed_grace() -> None:
     interval = 300.0
     # The next poll comes an interval (plus slack) after R: still within the window.
-    next_poll = T0 + export.DEFAULT_CALL_WINDOW + 299 * SECOND
+    next_poll = T0 + exportrequests.DEFAULT_CALL_WINDOW + 299 * SECOND
     called = export.decide(inputs(A, now=next_poll, interval=interval, requests={A: mine()}))
     assert called.create == (A,)
     # Not re-requested when the fixed grace alone would have passed.
-    stored = {A: export.Request(owner=KEY, requested_time=R0)}
-    fixed = T0 + export.DEFAULT_GRACE + export.DEFAULT_CALL_WINDOW
+    stored = {A: exportrequests.Request(owner=KEY, requested_time=R0)}
+    fixed = T0 + exportrequests.DEFAULT_GRACE + exportrequests.DEFAULT_CALL_WINDOW
     kept = export.decide(inputs(A, now=fixed, interval=interval, requests=stored))
     assert kept.ended == kept.queue == ()
 
@@ -297,7 +312,7 @@ def test_failed_is_retried_once_per_new_value() -> None:
     first = export.decide(inputs(A, B, listed=listed, retry_requested="r1", retry_handled=None))
     assert first.queue == (A,)
     assert first.retry_handled == "r1"
-    request = export.request_for(KEY, listed[A], T0 + MINUTE, export.DEFAULT_GRACE)
+    request = exportrequests.request_for(KEY, listed[A], T0 + MINUTE, exportrequests.DEFAULT_GRACE)
     stored = dataclasses.replace(request, confirmed=True)
     second = export.decide(
         inputs(
@@ -354,10 +369,10 @@ def test_a_free_form_retry_value_retries_only_a_task_started_before_it_was_first
 
 
 def test_only_an_rfc3339_date_time_names_a_time() -> None:
-    assert export.retry_time("2026-01-01T00:00:00Z") == T0
-    assert export.retry_time("2026-01-01t00:00:00.5z") == T0 + SECOND / 2
+    assert exportretry.retry_time("2026-01-01T00:00:00Z") == T0
+    assert exportretry.retry_time("2026-01-01t00:00:00.5z") == T0 + SECOND / 2
     for free_form in ("2026-01-01", "2026-01-01T00:00:00", "retry-1", "now", None):
-        assert export.retry_time(free_form) is None
+        assert exportretry.retry_time(free_form) is None
 
 
 def test_a_poll_that_reads_a_new_retry_value_puts_its_calls_off() -> None:
@@ -371,19 +386,19 @@ def test_a_poll_that_reads_a_new_retry_value_puts_its_calls_off() -> None:
 
 
 def test_a_retry_value_up_to_256_characters_is_kept_as_it_is() -> None:
-    assert export.retry_token(None) is None
-    value = "x" * export.MAX_RETRY_VALUE
-    assert export.retry_token(value) == value
+    assert exportretry.retry_token(None) is None
+    value = "x" * exportretry.MAX_RETRY_VALUE
+    assert exportretry.retry_token(value) == value
 
 
 def test_a_longer_retry_value_is_recorded_as_a_short_stable_digest() -> None:
     long = "y" * 1000
-    token = export.retry_token(long)
+    token = exportretry.retry_token(long)
     assert token is not None
     assert token.startswith("sha256:")
-    assert len(token) <= export.MAX_RETRY_VALUE
-    assert export.retry_token(long) == token
-    assert export.retry_token(long + "z") != token
+    assert len(token) <= exportretry.MAX_RETRY_VALUE
+    assert exportretry.retry_token(long) == token
+    assert exportretry.retry_token(long + "z") != token
 
 
 # --- refusals per AMI ------------------------------------------------------------------
@@ -400,7 +415,7 @@ def test_an_ami_aws_refused_is_not_asked_again_without_a_retry() -> None:
 def test_a_refused_create_stays_refused_in_its_entry() -> None:
     failed = exportentries.refused_entry(A, BUCKET, "InvalidParameter: bad bucket", R0)
     failed["requestedTime"] = R0
-    assert export.is_refused(failed)
+    assert exportrequests.is_refused(failed)
     later = T0 + datetime.timedelta(days=1)
     assert export.decide(inputs(A, now=later, previous={A: failed})).queue == ()
 
@@ -425,7 +440,7 @@ def test_a_refused_dry_run_is_asked_again_with_another_ami_up_to_three() -> None
     tried: tuple[str, ...] = (A,)
     probes: list[str] = []
     for _ in range(5):
-        verdict = export.Verdict(checked=0.0, denied=DENIED, tried=tried)
+        verdict = exportready.Verdict(checked=0.0, denied=DENIED, tried=tried)
         decision = export.decide(inputs(A, B, C, D, verdict=verdict, monotonic=1.0))
         assert decision.condition is not None
         assert decision.condition[1:3] == ("False", "AccessDenied")
@@ -435,11 +450,11 @@ def test_a_refused_dry_run_is_asked_again_with_another_ami_up_to_three() -> None
         probes.append(decision.preflight)
         tried = (*tried, decision.preflight)
     assert probes == [B, C]
-    assert len(tried) == export.MAX_PROBES
+    assert len(tried) == exportprobe.MAX_PROBES
 
 
 def test_a_refused_dry_run_waits_ten_intervals_before_asking_again() -> None:
-    verdict = export.Verdict(checked=0.0, denied=DENIED, tried=(A, B, C))
+    verdict = exportready.Verdict(checked=0.0, denied=DENIED, tried=(A, B, C))
     soon = 10 * INTERVAL - 0.1
     assert export.decide(inputs(A, B, C, verdict=verdict, monotonic=soon)).preflight is None
     due = export.decide(inputs(A, B, C, verdict=verdict, monotonic=10 * INTERVAL))
@@ -450,11 +465,11 @@ def test_a_refused_dry_run_waits_ten_intervals_before_asking_again() -> None:
 def test_a_refusal_for_other_amistores_amis_is_asked_again_with_one_of_its_own_at_once() -> None:
     # Another AmiStore's DryRun with A was refused; B wants nothing (its task is done), so
     # nothing else would ask before the recheck, which would then turn the condition.
-    verdict = export.Verdict(checked=0.0, denied=DENIED, tried=(A,))
+    verdict = exportready.Verdict(checked=0.0, denied=DENIED, tried=(A,))
     done = {B: task(B, model.TaskState.COMPLETED)}
     decision = export.decide(inputs(B, listed=done, verdict=verdict, monotonic=1.0))
     assert decision.preflight == B
-    asked = export.Verdict(checked=1.0, denied=DENIED, tried=(A, B))
+    asked = exportready.Verdict(checked=1.0, denied=DENIED, tried=(A, B))
     assert export.decide(inputs(B, listed=done, verdict=asked, monotonic=2.0)).preflight is None
     # Due again: asked with the AMI IAM refused, so only a change of the policy turns it.
     due = 1.0 + 10 * INTERVAL
@@ -465,7 +480,7 @@ def test_an_ami_aws_lists_nothing_for_is_never_a_dry_run_candidate() -> None:
     # AWS rejected A's ID in this poll's listing: a DryRun with it would say nothing of IAM.
     done = {B: task(B, model.TaskState.COMPLETED)}
     assert export.decide(inputs(A, B, listed=done, verdict=None)).preflight == B
-    due = export.Verdict(checked=0.0, denied=DENIED, tried=(B,))
+    due = exportready.Verdict(checked=0.0, denied=DENIED, tried=(B,))
     monotonic = 10 * INTERVAL
     later = export.decide(inputs(A, B, listed={}, verdict=due, monotonic=monotonic))
     assert later.preflight is None
@@ -496,23 +511,23 @@ def test_past_the_slots_the_rest_wait_without_a_request() -> None:
 
 
 def test_fair_slots_without_a_cap_is_unlimited() -> None:
-    assert export.fair_slots(0, {"x": 50}, ["x"], "y") is None
+    assert exportcapacity.fair_slots(0, {"x": 50}, ["x"], "y") is None
 
 
 def test_fair_slots_alone_takes_every_free_slot() -> None:
-    assert export.fair_slots(4, {}, [], "x") == 4
-    assert export.fair_slots(4, {"x": 1}, ["x"], "x") == 3
+    assert exportcapacity.fair_slots(4, {}, [], "x") == 4
+    assert exportcapacity.fair_slots(4, {"x": 1}, ["x"], "x") == 3
 
 
 def test_fair_slots_shares_the_cap_between_the_amistores_waiting() -> None:
-    assert export.fair_slots(4, {}, ["x", "y"], "x") == 2
-    assert export.fair_slots(5, {}, ["x", "y"], "y") == 3  # rounded up: nothing lies idle
+    assert exportcapacity.fair_slots(4, {}, ["x", "y"], "x") == 2
+    assert exportcapacity.fair_slots(5, {}, ["x", "y"], "y") == 3  # rounded up: nothing lies idle
     # One holds its share: it gets no more while another waits, the other gets its own.
-    assert export.fair_slots(4, {"x": 2}, ["x", "y"], "x") == 0
-    assert export.fair_slots(4, {"x": 2}, ["x", "y"], "y") == 2
+    assert exportcapacity.fair_slots(4, {"x": 2}, ["x", "y"], "x") == 0
+    assert exportcapacity.fair_slots(4, {"x": 2}, ["x", "y"], "y") == 2
 
 
 def test_fair_slots_never_exceeds_what_is_free() -> None:
-    assert export.fair_slots(4, {"x": 3}, ["x", "y"], "y") == 1
-    assert export.fair_slots(4, {"x": 4}, ["x"], "y") == 0
-    assert export.fair_slots(4, {"x": 6}, ["x"], "x") == 0
+    assert exportcapacity.fair_slots(4, {"x": 3}, ["x", "y"], "y") == 1
+    assert exportcapacity.fair_slots(4, {"x": 4}, ["x"], "y") == 0
+    assert exportcapacity.fair_slots(4, {"x": 6}, ["x"], "x") == 0
