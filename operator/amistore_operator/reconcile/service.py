@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from amistore_operator.core import (
+    accountentries,
     accounts,
     conditions,
     export,
@@ -149,8 +150,7 @@ class AmiStoreService:
             self._gate.allow(ref.key)
             # Read only when its subscription starts or changes; another account's tasks are
             # none of this one's.
-            polled = (prior or {}).get("account")
-            other = bool(account and polled and polled != account)
+            other = accountentries.other_account(prior, account)
             generation = snap.generation
             known = resource.LazyTasks(
                 lambda: {} if other else status.known_tasks(prior, generation)
@@ -243,8 +243,7 @@ class AmiStoreService:
                 self._exports.forget(ref.key)
             return None
         known = entries if entries is not None else taskentries.from_status(prior or {})
-        before, polled = (prior or {}).get("account"), view.account or wanted.account
-        if before and polled and before != polled:
+        if accountentries.other_account(prior, view.account or wanted.account):
             known = ()  # another account's entries: none of its requests is one of these
         previous = {e["amiId"]: e for e in known if isinstance(e.get("amiId"), str)}
         handled = (prior or {}).get(status.RETRY_HANDLED)
