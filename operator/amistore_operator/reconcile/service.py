@@ -16,7 +16,6 @@ denies now leave their pollers and are marked within seconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import datetime
@@ -38,7 +37,7 @@ from amistore_operator.core import (
 )
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
-from amistore_operator.reconcile import accountgate, exporter, resource, statusmemory
+from amistore_operator.reconcile import accountgate, exporter, resource, statusmemory, wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +84,8 @@ class AmiStoreService:
             str, tuple[dict[str, Any], tuple[Any, ...], datetime.datetime | None]
         ] = {}
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
-        self._edits: dict[str, asyncio.Future[None]] = {}
         self._requested: dict[str, tuple[str, ...]] = {}  # new requests, until written
-        self._lapses: dict[str, asyncio.TimerHandle] = {}  # a poll when a request's grace ends
+        self._wakeups = wakeups.Wakeups(hub.wake)
         # Each retry annotation value and when this process first saw it (watch or poll).
         self._retries: dict[str, tuple[str, datetime.datetime]] = {}
         self._closed = False
@@ -112,10 +110,10 @@ class AmiStoreService:
         self._gate.start(self.accounts_changed)
         if self._rejected.get(ref.key) == read().generation:
             # Its spec was rejected and that was written: nothing to poll until it is edited.
-            await self._until_edited(ref.key)
+            await self._wakeups.until_edited(ref.key, self._default_interval)
         elif self._gate.denied_at(ref.key) == read().generation:
             # Denied and marked: look again after an interval, an edit or a map reload.
-            await self._until_edited(ref.key)
+            await self._wakeups.until_edited(ref.key, self._default_interval)
         snap = read()
         self._generations[ref.key] = snap.generation
         prior = self._memory.prior(ref, snap.status)
@@ -307,7 +305,7 @@ class AmiStoreService:
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation
             self._hub.wake(ref.key)
-            self._edited(ref.key)
+            self._wakeups.edited(ref.key)
 
     def accounts_changed(self) -> None:
         """The account map was reloaded: act on what it now denies or allows, at once."""
@@ -317,7 +315,7 @@ class AmiStoreService:
         for key in denied:
             self._hub.forget(key)  # its wait ends now; its next poll marks it
         for key in allowed:
-            self._edited(key)  # its wait ends now; its next poll polls it
+            self._wakeups.edited(key)  # its wait ends now; its next poll polls it
 
     def forget(self, ref: resource.ResourceRef) -> None:
         """The resource is being deleted: drop its subscription and its series at once."""
@@ -336,7 +334,7 @@ class AmiStoreService:
         self._poll_at_lapse(ref.key, None)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
-        self._edited(ref.key)
+        self._wakeups.edited(ref.key)
         if self._exports is not None:
             self._exports.forget(ref.key)
 
@@ -387,15 +385,6 @@ class AmiStoreService:
         self._parsed[ref.key] = ((ref.uid, snap.generation), wanted)
         return wanted
 
-    async def _until_edited(self, key: str) -> None:
-        """Until the resource gets a new generation or goes; at most a default interval."""
-        edited = self._edits.get(key)
-        if edited is None or edited.done():
-            edited = self._edits[key] = asyncio.get_running_loop().create_future()
-        # Not wait_for: on Python 3.11 it returns the future's result when a cancel comes
-        # in the same loop turn (CPython gh-86296), and the poll would go on after it.
-        await asyncio.wait({edited}, timeout=self._default_interval)
-
     def _retry_seen(self, key: str, value: str | None) -> datetime.datetime | None:
         """When this process first saw ``key``'s retry value ``value`` (now, if it is new).
 
@@ -410,16 +399,10 @@ class AmiStoreService:
             seen = self._retries[key] = (value, self._clock())
         return seen[1]
 
-    def _edited(self, key: str) -> None:
-        edited = self._edits.pop(key, None)
-        if edited is not None and not edited.done():
-            edited.set_result(None)
-
     async def close(self) -> None:
         """Stop the poller's loops and the account map's watch (operator shutdown)."""
         self._closed = True
-        for key in list(self._lapses):
-            self._poll_at_lapse(key, None)
+        self._wakeups.close()
         await self._gate.close()
         await self._hub.close()
 
@@ -429,14 +412,12 @@ class AmiStoreService:
         Its status changes then by time alone; the next interval's poll would show that
         up to an interval late, long after everything else settled.
         """
-        timer = self._lapses.pop(key, None)
-        if timer is not None:
-            timer.cancel()
         lapses = None if now is None or self._exports is None else self._exports.lapses(key, now)
-        if now is not None and lapses is not None:
+        if now is None or lapses is None:
+            self._wakeups.poll_in(key, None)
+        else:
             delay = (lapses - now).total_seconds() + 1.0  # status times are whole seconds
-            loop = asyncio.get_running_loop()
-            self._lapses[key] = loop.call_later(delay, self._hub.wake, key)
+            self._wakeups.poll_in(key, delay)
 
     def _record(self, ref: resource.ResourceRef, region: str, outcome: status.Outcome) -> None:
         if not self._memory.record(ref, outcome):
