@@ -1,8 +1,12 @@
 """The work of one poll, between the kopf handlers and the core: no kopf in here.
 
 A handler hands over the resource's identity, spec and previous status; the
-service validates the spec, asks the shared poller for fresh AWS data, lets the
-pure core compute the new status, and keeps the metrics in step.
+service validates the spec, fetches AWS's view through the account gate and the
+shared poller (``fetch``), runs each step of the poll on the same inputs
+(``step``; export's is ``createstep``), folds their parts into the new status
+with the pure core and keeps the metrics in step (``track``), and asks the
+poller for what the steps ask. ``poll`` is that list; a new capability is a new
+step in ``self._steps``, not more lines in it.
 
 The status holds at most 500 task entries; the service keeps every entry of the
 status it last computed in memory and hands them back to the core, so a task
@@ -16,28 +20,26 @@ denies now leave their pollers and are marked within seconds.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from amistore_operator.core import (
-    accounts,
-    conditions,
-    export,
-    exportrecords,
-    model,
-    spec,
-    stall,
-    status,
-    taskentries,
-)
+from amistore_operator.core import accounts, model, spec, stall, status
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
-from amistore_operator.reconcile import accountgate, exporter, resource, statusmemory
+from amistore_operator.reconcile import (
+    accountgate,
+    createstep,
+    exporter,
+    fetch,
+    resource,
+    statusmemory,
+    step,
+    track,
+    wakeups,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +78,18 @@ class AmiStoreService:
         self._clock = clock
         self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
+        self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=self._generations.__contains__)
+        # After the fetch, every poll runs these in turn: a new capability is a new step.
+        self._steps: tuple[step.Step, ...] = (
+            createstep.ExportStep(
+                exports, clock=clock, parse=self.parse, default_interval=default_interval
+            ),
+        )
+        self._tracker = track.Tracker(memory=self._memory, collector=collector)
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
-        # The last reconcile's output and inputs: the same view on top of that output needs
-        # no reconcile (the core is idempotent), which is every quiet poll, until the moment
-        # the output changes by time alone (a task stalls: Outcome.stall_due).
-        self._reconciled: dict[
-            str, tuple[dict[str, Any], tuple[Any, ...], datetime.datetime | None]
-        ] = {}
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
-        self._edits: dict[str, asyncio.Future[None]] = {}
-        self._requested: dict[str, tuple[str, ...]] = {}  # new requests, until written
-        self._lapses: dict[str, asyncio.TimerHandle] = {}  # a poll when a request's grace ends
-        # Each retry annotation value and when this process first saw it (watch or poll).
-        self._retries: dict[str, tuple[str, datetime.datetime]] = {}
+        self._requested: dict[str, tuple[str, ...]] = {}  # AMIs to poll once it is written
+        self._wakeups = wakeups.Wakeups(hub.wake)
         self._closed = False
 
     def parse(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec:
@@ -111,10 +112,10 @@ class AmiStoreService:
         self._gate.start(self.accounts_changed)
         if self._rejected.get(ref.key) == read().generation:
             # Its spec was rejected and that was written: nothing to poll until it is edited.
-            await self._until_edited(ref.key)
+            await self._wakeups.until_edited(ref.key, self._default_interval)
         elif self._gate.denied_at(ref.key) == read().generation:
             # Denied and marked: look again after an interval, an edit or a map reload.
-            await self._until_edited(ref.key)
+            await self._wakeups.until_edited(ref.key, self._default_interval)
         snap = read()
         self._generations[ref.key] = snap.generation
         prior = self._memory.prior(ref, snap.status)
@@ -122,159 +123,71 @@ class AmiStoreService:
         try:
             wanted = self._spec(ref, snap)
         except spec.SpecError as exc:
-            self._hub.forget(ref.key)
-            now = self._clock()
-            if self._exports is not None:
-                self._exports.forget(ref.key)  # its slots in the store capacity are free again
-            self._rejected[ref.key] = snap.generation
-            outcome = status.reject_spec(
-                prior,
-                str(exc),
-                generation=snap.generation,
-                now=now,
-                previous_entries=entries,
-                export_records=self._held(ref.key, prior, now),
-            )
-            self._record(ref, self._region_of(snap.raw_spec), outcome)
-            return outcome
+            return self._reject(ref, snap, prior, entries, str(exc))
         self._rejected.pop(ref.key, None)
-        account = self._gate.account_of(wanted.account)
-        denial = self._gate.denial(ref.namespace, wanted.account)
-        if denial is not None:
-            self._hub.forget(ref.key)  # no STS or EC2 call for it
-            self._gate.deny(ref.key, snap.generation)
-            error = model.PollError(model.PollErrorReason.ACCOUNT_NOT_ALLOWED, denial)
-            view = model.ResourceView(tasks={}, error=error, account=account)
-        else:
-            self._gate.allow(ref.key)
-            # Read only when its subscription starts or changes; another account's tasks are
-            # none of this one's.
-            polled = (prior or {}).get("account")
-            other = bool(account and polled and polled != account)
-            generation = snap.generation
-            known = resource.LazyTasks(
-                lambda: {} if other else status.known_tasks(prior, generation)
-            )
-            awaiting = _requested(entries if entries is not None else (), prior)
-            view = await self._hub.view(ref.key, wanted, known, awaiting=awaiting)
-            if ref.key not in self._generations:
-                # Deleted while it waited (forget): nothing to write, no series to bring back.
-                return status.Outcome(status=dict(prior or {}), changed=False, events=())
-            fresh = read()
-            if fresh.generation != snap.generation:
-                return await self.poll(ref, read)  # edited while we waited: act on the new spec
-            if self._gate.denial(ref.namespace, wanted.account) is not None:
-                return await self.poll(ref, read)  # the map was reloaded meanwhile: denied now
-            view = dataclasses.replace(view, account=account)
-            # The retry annotation as it is now: a value set during the wait came before
-            # any task this poll starts, so it must be handled here, not retry that task.
-            snap = dataclasses.replace(snap, retry_requested=fresh.retry_requested)
-        stretched = stall.steady_interval(
-            wanted.poll_interval, self._hub.stretched_interval(ref.key)
+        fetched = await self._fetch.view(ref, read, snap, wanted, prior, entries)
+        if fetched is fetch.Restart.GONE:
+            # Deleted while it waited (forget): nothing to write, no series to bring back.
+            return status.Outcome(status=dict(prior or {}), changed=False, events=())
+        if fetched is fetch.Restart.AGAIN:
+            return await self.poll(ref, read)
+        inputs = step.PollInputs(
+            ref=ref,
+            snap=fetched.snap,
+            wanted=wanted,
+            prior=prior,
+            entries=entries,
+            view=fetched.view,
+            denial=fetched.denial,
+            stretched=fetched.stretched,
+            now=self._clock(),
         )
-        now = self._clock()
-        step = await self._export_step(
-            ref, snap, wanted, view, prior, entries, now, stretched=stretched, denial=denial
-        )
-        self._requested[ref.key] = step.requested if step is not None else ()
-        if step is not None and step.refused:
-            # Every AmiStore naming them shows that refusal: within seconds, not an interval.
-            self._hub.refresh(ref.key, step.refused)
-        self._poll_at_lapse(ref.key, now if step is not None else None)
-        exported = None if step is None else (step.condition, step.entries, step.retry_handled)
-        records = step.records if step is not None else self._held(ref.key, prior, now)
-        inputs = (
-            snap.generation,
-            wanted,
-            view.tasks,
-            view.error,
-            view.account,
-            stretched,
-            exported,
-        )
-        last = self._reconciled.get(ref.key)
-        if (
-            last is not None
-            and last[0] is prior
-            and last[1] == inputs
-            and (last[2] is None or now < last[2])
-        ):
-            # Same data on top of the status it produced: the core would return it unchanged.
-            outcome = status.Outcome(status=prior, changed=False, events=())
-        else:
-            outcome = status.reconcile(
-                prior,
-                wanted,
-                view,
-                generation=snap.generation,
-                now=now,
-                previous_entries=entries,
-                stretched_interval=stretched,
-                export_entries=None if step is None else step.entries,
-                export_condition=None if step is None else step.condition,
-                export_retry_handled=None if step is None else step.retry_handled,
-                export_records=records,
-            )
-            self._record(ref, wanted.region, outcome)
-            self._reconciled[ref.key] = (outcome.status, inputs, outcome.stall_due)
+        parts = [await each.run(inputs) for each in self._steps]
+        self._follow(ref.key, inputs.now, parts)
+        outcome = self._tracker.track(inputs, parts)
         if not outcome.changed and self._memory.uncertain(ref.key):
             outcome = dataclasses.replace(outcome, changed=True)  # what is stored is unknown
-        if step is not None and step.events:
+        events = tuple(event for part in parts for event in part.events)
+        if events:
             # The calls happened whether or not the status changed: announce them.
-            outcome = dataclasses.replace(outcome, events=(*outcome.events, *step.events))
+            outcome = dataclasses.replace(outcome, events=(*outcome.events, *events))
         return outcome
 
-    async def _export_step(
+    def _reject(
         self,
         ref: resource.ResourceRef,
         snap: resource.Snapshot,
-        wanted: model.AmiStoreSpec,
-        view: model.ResourceView,
         prior: Mapping[str, Any] | None,
         entries: tuple[dict[str, Any], ...] | None,
-        now: datetime.datetime,
-        *,
-        stretched: float | None,
-        denial: str | None,
-    ) -> exporter.Step | None:
-        """Export mode's part of this poll: the requests to record, the creates to make."""
-        if self._exports is None or not wanted.create_tasks:
-            if self._exports is not None:
-                self._exports.forget(ref.key)
-            return None
-        known = entries if entries is not None else taskentries.from_status(prior or {})
-        before, polled = (prior or {}).get("account"), view.account or wanted.account
-        if before and polled and before != polled:
-            known = ()  # another account's entries: none of its requests is one of these
-        previous = {e["amiId"]: e for e in known if isinstance(e.get("amiId"), str)}
-        handled = (prior or {}).get(status.RETRY_HANDLED)
-        return await self._exports.step(
-            ref.key,
-            ref.namespace,
-            wanted,
-            view,
-            previous,
-            now,
+        message: str,
+    ) -> status.Outcome:
+        """Its spec is invalid: ``Synced=False`` (InvalidSpec), no AWS call until an edit."""
+        self._hub.forget(ref.key)
+        now = self._clock()
+        parts = [each.rejected(ref, prior, now) for each in self._steps]
+        self._rejected[ref.key] = snap.generation
+        outcome = status.reject_spec(
+            prior,
+            message,
             generation=snap.generation,
-            retry_requested=export.retry_token(snap.retry_requested),
-            retry_seen=self._retry_seen(ref.key, snap.retry_requested),
-            retry_handled=handled if isinstance(handled, str) else None,
-            current=(prior or {}).get("observedGeneration") == snap.generation,
-            interval=stretched,
-            account_denied=denial,
-            records=(prior or {}).get(exportrecords.FIELD),
+            now=now,
+            previous_entries=entries,
+            **step.status_args(parts),
         )
+        self._tracker.record(ref, self._region_of(snap.raw_spec), outcome)
+        return outcome
 
-    def _held(
-        self, key: str, prior: Mapping[str, Any] | None, now: datetime.datetime
-    ) -> tuple[dict[str, Any], ...] | None:
-        """The records of an AmiStore that exports no more (spec rejected, createTasks off).
-
-        Its live requests are recorded: its entries no longer tell a restarted operator.
-        """
-        if self._exports is None:
-            return None
-        return self._exports.held(key, (prior or {}).get(exportrecords.FIELD), now)
+    def _follow(self, key: str, now: datetime.datetime, parts: Sequence[step.Part]) -> None:
+        """Ask the poller what the steps ask: AMIs now, after the write, and a poll at a time."""
+        self._requested[key] = tuple(ami for part in parts for ami in part.requested)
+        refresh = tuple(ami for part in parts for ami in part.refresh)
+        if refresh:
+            self._hub.refresh(key, refresh)
+        wake_at = min((p.wake_at for p in parts if p.wake_at is not None), default=None)
+        # Status times are whole seconds: a second after that moment, the change is due.
+        self._wakeups.poll_in(
+            key, None if wake_at is None else (wake_at - now).total_seconds() + 1.0
+        )
 
     def observe(
         self, ref: resource.ResourceRef, generation: int, snap: resource.Snapshot | None = None
@@ -285,30 +198,14 @@ class AmiStoreService:
         status has in flight before its first poll (after a restart), and notes when a new
         retry annotation value first arrived.
         """
-        exports = self._exports
         if snap is not None:
-            self._retry_seen(ref.key, snap.retry_requested)
-        records = (snap.status or {}).get(exportrecords.FIELD) if snap is not None else None
-        if exports is not None and records:
-            # Whatever its spec says now: what it records must not start again.
-            exports.recall(ref.key, records, self._default_interval)
-        if (
-            snap is not None
-            and exports is not None
-            and _exports(snap.raw_spec)
-            and not exports.counted(ref.key)
-        ):
-            with contextlib.suppress(spec.SpecError):
-                stored = snap.status or {}
-                entries = tuple(taskentries.from_status(stored))
-                # A status of an earlier spec may show another account's tasks.
-                current = stored.get("observedGeneration") == snap.generation
-                exports.seed(ref.key, self.parse(snap.raw_spec), entries, current=current)
+            for each in self._steps:
+                each.observe(ref, snap)
         seen = self._generations.get(ref.key)
         if seen is not None and seen != generation:
             self._generations[ref.key] = generation
             self._hub.wake(ref.key)
-            self._edited(ref.key)
+            self._wakeups.edited(ref.key)
 
     def accounts_changed(self) -> None:
         """The account map was reloaded: act on what it now denies or allows, at once."""
@@ -318,28 +215,23 @@ class AmiStoreService:
         for key in denied:
             self._hub.forget(key)  # its wait ends now; its next poll marks it
         for key in allowed:
-            self._edited(key)  # its wait ends now; its next poll polls it
+            self._wakeups.edited(key)  # its wait ends now; its next poll polls it
 
     def forget(self, ref: resource.ResourceRef) -> None:
         """The resource is being deleted: drop its subscription and its series at once."""
         self._hub.forget(ref.key)
         self._collector.forget(ref.namespace, ref.name)
         self._memory.forget(ref.key)
-        memos: tuple[dict[str, Any], ...] = (
-            self._generations,
-            self._parsed,
-            self._reconciled,
-            self._requested,
-            self._retries,
-        )
+        self._tracker.forget(ref.key)
+        memos: tuple[dict[str, Any], ...] = (self._generations, self._parsed, self._requested)
         for memo in memos:
             memo.pop(ref.key, None)
-        self._poll_at_lapse(ref.key, None)
+        self._wakeups.poll_in(ref.key, None)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
-        self._edited(ref.key)
-        if self._exports is not None:
-            self._exports.forget(ref.key)
+        self._wakeups.edited(ref.key)
+        for each in self._steps:
+            each.forget(ref.key)
 
     def written(self, ref: resource.ResourceRef) -> None:
         """The last status computed for ``ref`` is stored: its new requests may be called.
@@ -348,8 +240,8 @@ class AmiStoreService:
         whatever the interval, and only while AWS still lists no task for them.
         """
         self._memory.stored(ref.key)
-        if self._exports is not None:
-            self._exports.written(ref.key)
+        for each in self._steps:
+            each.written(ref.key)
         requested = self._requested.pop(ref.key, ())
         if requested:
             self._hub.refresh(ref.key, requested)
@@ -361,8 +253,8 @@ class AmiStoreService:
         written even if it equals the one last confirmed, so none is left behind.
         """
         self._requested.pop(ref.key, None)
-        if self._exports is not None:
-            self._exports.unwritten(ref.key)  # its requests were not recorded: no call for them
+        for each in self._steps:
+            each.unwritten(ref.key)  # export: its requests were not recorded, no call for them
         self._memory.refused(ref.key, ambiguous=ambiguous)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
@@ -388,90 +280,9 @@ class AmiStoreService:
         self._parsed[ref.key] = ((ref.uid, snap.generation), wanted)
         return wanted
 
-    async def _until_edited(self, key: str) -> None:
-        """Until the resource gets a new generation or goes; at most a default interval."""
-        edited = self._edits.get(key)
-        if edited is None or edited.done():
-            edited = self._edits[key] = asyncio.get_running_loop().create_future()
-        # Not wait_for: on Python 3.11 it returns the future's result when a cancel comes
-        # in the same loop turn (CPython gh-86296), and the poll would go on after it.
-        await asyncio.wait({edited}, timeout=self._default_interval)
-
-    def _retry_seen(self, key: str, value: str | None) -> datetime.datetime | None:
-        """When this process first saw ``key``'s retry value ``value`` (now, if it is new).
-
-        A poll may read it long after the watch delivered it: a free-form value asks to
-        retry only what had started by then, not a task another AmiStore started since.
-        """
-        if value is None:
-            self._retries.pop(key, None)
-            return None
-        seen = self._retries.get(key)
-        if seen is None or seen[0] != value:
-            seen = self._retries[key] = (value, self._clock())
-        return seen[1]
-
-    def _edited(self, key: str) -> None:
-        edited = self._edits.pop(key, None)
-        if edited is not None and not edited.done():
-            edited.set_result(None)
-
     async def close(self) -> None:
         """Stop the poller's loops and the account map's watch (operator shutdown)."""
         self._closed = True
-        for key in list(self._lapses):
-            self._poll_at_lapse(key, None)
+        self._wakeups.close()
         await self._gate.close()
         await self._hub.close()
-
-    def _poll_at_lapse(self, key: str, now: datetime.datetime | None) -> None:
-        """Poll ``key`` when its first live request's grace ends (``now``: after its step).
-
-        Its status changes then by time alone; the next interval's poll would show that
-        up to an interval late, long after everything else settled.
-        """
-        timer = self._lapses.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-        lapses = None if now is None or self._exports is None else self._exports.lapses(key, now)
-        if now is not None and lapses is not None:
-            delay = (lapses - now).total_seconds() + 1.0  # status times are whole seconds
-            loop = asyncio.get_running_loop()
-            self._lapses[key] = loop.call_later(delay, self._hub.wake, key)
-
-    def _record(self, ref: resource.ResourceRef, region: str, outcome: status.Outcome) -> None:
-        if not self._memory.record(ref, outcome):
-            return  # the same entries render the same series: skip them
-        self._collector.set_resource(
-            ref.namespace,
-            ref.name,
-            region,
-            outcome.entries,
-            synced=_synced(outcome.status),
-            account=outcome.status.get("account") or "",
-            export=any(
-                c.get("type") == "ExportReady" for c in outcome.status.get("conditions", ())
-            ),
-        )
-
-
-def _requested(
-    entries: Iterable[Mapping[str, Any]], prior: Mapping[str, Any] | None
-) -> frozenset[str]:
-    """AMIs the previous status shows requested: polled every interval until AWS lists them."""
-    known = entries or taskentries.from_status(prior or {})
-    return frozenset(
-        str(e["amiId"])
-        for e in known
-        if e.get("state") == model.TaskState.QUEUED and e.get("requestedTime")
-    )
-
-
-def _exports(raw_spec: Mapping[str, Any] | None) -> bool:
-    """Whether a raw spec asks for export mode (``createTasks: true``)."""
-    return isinstance(raw_spec, Mapping) and raw_spec.get("createTasks") is True
-
-
-def _synced(current: Mapping[str, Any]) -> bool | None:
-    value = (conditions.synced(current) or {}).get("status")
-    return True if value == "True" else False if value == "False" else None
