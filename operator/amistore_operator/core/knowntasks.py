@@ -13,7 +13,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import conditions, model, taskentries, timestamps
+from amistore_operator.core import accountentries, conditions, model, taskentries, timestamps
 
 
 def entries_by_ami(
@@ -32,7 +32,7 @@ def entries_by_ami(
         new_after = _cut_at(prev)
     else:
         known, new_after = [dict(e) for e in previous_entries], None
-    if account and prev.get("account") and prev.get("account") != account:
+    if accountentries.other_account(prev, account):
         known, new_after = [], None  # another account's tasks: none of them is one of these
     return {e["amiId"]: e for e in known if e.get("amiId")}, new_after
 
