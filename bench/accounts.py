@@ -172,11 +172,7 @@ def ec2_requests(text: str) -> dict[tuple[str, str], dict[str, float]]:
 
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``plan`` in a fresh sandbox under ``workdir`` and return its measurements."""
-    began = time.monotonic()
-    async with sandboxrun.fresh(workdir) as (sandbox, _):
-        result = await _run(plan, sandbox, workdir)
-    result["seconds"] = round(time.monotonic() - began, 1)  # the whole scenario, sandbox included
-    return result
+    return await sandboxrun.timed(workdir, lambda sandbox: _run(plan, sandbox, workdir))
 
 
 async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> dict[str, Any]:
@@ -195,8 +191,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
     account_of = {name: a for a, wl in workloads.items() for name in wl.names}
     watcher = observe.StatusWatcher(sandbox.kube_url)
     watcher.start()
-    await asyncio.to_thread(sim.clear_calls)
-    await asyncio.to_thread(observe.clear_kube_requests, sandbox.kube_url)
+    await sandboxrun.clear_logs(sim, sandbox.kube_url)
 
     t0 = time.time()
     args = ["--namespace", workload.NAMESPACE, "--poll-interval", f"{plan.interval:g}"]
@@ -213,20 +208,15 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         "describe_budget_per_interval": EC2_RATE * plan.interval,
     }
     try:
-        total = len(account_of)
-        deadline = t0 + plan.startup_timeout
-        while len(watcher.first_status) < total:
-            if time.time() > deadline or operator.process.poll() is not None:
-                break
-            await asyncio.sleep(0.2)
+        await sandboxrun.all_have_status(
+            watcher, len(account_of), t0 + plan.startup_timeout, operator
+        )
         await asyncio.sleep(min(plan.interval / 2, 30))
         start = time.time()
         changed = await _move_tasks(plan, sim, workloads, watcher, start)
         end = start + plan.intervals * plan.interval
         await asyncio.sleep(max(0.0, end - time.time()))
-        tail_end = time.time() + plan.interval + 10
-        while watcher.pending and time.time() < tail_end:  # noqa: ASYNC110 (a bounded poll)
-            await asyncio.sleep(0.2)
+        await watcher.wait_pending(plan.interval + 10)
         tail = time.time()
         calls = await asyncio.to_thread(sim.calls)
         requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)

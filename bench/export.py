@@ -225,11 +225,7 @@ def operator_args(plan: Plan) -> list[str]:
 
 async def run(plan: Plan, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``plan`` in a fresh sandbox under ``workdir`` and return its measurements."""
-    began = time.monotonic()
-    async with sandboxrun.fresh(workdir) as (sandbox, _):
-        result = await _run(plan, sandbox, workdir)
-    result["seconds"] = round(time.monotonic() - began, 1)  # the whole scenario, sandbox included
-    return result
+    return await sandboxrun.timed(workdir, lambda sandbox: _run(plan, sandbox, workdir))
 
 
 async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> dict[str, Any]:
@@ -251,8 +247,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
     parts = split(images, plan.resources)
     names = [f"export-{k}" for k in range(1, plan.resources + 1)]
     await _create(sandbox.kube_url, [manifest(n, p) for n, p in zip(names, parts, strict=True)])
-    await asyncio.to_thread(sim.clear_calls)
-    await asyncio.to_thread(observe.clear_kube_requests, sandbox.kube_url)
+    await sandboxrun.clear_logs(sim, sandbox.kube_url)
 
     t0 = time.time()
     args = operator_args(plan)

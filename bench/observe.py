@@ -78,6 +78,12 @@ class StatusWatcher:
         """Changes that no status has shown yet."""
         return sum(len(changes) for changes in self.expected.values())
 
+    async def wait_pending(self, seconds: float) -> None:
+        """Until every expected change showed in a status, or ``seconds`` from now passed."""
+        deadline = time.time() + seconds
+        while self.pending and time.time() < deadline:  # noqa: ASYNC110 (a bounded poll)
+            await asyncio.sleep(0.2)
+
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -51,8 +51,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
     created_in = time.time() - t_create
     watcher = observe.StatusWatcher(sandbox.kube_url)
     watcher.start()
-    await asyncio.to_thread(sim.clear_calls)
-    await asyncio.to_thread(observe.clear_kube_requests, sandbox.kube_url)
+    await sandboxrun.clear_logs(sim, sandbox.kube_url)
 
     t0 = time.time()
     args = ["--namespace", workload.NAMESPACE, "--poll-interval", f"{plan.interval:g}"]
@@ -70,7 +69,9 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         "create_amistores_seconds": round(created_in, 1),
     }
     try:
-        t_all = await _all_have_status(watcher, plan.size, t0 + plan.startup_timeout, operator)
+        t_all = await sandboxrun.all_have_status(
+            watcher, plan.size, t0 + plan.startup_timeout, operator
+        )
         result["start_to_all_status_seconds"] = None if t_all is None else round(t_all - t0, 1)
         result["with_status_at_timeout"] = len(watcher.first_status)
         result["startup_rss_mib"] = round(sampler.sample() / 2**20, 1)
@@ -103,16 +104,6 @@ async def _sample(sampler: observe.ProcessSampler) -> None:
         await asyncio.sleep(1.0)
 
 
-async def _all_have_status(
-    watcher: observe.StatusWatcher, size: int, deadline: float, operator: harness.OperatorProcess
-) -> float | None:
-    while len(watcher.first_status) < size:
-        if time.time() > deadline or operator.process.poll() is not None:
-            return None
-        await asyncio.sleep(0.2)
-    return max(watcher.first_status.values())
-
-
 async def _steady(
     plan: Plan,
     sim: control.Ec2SimControl,
@@ -143,9 +134,7 @@ async def _steady(
     await _sleep_until(end)
     cpu = sampler.cpu_seconds() - cpu_start
     # Let the last changes arrive (bounded: one interval and some), then read both logs.
-    tail_end = time.time() + plan.interval + 10
-    while watcher.pending and time.time() < tail_end:  # noqa: ASYNC110 (a bounded poll)
-        await asyncio.sleep(0.2)
+    await watcher.wait_pending(plan.interval + 10)
     tail = time.time()
     calls = await asyncio.to_thread(sim.calls)
     requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)

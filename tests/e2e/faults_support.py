@@ -1,4 +1,5 @@
-"""Helpers shared by the fault-injection suite (``test_faults_*.py``).
+"""Helpers shared by the fault-injection suite (``test_faults_*.py``), and by the other
+e2e and realkube tests that read statuses, metrics and the simulator's call log.
 
 Fixtures defined here are imported by the test modules that use them; the
 session sandbox and the per-test namespace come from ``conftest.py``.
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from amistore_operator.core import timestamps
 from prometheus_client import parser
 
 from tests.e2e import harness
+from tests.e2e.conftest import POLL_INTERVAL
 from tests.sandbox import cluster, faultproxy, httpjson
 from tests.sandbox.ec2sim import control
 from tests.sandbox.kubeapi import kubeconfig
@@ -37,6 +40,13 @@ SECRETS = (
 def ami(number: int) -> str:
     """A well-formed 17-digit AMI ID."""
     return f"ami-{number:017x}"
+
+
+def unix(text: str) -> float:
+    """Unix seconds of an RFC 3339 status time."""
+    moment = timestamps.parse_time(text)
+    assert moment is not None, text
+    return moment.timestamp()
 
 
 def samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
@@ -102,6 +112,39 @@ def wait_calls(
         return calls if len(calls) >= count else None
 
     return harness.wait_until(probe, timeout=timeout, what=f"{count} {DESCRIBE} calls")
+
+
+def wait_polls_naming(ec2: control.Ec2SimControl, ami: str, polls: int) -> None:
+    """Until ``polls`` whole polls from now asked for ``ami`` by ID (``polls`` + 1 calls)."""
+    wait_calls(
+        ec2,
+        polls + 1,
+        since_seq=last_seq(ec2),
+        where=lambda c: ami in c["params"].get("ImageIds", []),
+        timeout=(polls + 2) * POLL_INTERVAL + WAIT,
+    )
+
+
+def assert_quiet(
+    kubectl: harness.Kubectl, ec2: control.Ec2SimControl, name: str, ami: str, polls: int
+) -> None:
+    """Over ``polls`` polls of ``ami`` that see nothing new, nothing is written to ``name``."""
+    version = kubectl.get("amistore", name)["metadata"]["resourceVersion"]
+    wait_polls_naming(ec2, ami, polls)
+    assert kubectl.get("amistore", name)["metadata"]["resourceVersion"] == version
+
+
+def wait_intervals(ec2: control.Ec2SimControl, intervals: int) -> None:
+    """Until the operator has polled EC2 for ``intervals`` more intervals, and once after."""
+    seq = last_seq(ec2)
+    first = wait_calls(ec2, 1, since_seq=seq)[0]
+    wait_calls(
+        ec2,
+        1,
+        since_seq=seq,
+        where=lambda c: c["time"] >= first["time"] + (intervals + 0.5) * POLL_INTERVAL,
+        timeout=(intervals + 1) * POLL_INTERVAL + WAIT,
+    )
 
 
 def lists_in_progress(call: control.CallInfo) -> bool:

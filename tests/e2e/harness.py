@@ -88,6 +88,18 @@ class Kubectl:
         """An AmiStore's status (empty before the first write)."""
         return dict(self.get("amistore", name).get("status") or {})
 
+    def write_status(self, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch an AmiStore's status subresource, as the operator does."""
+        self.run(
+            "patch",
+            "amistore",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": status}),
+        )
+
     def events(self, name: str) -> list[dict[str, Any]]:
         """Events about the named object."""
         out = self.run(

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amistore_operator.core import timestamps
 
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
@@ -26,13 +25,6 @@ DURATION = 100.0  # then 0 to 100%, reported in uneven steps
 STEPS = [4, 7, 13, 16, 22, 25, 31, 36, 40, 47, 52, 55, 63, 66, 71, 78, 82, 86, 93, 97]
 QUIET_POLLS = 3
 ETA_METRIC = "amistore_task_estimated_completion_timestamp_seconds"
-
-
-def unix(text: str) -> float:
-    """Unix seconds of an RFC 3339 status time."""
-    moment = timestamps.parse_time(text)
-    assert moment is not None, text
-    return moment.timestamp()
 
 
 def entry(status: dict[str, Any]) -> dict[str, Any]:
@@ -84,14 +76,14 @@ def test_a_queued_task_in_uneven_steps_gets_a_sensible_eta_and_no_write_of_its_o
     assert status["estimatedCompletionTime"] == estimate  # the only running task
     # Measured on a queue and uneven steps at a 2 s interval, whole-second stamps and a
     # busy machine: within a fifth of the time left at the move, or three intervals.
-    left = end - unix(moved)
-    assert abs(unix(estimate) - end) <= max(0.2 * left, 3 * POLL_INTERVAL), (estimate, end)
+    left = end - fs.unix(moved)
+    assert abs(fs.unix(estimate) - end) <= max(0.2 * left, 3 * POLL_INTERVAL), (estimate, end)
 
     wide = kubectl.run("get", "amistores", "eta", "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-1] == "ETA"
     assert wide[1].split()[-1] == estimate
     harness.wait_until(
-        lambda: [v for _, v in fs.samples(operator.metrics(), ETA_METRIC)] == [unix(estimate)],
+        lambda: [v for _, v in fs.samples(operator.metrics(), ETA_METRIC)] == [fs.unix(estimate)],
         timeout=fs.WAIT,
         what="the ETA metric",
     )
@@ -99,14 +91,5 @@ def test_a_queued_task_in_uneven_steps_gets_a_sensible_eta_and_no_write_of_its_o
     assert re.search(r"ETA:?\s+in \d+m?\d*s?", shown), shown
 
     # Polls that see no progress change write nothing, ETA included.
-    version = kubectl.get("amistore", "eta")["metadata"]["resourceVersion"]
-    seq = fs.last_seq(ec2)
-    fs.wait_calls(
-        ec2,
-        QUIET_POLLS + 1,
-        since_seq=seq,
-        where=lambda c: AMI in c["params"].get("ImageIds", []),
-        timeout=(QUIET_POLLS + 2) * POLL_INTERVAL + fs.WAIT,
-    )
-    assert kubectl.get("amistore", "eta")["metadata"]["resourceVersion"] == version
+    fs.assert_quiet(kubectl, ec2, "eta", AMI, QUIET_POLLS)
     assert kubectl.status("eta") == status

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import pytest
 
+from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox.ec2sim import control
@@ -20,10 +20,6 @@ WAIT = 60.0
 ALLOW = ("--allow-create", "--allowed-buckets", "amis-*")
 
 
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
-
-
 def creates(ec2: control.Ec2SimControl) -> Counter[str]:
     """Successful creates per AMI (a DryRun answers 412 DryRunOperation, not counted)."""
     done = [c for c in ec2.calls(CREATE) if c["status"] == 200]
@@ -32,6 +28,17 @@ def creates(ec2: control.Ec2SimControl) -> Counter[str]:
 
 def dry_runs(ec2: control.Ec2SimControl) -> int:
     return sum(1 for c in ec2.calls(CREATE) if c["error_code"] == "DryRunOperation")
+
+
+def three_more_polls(ec2: control.Ec2SimControl, what: str = "three more polls") -> None:
+    """Until the simulator logged three more calls than now: the operator polled on."""
+    seen = len(ec2.calls())
+    harness.wait_until(
+        lambda: len(ec2.calls()) >= seen + 3,
+        timeout=WAIT,
+        what=what,
+        interval=POLL_INTERVAL,
+    )
 
 
 def test_each_ami_is_exported_exactly_once_and_never_again(
@@ -60,7 +67,7 @@ def test_each_ami_is_exported_exactly_once_and_never_again(
             if task["state"] == "Queued":
                 assert task["requestedTime"]
         if status.get("tasks"):
-            assert condition(status, "ExportReady")["reason"] == "Ready"
+            assert fs.condition(status, "ExportReady")["reason"] == "Ready"
         return status.get("state") == "Completed"
 
     harness.wait_until(completed, timeout=WAIT, what="every export completed", interval=0.1)
@@ -82,23 +89,11 @@ def test_each_ami_is_exported_exactly_once_and_never_again(
     assert "RequestLimitExceeded" not in {c["error_code"] for c in ec2.calls()}
 
     # Steady state: no further create over several intervals, nor after a restart.
-    seen = len(ec2.calls())
-    harness.wait_until(
-        lambda: len(ec2.calls()) >= seen + 3,
-        timeout=WAIT,
-        what="three more polls",
-        interval=POLL_INTERVAL,
-    )
+    three_more_polls(ec2)
     operator.stop()
     restarted = start_operator(*ALLOW)
     restarted.wait_ready()
-    restarted_at = len(ec2.calls())
-    harness.wait_until(
-        lambda: len(ec2.calls()) >= restarted_at + 3,
-        timeout=WAIT,
-        what="three polls after the restart",
-        interval=POLL_INTERVAL,
-    )
+    three_more_polls(ec2, "three polls after the restart")
     assert creates(ec2) == Counter(dict.fromkeys(AMIS, 1))
     assert kubectl.status("export")["state"] == "Completed"
     # The restarted operator checks IAM once more (DryRun), and creates nothing.
@@ -129,14 +124,8 @@ def test_a_refused_export_makes_no_call(
         timeout=WAIT,
         what="the first status",
     )
-    ready = condition(status, "ExportReady")
+    ready = fs.condition(status, "ExportReady")
     assert (ready["status"], ready["reason"]) == ("False", reason)
-    seen = len(ec2.calls())
-    harness.wait_until(
-        lambda: len(ec2.calls()) >= seen + 3,
-        timeout=WAIT,
-        what="three more polls",
-        interval=POLL_INTERVAL,
-    )
+    three_more_polls(ec2)
     assert ec2.calls(CREATE) == []
     assert {t["state"] for t in kubectl.status("refused")["tasks"]} == {"Pending"}

@@ -11,10 +11,10 @@ import itertools
 import signal
 import time
 from collections import Counter
-from typing import Any
 
 import pytest
 
+from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox.ec2sim import control
@@ -42,10 +42,6 @@ def creates(ec2: control.Ec2SimControl) -> Counter[str]:
 
 def refusals(ec2: control.Ec2SimControl, code: str) -> list[control.CallInfo]:
     return [c for c in ec2.calls(CREATE) if c["error_code"] == code]
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
 
 
 def quiet_for(ec2: control.Ec2SimControl, intervals: int) -> None:
@@ -111,23 +107,34 @@ def running_at_once(ec2: control.Ec2SimControl, duration: float) -> int:
     return sum(1 for t in taken if now - duration <= t <= now)
 
 
+def apply_halves(kubectl: harness.Kubectl, images: list[str]) -> None:
+    """Two AmiStores exporting ``images``: "left" the first half, "right" the rest."""
+    half = len(images) // 2
+    for name, part in (("left", images[:half]), ("right", images[half:])):
+        kubectl.apply(harness.amistore(name, imageIds=part, bucket=BUCKET, createTasks=True))
+
+
+def drain_both(ec2: control.Ec2SimControl, kubectl: harness.Kubectl, duration: float) -> int:
+    """Until "left" and "right" completed; the most tasks (of ``duration``) running at once."""
+    most = 0
+
+    def drained() -> bool:
+        nonlocal most
+        most = max(most, running_at_once(ec2, duration))
+        return completed(kubectl, "left") and completed(kubectl, "right")
+
+    harness.wait_until(drained, timeout=WAIT, what="both AmiStores exported", interval=0.2)
+    return most
+
+
 def test_the_operators_own_cap_keeps_aws_from_ever_refusing(
     ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
 ) -> None:
     images = amis("0d", 16)
     sim_setup(ec2, images, capacity_tasks=10)
     start_operator(*ALLOW, *CREATE_BUDGET, "--max-concurrent-stores", "4")
-    half = len(images) // 2
-    for name, part in (("left", images[:half]), ("right", images[half:])):
-        kubectl.apply(harness.amistore(name, imageIds=part, bucket=BUCKET, createTasks=True))
-    most = 0
-
-    def drained() -> bool:
-        nonlocal most
-        most = max(most, running_at_once(ec2, 3.0))
-        return completed(kubectl, "left") and completed(kubectl, "right")
-
-    harness.wait_until(drained, timeout=WAIT, what="both AmiStores exported", interval=0.2)
+    apply_halves(kubectl, images)
+    most = drain_both(ec2, kubectl, 3.0)
     assert creates(ec2) == Counter(dict.fromkeys(images, 1))
     assert refusals(ec2, "ResourceLimitExceeded") == []
     assert 1 <= most <= 4, most
@@ -141,9 +148,7 @@ def test_the_cap_holds_across_a_restart(
     ec2.configure(create_duration_seconds=15)  # longer than a restart
     flags = (*ALLOW, *CREATE_BUDGET, "--max-concurrent-stores", "4")
     first = start_operator(*flags)
-    half = len(images) // 2
-    for name, part in (("left", images[:half]), ("right", images[half:])):
-        kubectl.apply(harness.amistore(name, imageIds=part, bucket=BUCKET, createTasks=True))
+    apply_halves(kubectl, images)
     harness.wait_until(
         lambda: sum(creates(ec2).values()) >= 4, timeout=WAIT, what="four stores started"
     )
@@ -151,14 +156,7 @@ def test_the_cap_holds_across_a_restart(
     # The new process counts both AmiStores' stores from their statuses before either
     # is polled, so it starts nothing until one of the four finishes.
     start_operator(*flags)
-    most = 0
-
-    def drained() -> bool:
-        nonlocal most
-        most = max(most, running_at_once(ec2, 15.0))
-        return completed(kubectl, "left") and completed(kubectl, "right")
-
-    harness.wait_until(drained, timeout=WAIT, what="both AmiStores exported", interval=0.2)
+    most = drain_both(ec2, kubectl, 15.0)
     assert creates(ec2) == Counter(dict.fromkeys(images, 1))
     assert most == 4, most
 
@@ -278,13 +276,15 @@ def test_export_ready_recovers_once_iam_allows_the_create(
     kubectl.apply(harness.amistore("iam", imageIds=images, bucket=BUCKET, createTasks=True))
 
     def ready() -> tuple[str, str]:
-        found = condition(kubectl.status("iam"), "ExportReady")
+        found = fs.condition(kubectl.status("iam"), "ExportReady")
         return (found.get("status", ""), found.get("reason", ""))
 
     harness.wait_until(
         lambda: ready() == ("False", "AccessDenied"), timeout=WAIT, what="AccessDenied"
     )
-    assert "ec2:CreateStoreImageTask" in condition(kubectl.status("iam"), "ExportReady")["message"]
+    assert (
+        "ec2:CreateStoreImageTask" in fs.condition(kubectl.status("iam"), "ExportReady")["message"]
+    )
     quiet_for(ec2, 3)
     assert creates(ec2) == Counter()
     ec2.clear_faults(CREATE)
@@ -314,7 +314,8 @@ def test_a_create_refused_for_good_fails_the_task_until_fixed_and_retried(
     (task,) = status["tasks"]
     assert task["state"] == "Failed"
     assert task["failureReason"].startswith("InvalidParameter: The S3 bucket amis-export is in")
-    assert condition(status, "ExportReady")["reason"] == "Ready"  # IAM allows; AWS refused this one
+    ready = fs.condition(status, "ExportReady")
+    assert ready["reason"] == "Ready"  # IAM allows; AWS refused this one
     assert f'operation="{CREATE}",outcome="client_error"' in operator.metrics()
     quiet_for(ec2, 4)
     assert len(refusals(ec2, "InvalidParameter")) == 1  # never repeated by itself

@@ -6,11 +6,10 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 import pytest
-from prometheus_client import parser
 
+from tests.e2e import faults_support as fs
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
 from tests.sandbox.ec2sim import control, sts
@@ -24,24 +23,9 @@ BUCKET = "acme-ami-archive"
 WAIT = 30.0
 
 
-def samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
-    """Every sample of one metric in an exposition text."""
-    found = []
-    for family in parser.text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == metric:
-                found.append((dict(sample.labels), sample.value))
-    return found
-
-
 def state_of(kubectl: harness.Kubectl, name: str) -> str | None:
     """The resource's aggregate state, None before the first status write."""
     return kubectl.status(name).get("state")
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    """One condition of a status, or {}."""
-    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
 
 
 def test_export_progresses_and_completes(
@@ -75,7 +59,7 @@ def test_export_progresses_and_completes(
     assert task["amiId"] == AMI_A
     assert task["bucket"] == BUCKET
     assert task["s3ObjectKey"].startswith(AMI_A)
-    assert condition(final, "Synced")["status"] == "True"
+    assert fs.condition(final, "Synced")["status"] == "True"
     reasons = [e["reason"] for e in kubectl.events("golden")]
     assert reasons.count("StoreCompleted") == 1
     metrics = operator.metrics()
@@ -89,7 +73,7 @@ def test_export_progresses_and_completes(
             "state": "Completed",
         },
         1.0,
-    ) in samples(metrics, "amistore_task_state")
+    ) in fs.samples(metrics, "amistore_task_state")
 
 
 def test_failure_shows_reason_and_warning_event(
@@ -105,10 +89,10 @@ def test_failure_shows_reason_and_warning_event(
     )
     status = kubectl.status("broken")
     assert status["tasks"][0]["failureReason"] == reason
-    failed = condition(status, "Failed")
+    failed = fs.condition(status, "Failed")
     assert failed["status"] == "True"
     assert AMI_B in failed["message"]
-    assert condition(status, "Complete")["status"] == "False"
+    assert fs.condition(status, "Complete")["status"] == "False"
     warnings = harness.wait_until(
         lambda: [
             e
@@ -130,7 +114,7 @@ def test_failure_shows_reason_and_warning_event(
             "reason": reason,
         },
         1.0,
-    ) in samples(operator.metrics(), "amistore_task_failure_info")
+    ) in fs.samples(operator.metrics(), "amistore_task_failure_info")
 
 
 def test_ami_without_task_is_pending_then_starts(
@@ -184,7 +168,7 @@ def test_spec_edit_is_acted_on_within_seconds_and_series_follow(
         lambda: (
             {
                 labels["ami_id"]
-                for labels, _ in samples(operator.metrics(), "amistore_task_progress_percent")
+                for labels, _ in fs.samples(operator.metrics(), "amistore_task_progress_percent")
                 if labels["name"] == "edited"
             }
             == {AMI_B}
@@ -230,7 +214,7 @@ def test_deletion_removes_series_and_releases_the_resource(
     harness.wait_until(
         lambda: any(
             labels["name"] == "doomed"
-            for labels, _ in samples(operator.metrics(), "amistore_task_state")
+            for labels, _ in fs.samples(operator.metrics(), "amistore_task_state")
         ),
         timeout=WAIT,
         what="the resource's series",
@@ -239,11 +223,13 @@ def test_deletion_removes_series_and_releases_the_resource(
     assert kubectl.run("get", "amistore", "doomed", check=False).returncode != 0
     text = operator.metrics()
     assert not [
-        labels for labels, _ in samples(text, "amistore_task_state") if labels["name"] == "doomed"
+        labels
+        for labels, _ in fs.samples(text, "amistore_task_state")
+        if labels["name"] == "doomed"
     ]
     assert not [
         labels
-        for labels, _ in samples(text, "amistore_resource_synced")
+        for labels, _ in fs.samples(text, "amistore_resource_synced")
         if labels["name"] == "doomed"
     ]
 
@@ -359,8 +345,8 @@ def test_restart_loses_and_regresses_nothing(
         >= next(t for t in before["tasks"] if t["amiId"] == AMI_B)["progressPercentage"]
     )
     assert (
-        condition(after, "Synced")["lastTransitionTime"]
-        == condition(before, "Synced")["lastTransitionTime"]
+        fs.condition(after, "Synced")["lastTransitionTime"]
+        == fs.condition(before, "Synced")["lastTransitionTime"]
     )
     assert store_events(kubectl, "durable", "StoreCompleted") == 1
     assert store_events(kubectl, "durable", "StoreStarted") == 2

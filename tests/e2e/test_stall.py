@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from amistore_operator.core import timestamps
 
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
@@ -17,13 +16,6 @@ pytestmark = pytest.mark.e2e
 
 AMI = fs.ami(0x57A11)
 QUIET_POLLS = 3
-
-
-def unix(text: str) -> float:
-    """Unix seconds of an RFC 3339 status time."""
-    moment = timestamps.parse_time(text)
-    assert moment is not None, text
-    return moment.timestamp()
 
 
 def entry(status: dict[str, Any]) -> dict[str, Any]:
@@ -41,19 +33,6 @@ def stall_events(kubectl: harness.Kubectl, name: str) -> dict[str, int]:
         if event["reason"] in counts:
             counts[event["reason"]] += int(event.get("count") or 1)
     return counts
-
-
-def assert_quiet(kubectl: harness.Kubectl, ec2: control.Ec2SimControl, name: str) -> None:
-    """Polls that see nothing new write nothing."""
-    version = kubectl.get("amistore", name)["metadata"]["resourceVersion"]
-    fs.wait_calls(
-        ec2,
-        QUIET_POLLS + 1,
-        since_seq=fs.last_seq(ec2),
-        where=lambda c: AMI in c["params"].get("ImageIds", []),
-        timeout=(QUIET_POLLS + 2) * POLL_INTERVAL + fs.WAIT,
-    )
-    assert kubectl.get("amistore", name)["metadata"]["resourceVersion"] == version
 
 
 def test_a_task_freezes_stalls_once_survives_a_restart_and_resumes_once(
@@ -83,7 +62,7 @@ def test_a_task_freezes_stalls_once_survives_a_restart_and_resumes_once(
     assert f"{AMI} at {pinned}% since {moved}" in condition["message"]
     assert "at least two effective poll intervals" in condition["message"]
     # Time alone flipped it: about the threshold after the last move, within two polls.
-    waited = unix(condition["lastTransitionTime"]) - unix(moved)
+    waited = fs.unix(condition["lastTransitionTime"]) - fs.unix(moved)
     assert stall_after <= waited <= stall_after + 2 * POLL_INTERVAL + 2, waited
     assert entry(status)["stalled"] is True
     harness.wait_until(
@@ -94,13 +73,13 @@ def test_a_task_freezes_stalls_once_survives_a_restart_and_resumes_once(
     stuck = fs.samples(operator.metrics(), "amistore_task_stalled")
     assert [(labels["ami_id"], value) for labels, value in stuck] == [(AMI, 1.0)]
     last = fs.samples(operator.metrics(), "amistore_task_last_progress_timestamp_seconds")
-    assert [value for _, value in last] == [unix(moved)]
-    assert_quiet(kubectl, ec2, "frozen")
+    assert [value for _, value in last] == [fs.unix(moved)]
+    fs.assert_quiet(kubectl, ec2, "frozen", AMI, QUIET_POLLS)
 
     # A restart in the middle of the stall: read back from the status, nothing repeated.
     operator.stop()
     start_operator("--stall-after", str(stall_after))
-    assert_quiet(kubectl, ec2, "frozen")
+    fs.assert_quiet(kubectl, ec2, "frozen", AMI, QUIET_POLLS)
     assert stalled(kubectl.status("frozen")) == condition
     assert stall_events(kubectl, "frozen") == {"StoreStalled": 1, "StoreResumed": 0}
 
@@ -118,13 +97,7 @@ def test_a_task_freezes_stalls_once_survives_a_restart_and_resumes_once(
         what="one StoreResumed event",
     )
     # It keeps moving: no new stall over a few more polls, and no repeated event.
-    fs.wait_calls(
-        ec2,
-        QUIET_POLLS + 1,
-        since_seq=fs.last_seq(ec2),
-        where=lambda c: AMI in c["params"].get("ImageIds", []),
-        timeout=(QUIET_POLLS + 2) * POLL_INTERVAL + fs.WAIT,
-    )
+    fs.wait_polls_naming(ec2, AMI, QUIET_POLLS)
     assert stalled(kubectl.status("frozen"))["status"] == "False"
     assert stall_events(kubectl, "frozen") == {"StoreStalled": 1, "StoreResumed": 1}
 
@@ -137,7 +110,7 @@ def test_the_stall_clock_survives_a_restart_before_the_threshold(
     operator = start_operator("--stall-after", str(stall_after))
     kubectl.apply(harness.amistore("queued", imageIds=[AMI], bucket=fs.BUCKET))
     seen = fs.wait_status(kubectl, "queued", lambda s: "lastProgressTime" in entry(s), "a sighting")
-    moved = unix(entry(seen)["lastProgressTime"])
+    moved = fs.unix(entry(seen)["lastProgressTime"])
     assert stalled(seen)["reason"] == "Progressing"
     # Let a third of the threshold pass (a few polls), then restart.
     fs.wait_calls(
@@ -160,7 +133,7 @@ def test_the_stall_clock_survives_a_restart_before_the_threshold(
     )
     # Counted from the sighting before the restart, not from the restart (that would be
     # at least 40 s after it).
-    flipped = unix(stalled(status)["lastTransitionTime"])
+    flipped = fs.unix(stalled(status)["lastTransitionTime"])
     assert stall_after <= flipped - moved <= stall_after + 3 * POLL_INTERVAL, flipped - moved
     assert flipped < restarted + stall_after
     assert entry(status)["lastProgressTime"] == entry(seen)["lastProgressTime"]

@@ -78,6 +78,29 @@ def quiet_polls(ec2: control.Ec2SimControl, since_seq: int) -> None:
     )
 
 
+def assert_quiet_across_a_restart(
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    operator: harness.OperatorProcess,
+    start_operator: OperatorFactory,
+    name: str,
+    seen: dict[str, Any],
+) -> harness.OperatorProcess:
+    """Quiet polls leave what a user sees of ``name`` as ``seen``; so do those after a
+    restart, whose new process renders the same series and announces nothing again.
+
+    Returns the restarted process.
+    """
+    quiet_polls(ec2, fs.last_seq(ec2))
+    assert observed(kubectl, operator, name) == seen
+    assert operator.stop() == 0
+    seq = fs.last_seq(ec2)
+    restarted = start_operator()
+    quiet_polls(ec2, seq)
+    assert observed(kubectl, restarted, name) == seen
+    return restarted
+
+
 def test_nothing_more_happens_after_a_change_nor_after_a_restart(
     ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
 ) -> None:
@@ -117,15 +140,9 @@ def test_nothing_more_happens_after_a_change_nor_after_a_restart(
         "StoreStarted",
     ]
 
-    quiet_polls(ec2, fs.last_seq(ec2))
-    assert observed(kubectl, operator, "steady") == reported
-
-    # A restart: the new process renders the same series and announces nothing again.
-    assert operator.stop() == 0
-    seq = fs.last_seq(ec2)
-    restarted = start_operator()
-    quiet_polls(ec2, seq)
-    assert observed(kubectl, restarted, "steady") == reported
+    restarted = assert_quiet_across_a_restart(
+        ec2, kubectl, operator, start_operator, "steady", reported
+    )
     states = {
         labels["ami_id"]: labels["state"]
         for labels, value in fs.samples(restarted.metrics(), "amistore_task_state")
@@ -156,15 +173,7 @@ def test_nothing_more_happens_after_a_sync_flip_and_its_recovery(
     )
     failing = observed(kubectl, operator, "flips")
     # Still failing for three more intervals: announced once, written once.
-    seq = fs.last_seq(ec2)
-    first = fs.wait_calls(ec2, 1, since_seq=seq)[0]
-    fs.wait_calls(
-        ec2,
-        1,
-        since_seq=seq,
-        where=lambda c: c["time"] >= first["time"] + (QUIET_INTERVALS + 0.5) * POLL_INTERVAL,
-        timeout=QUIET_INTERVALS * POLL_INTERVAL + fs.WAIT,
-    )
+    fs.wait_intervals(ec2, QUIET_INTERVALS)
     assert observed(kubectl, operator, "flips") == failing
 
     ec2.clear_faults()
@@ -175,14 +184,7 @@ def test_nothing_more_happens_after_a_sync_flip_and_its_recovery(
         what="one SyncRecovered",
     )
     recovered = observed(kubectl, operator, "flips")
-    quiet_polls(ec2, fs.last_seq(ec2))
-    assert observed(kubectl, operator, "flips") == recovered
-
-    assert operator.stop() == 0
-    seq = fs.last_seq(ec2)
-    restarted = start_operator()
-    quiet_polls(ec2, seq)
-    assert observed(kubectl, restarted, "flips") == recovered
+    assert_quiet_across_a_restart(ec2, kubectl, operator, start_operator, "flips", recovered)
 
 
 def test_a_restart_while_sts_is_slow_keeps_the_account_and_writes_nothing(

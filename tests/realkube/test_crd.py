@@ -8,7 +8,6 @@ as the operator's patches are, so each test says what the server itself does.
 from __future__ import annotations
 
 import datetime
-import json
 import pathlib
 import subprocess
 from typing import Any
@@ -154,19 +153,6 @@ def test_invalid_specs_are_refused_with_the_servers_words(
     assert kubectl.run("get", "amistore", "bad", check=False).returncode == 1
 
 
-def write_status(kubectl: harness.Kubectl, name: str, status: dict[str, Any]) -> None:
-    """Patch the status subresource, as the operator does."""
-    kubectl.run(
-        "patch",
-        "amistore",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
-
-
 def condition(kind: str, status: str, reason: str) -> dict[str, str]:
     """A metav1.Condition as the operator writes it."""
     return {
@@ -189,8 +175,7 @@ def test_printer_columns_narrow_and_wide_as_kubectl_renders_them(
     kubectl.apply(harness.amistore("cols", imageIds=[AMI, OTHER], bucket="acme-archive"))
     now = datetime.datetime.now(datetime.UTC)
     eta = iso(now + datetime.timedelta(hours=2))
-    write_status(
-        kubectl,
+    kubectl.write_status(
         "cols",
         {
             "state": "InProgress",
@@ -229,7 +214,7 @@ def test_kubectl_wait_for_a_condition_is_met_when_the_status_says_so(
     assert audit is not None
     since = audit.mark()
     kubectl.apply(harness.amistore("waited", imageIds=[AMI]))
-    write_status(kubectl, "waited", {"conditions": [condition("Complete", "False", "Pending")]})
+    kubectl.write_status("waited", {"conditions": [condition("Complete", "False", "Pending")]})
     # kubectl waits on a watch: it must see the later write, not just the first read.
     waiting = subprocess.Popen(
         [
@@ -262,8 +247,8 @@ def test_kubectl_wait_for_a_condition_is_met_when_the_status_says_so(
             what="kubectl wait's watch",
         )
         assert waiting.poll() is None
-        write_status(
-            kubectl, "waited", {"conditions": [condition("Complete", "True", "AllCompleted")]}
+        kubectl.write_status(
+            "waited", {"conditions": [condition("Complete", "True", "AllCompleted")]}
         )
         out, err = waiting.communicate(timeout=30)
     finally:
@@ -283,7 +268,7 @@ def test_kubectl_wait_for_a_condition_is_met_when_the_status_says_so(
 def test_the_status_keeps_only_what_its_schema_declares(kubectl: harness.Kubectl) -> None:
     kubectl.apply(harness.amistore("pruned", imageIds=[AMI]))
     entry = {"amiId": AMI, "state": "Completed", "progressPercentage": 100, "color": "blue"}
-    write_status(kubectl, "pruned", {"state": "Completed", "bogus": 1, "tasks": [entry]})
+    kubectl.write_status("pruned", {"state": "Completed", "bogus": 1, "tasks": [entry]})
     status = kubectl.status("pruned")
     assert status == {
         "state": "Completed",
@@ -292,5 +277,5 @@ def test_the_status_keeps_only_what_its_schema_declares(kubectl: harness.Kubectl
     # Writing the same undeclared field again changes nothing: no new resourceVersion, so a
     # writer comparing what it sent with what it reads would write forever.
     version = kubectl.get("amistore", "pruned")["metadata"]["resourceVersion"]
-    write_status(kubectl, "pruned", {"bogus": 2})
+    kubectl.write_status("pruned", {"bogus": 2})
     assert kubectl.get("amistore", "pruned")["metadata"]["resourceVersion"] == version

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e import faults_support as fs
 from tests.e2e import harness
-from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
+from tests.e2e.conftest import OperatorFactory
 from tests.sandbox import auditlog, cluster, realkube
 from tests.sandbox.ec2sim import control
 
@@ -135,19 +135,6 @@ def test_the_namespaced_install_serves_its_namespace_with_its_role_only(
     assert_never_refused(operator, requests)
 
 
-def quiet(ec2: control.Ec2SimControl, intervals: int = 3) -> None:
-    """Until the operator has polled EC2 for ``intervals`` more intervals, and once after."""
-    seq = fs.last_seq(ec2)
-    first = fs.wait_calls(ec2, 1, since_seq=seq)[0]
-    fs.wait_calls(
-        ec2,
-        1,
-        since_seq=seq,
-        where=lambda c: c["time"] >= first["time"] + (intervals + 0.5) * POLL_INTERVAL,
-        timeout=(intervals + 1) * POLL_INTERVAL + fs.WAIT,
-    )
-
-
 def test_after_a_change_three_intervals_and_a_restart_write_nothing(
     ec2: control.Ec2SimControl,
     kubectl: harness.Kubectl,
@@ -179,13 +166,13 @@ def test_after_a_change_three_intervals_and_a_restart_write_nothing(
     )
     # The change's writes are done once its Events are; then nothing more may come.
     api_requests.clear()
-    quiet(ec2)
+    fs.wait_intervals(ec2, 3)
     writes = [r for r in api_requests.by_operator() if r.is_write]
     assert writes == []
 
     assert operator.stop() == 0
     restarted = start_operator()
-    quiet(ec2)
+    fs.wait_intervals(ec2, 3)
     requests = api_requests.by_operator()
     assert [r for r in requests if r.is_write] == []
     assert_never_refused(restarted, requests)

@@ -11,7 +11,6 @@ once: what a client resuming a long-idle watch meets on any cluster.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -66,15 +65,7 @@ def complete(kubectl: harness.Kubectl, name: str) -> None:
             }
         ],
     }
-    kubectl.run(
-        "patch",
-        "amistore",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
+    kubectl.write_status(name, status)
 
 
 def test_a_watch_sees_each_change_and_410_gone_once_etcd_compacted_it(

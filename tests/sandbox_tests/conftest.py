@@ -1,7 +1,8 @@
 """Fixtures shared by the simulator's self-tests: one unthrottled simulator per module.
 
-A module that needs the real throttle (faults, hold) defines its own ``sim``;
-one that needs more set-up per test overrides ``ctl`` and asks for this one.
+A module that needs the real throttle (faults, hold) defines its own ``sim``
+(``ec2`` then talks to that one); one that needs more set-up per test overrides
+``ctl`` and asks for this one.
 """
 
 from __future__ import annotations

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e import harness
 from tests.sandbox.ec2sim import sts
 from tests.sandbox.ec2sim.control import ControlError, Ec2SimControl
-from tests.sandbox.ec2sim.runner import ThreadedEc2Sim, boto3_client
+from tests.sandbox.ec2sim.runner import ThreadedEc2Sim, boto3_client, session_client
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -195,15 +194,7 @@ def test_capacity_is_per_account(sim: ThreadedEc2Sim, ctl: Ec2SimControl, ec2: E
     create(ec2, AMIS[0])
     assert refused(ec2, AMIS[1]).response["Error"]["Code"] == "ResourceLimitExceeded"
     credentials = boto3_sts(sim).assume_role(RoleArn=ROLE, RoleSessionName="test")["Credentials"]
-    in_other = boto3.client(
-        "ec2",
-        region_name="eu-west-1",
-        endpoint_url=sim.url,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    in_other = session_client(sim.url, credentials)
     create(in_other, AMIS[0])  # the other account has nothing in progress
     assert refused(in_other, AMIS[1]).response["Error"]["Code"] == "ResourceLimitExceeded"
     assert other.config()["in_progress_gb"] == ctl.config()["in_progress_gb"] == 60.0

@@ -35,11 +35,6 @@ def ctl(sim: ThreadedEc2Sim) -> Ec2SimControl:
     return control
 
 
-@pytest.fixture(scope="module")
-def ec2(sim: ThreadedEc2Sim) -> EC2Client:
-    return boto3_client(sim.url)
-
-
 def failure(call: object) -> tuple[str, int]:
     with pytest.raises(ClientError) as exc:
         call()  # type: ignore[operator]

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.sandbox import httpjson
 from tests.sandbox.ec2sim.control import Ec2SimControl
-from tests.sandbox.ec2sim.runner import ThreadedEc2Sim, boto3_client
+from tests.sandbox.ec2sim.runner import ThreadedEc2Sim
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -34,11 +34,6 @@ def ctl(sim: ThreadedEc2Sim) -> Iterator[Ec2SimControl]:
     control.reset()
     yield control
     control.reset()  # never leave a call held
-
-
-@pytest.fixture(scope="module")
-def ec2(sim: ThreadedEc2Sim) -> EC2Client:
-    return boto3_client(sim.url)
 
 
 def wait_until(probe: Callable[[], bool], what: str) -> None:

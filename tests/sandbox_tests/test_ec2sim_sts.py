@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import pytest
@@ -13,10 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.sandbox.ec2sim import sts
 from tests.sandbox.ec2sim.control import Ec2SimControl
-from tests.sandbox.ec2sim.runner import ThreadedEc2Sim
-
-if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
+from tests.sandbox.ec2sim.runner import ThreadedEc2Sim, session_client
 
 A, B = "111111111111", "222222222222"
 ROLE_A = f"arn:aws:iam::{A}:role/amistore-operator"
@@ -42,18 +39,6 @@ def _base(sim: ThreadedEc2Sim, service: str) -> Any:
         endpoint_url=sim.url,
         aws_access_key_id="AKIASANDBOXEXAMPLE00",
         aws_secret_access_key="sandbox-secret-not-real",
-        config=_config(),
-    )
-
-
-def _ec2_with(sim: ThreadedEc2Sim, credentials: dict[str, Any]) -> EC2Client:
-    return boto3.client(
-        "ec2",
-        region_name="eu-west-1",
-        endpoint_url=sim.url,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
         config=_config(),
     )
 
@@ -96,7 +81,9 @@ def test_each_account_has_its_own_tasks(sim: ThreadedEc2Sim, ctl: Ec2SimControl)
     ctl.for_account(A).create_task(AMI, "bucket-a", progress=40)
     ctl.create_task(AMI, "bucket-own", progress=70)
     credentials = _base(sim, "sts").assume_role(RoleArn=ROLE_A, RoleSessionName="test")
-    in_a = _ec2_with(sim, credentials["Credentials"]).describe_store_image_tasks(ImageIds=[AMI])
+    in_a = session_client(sim.url, credentials["Credentials"]).describe_store_image_tasks(
+        ImageIds=[AMI]
+    )
     own = _base(sim, "ec2").describe_store_image_tasks(ImageIds=[AMI])
     assert [t["Bucket"] for t in in_a["StoreImageTaskResults"]] == ["bucket-a"]
     assert [t["Bucket"] for t in own["StoreImageTaskResults"]] == ["bucket-own"]
@@ -112,7 +99,7 @@ def test_each_account_has_its_own_throttle_buckets(sim: ThreadedEc2Sim, ctl: Ec2
     ctl.for_account(A).create_task(AMI, "bucket-a", progress=40)
     ctl.create_task(AMI, "bucket-own", progress=70)
     credentials = _base(sim, "sts").assume_role(RoleArn=ROLE_A, RoleSessionName="test")
-    in_a = _ec2_with(sim, credentials["Credentials"])
+    in_a = session_client(sim.url, credentials["Credentials"])
     in_a.describe_store_image_tasks(ImageIds=[AMI])
     with pytest.raises(ClientError) as caught:
         in_a.describe_store_image_tasks(ImageIds=[AMI])
@@ -162,7 +149,7 @@ def test_an_expired_session_key_is_refused(sim: ThreadedEc2Sim, ctl: Ec2SimContr
     ctl.sts(session_seconds=1)
     ctl.for_account(A).create_task(AMI, "bucket-a", progress=40)
     credentials = _base(sim, "sts").assume_role(RoleArn=ROLE_A, RoleSessionName="short")
-    client = _ec2_with(sim, credentials["Credentials"])
+    client = session_client(sim.url, credentials["Credentials"])
     client.describe_store_image_tasks(ImageIds=[AMI])
     deadline = time.monotonic() + 5
     while ctl.sts()["sessions"][0]["expired"] is False and time.monotonic() < deadline:

@@ -5,17 +5,13 @@ from typing import Any
 import pytest
 
 from bench import accounts, workload
+from tests.unit import bench_requests
 
 A, B = "111111111111", "222222222222"
 
 
 def _call(t: float, action: str, account: str, error: str | None = None, **params: Any) -> Any:
     return {"time": t, "action": action, "account": account, "error_code": error, "params": params}
-
-
-def _patch(t: float, name: str, suffix: str = "/status", agent: str = "kopf/1") -> Any:
-    path = f"/apis/amistore.io/v1alpha1/namespaces/bench/amistores/{name}{suffix}"
-    return {"time": t, "method": "PATCH", "path": path, "user_agent": agent}
 
 
 def test_the_map_grants_each_account_to_the_bench_namespace_only() -> None:
@@ -79,12 +75,12 @@ def test_calls_count_for_the_signing_account_and_assume_role_for_the_roles_accou
 def test_status_writes_split_by_account_and_by_change() -> None:
     account_of = {"a1-x": A, "a1-y": A, "a2-x": B}
     entries = [
-        _patch(10.0, "a1-x"),
-        _patch(11.0, "a1-y"),
-        _patch(12.0, "a1-y"),
-        _patch(13.0, "a2-x", suffix=""),  # metadata (a finalizer), not the status
-        _patch(14.0, "a2-x", agent="amistore-bench"),  # the driver's own
-        _patch(5.0, "a2-x"),  # before the window
+        bench_requests.patch(10.0, "a1-x"),
+        bench_requests.patch(11.0, "a1-y"),
+        bench_requests.patch(12.0, "a1-y"),
+        bench_requests.patch(13.0, "a2-x", suffix=""),  # metadata (a finalizer), not the status
+        bench_requests.patch(14.0, "a2-x", agent="amistore-bench"),  # the driver's own
+        bench_requests.patch(5.0, "a2-x"),  # before the window
         {"time": 15.0, "method": "GET", "path": "/apis/.../amistores/a2-x/status"},
     ]
 

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from bench import export, report
+from tests.unit import bench_requests
 
 CREATE = "CreateStoreImageTask"
 DESCRIBE = "DescribeStoreImageTasks"
@@ -13,11 +14,6 @@ DESCRIBE = "DescribeStoreImageTasks"
 def _call(t: float, action: str, ami: str = "", error: str | None = None) -> Any:
     params = {"ImageId": ami} if ami else {}
     return {"time": t, "sim_time": t, "action": action, "params": params, "error_code": error}
-
-
-def _patch(t: float, name: str, suffix: str = "/status", agent: str = "kopf/1") -> Any:
-    path = f"/apis/amistore.io/v1alpha1/namespaces/bench/amistores/{name}{suffix}"
-    return {"time": t, "method": "PATCH", "path": path, "user_agent": agent}
 
 
 def test_ami_ids_are_distinct_and_well_formed() -> None:
@@ -124,13 +120,13 @@ def test_calls_between_count_every_answer_in_a_half_open_window() -> None:
 
 def test_status_writes_count_the_operators_status_patches_per_amistore() -> None:
     entries = [
-        _patch(10.0, "export-1"),
-        _patch(11.0, "export-1"),
-        _patch(12.0, "export-2"),
-        _patch(13.0, "export-2", suffix=""),  # metadata, not the status
-        _patch(14.0, "export-2", agent="amistore-bench"),  # the driver's own
-        _patch(15.0, "other"),  # not one of the scenario's
-        _patch(20.0, "export-1"),  # the window's end is open
+        bench_requests.patch(10.0, "export-1"),
+        bench_requests.patch(11.0, "export-1"),
+        bench_requests.patch(12.0, "export-2"),
+        bench_requests.patch(13.0, "export-2", suffix=""),  # metadata, not the status
+        bench_requests.patch(14.0, "export-2", agent="amistore-bench"),  # the driver's own
+        bench_requests.patch(15.0, "other"),  # not one of the scenario's
+        bench_requests.patch(20.0, "export-1"),  # the window's end is open
         {"time": 16.0, "method": "GET", "path": "/apis/.../amistores/export-1/status"},
     ]
 

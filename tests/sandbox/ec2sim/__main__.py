@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import signal
 import sys
-from pathlib import Path
 
+from tests.sandbox import serving
 from tests.sandbox.ec2sim import server
-
-
-def write_ready_file(path: Path, url: str) -> None:
-    """Write `{"url", "pid"}` atomically, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    tmp.replace(path)
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the server until a stop signal arrives."""
     sim = server.Ec2SimServer(args.host, args.port, throttle=not args.no_throttle)
     await sim.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if args.ready_file:
-        write_ready_file(Path(args.ready_file), sim.url)
-    print(f"ec2sim serving on {sim.url}", flush=True)
-    await stop.wait()
+    await serving.until_stopped(sim.url, args.ready_file, f"ec2sim serving on {sim.url}")
     await sim.stop()
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -74,4 +75,17 @@ def boto3_client(
             connect_timeout=5,
             read_timeout=read_timeout,
         ),
+    )
+
+
+def session_client(url: str, credentials: Mapping[str, Any]) -> EC2Client:
+    """A real boto3 EC2 client for `url` signing with AssumeRole's `Credentials`; no retries."""
+    return boto3.client(
+        "ec2",
+        region_name="eu-west-1",
+        endpoint_url=url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import pathlib
-import signal
 
 import yaml
 
+from tests.sandbox import serving
 from tests.sandbox.kubeapi import discovery, server
 
 
@@ -33,13 +31,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _write_ready(path: str, url: str) -> None:
-    target = pathlib.Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    temp.replace(target)  # readers never see half a file
-
-
 async def _serve(args: argparse.Namespace, crds: list[dict[str, object]]) -> None:
     api = server.KubeApiServer(
         args.host, args.port, args.token, args.bookmark_interval, args.history_size
@@ -51,14 +42,7 @@ async def _serve(args: argparse.Namespace, crds: list[dict[str, object]]) -> Non
     for crd in crds:
         api.cluster.create(discovery.CRDS, "", crd, "Strict")
     await api.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    if args.ready_file:
-        _write_ready(args.ready_file, api.url)
-    print(f"kubeapi serving at {api.url}", flush=True)
-    await stop.wait()
+    await serving.until_stopped(api.url, args.ready_file, f"kubeapi serving at {api.url}")
     await api.stop()
 
 

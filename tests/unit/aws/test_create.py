@@ -12,16 +12,15 @@ from botocore.stub import Stubber
 
 from tests.sandbox.ec2sim.control import Ec2SimControl
 from tests.sandbox.ec2sim.runner import ThreadedEc2Sim
+from tests.unit.aws import stubs
 
 AMI = "ami-0123456789abcdef0"
 
 
 @pytest.fixture
 def stubbed(aws_env: None) -> Iterator[tuple[create.CreateClient, Stubber]]:
-    client = create.make_client("eu-west-1")
-    with Stubber(client.client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubs.stubbed(create.make_client("eu-west-1")) as pair:
+        yield pair
 
 
 def test_a_create_is_never_retried(aws_env: None) -> None:

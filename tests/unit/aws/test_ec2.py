@@ -11,12 +11,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
-import botocore.retries.standard
 import pytest
 from amistore_operator.aws import ec2, errors
 from amistore_operator.core import model
 from botocore.stub import Stubber
+
+from tests.unit.aws import stubs
 
 R = model.PollErrorReason
 AMI = "ami-0123456789abcdef0"
@@ -25,10 +25,8 @@ START = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
 
 @pytest.fixture
 def stubbed(aws_env: None) -> Iterator[tuple[ec2.StoreTaskClient, Stubber]]:
-    client = ec2.make_client("eu-west-1")
-    with Stubber(client.client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubs.stubbed(ec2.make_client("eu-west-1")) as pair:
+        yield pair
 
 
 def result(ami: str = AMI, state: str = "InProgress", **extra: Any) -> dict[str, Any]:
@@ -176,11 +174,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEc2Server]:
-    # botocore's own backoff between retries would only slow these tests down.
-    monkeypatch.setattr(
-        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
-    )
+def server(
+    aws_env: None, no_backoff: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeEc2Server]:
     srv = FakeEc2Server()
     thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -310,7 +306,7 @@ def test_an_unreachable_endpoint_is_unavailable_and_named(
 
 
 @pytest.fixture
-def no_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def no_dns(no_backoff: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """AWS's host names do not resolve, as for a region AWS does not have (or no network)."""
     looked_up: list[str] = []
     resolve = socket.getaddrinfo
@@ -322,9 +318,6 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return resolve(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(
-        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
-    )
     return looked_up
 
 
@@ -352,14 +345,11 @@ def test_a_known_region_whose_endpoint_does_not_resolve_is_unavailable(
 
 
 def test_an_unknown_region_at_an_unreachable_custom_endpoint_blames_the_endpoint(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
+    aws_env: None, no_backoff: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every region goes to AWS_ENDPOINT_URL_EC2: fixing the region would not help.
     endpoint = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-    monkeypatch.setattr(
-        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
-    )
     with pytest.raises(errors.AwsError) as info:
         ec2.make_client("xx-nowhere-1").describe_ids([AMI])
     assert info.value.reason is R.AWS_UNAVAILABLE

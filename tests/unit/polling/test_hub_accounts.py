@@ -35,6 +35,21 @@ class LabelledMetrics(FakeMetrics):
         self.accounts.append(account)
 
 
+def accounts_hub(
+    clock: FakeClock, clients: dict[str, FakeEc2], *, rate: float, burst: int
+) -> poller_hub.PollerHub:
+    """A hub whose client for each account is ``clients[account]``, seeded and inline."""
+    return poller_hub.PollerHub(
+        client_factory=lambda account, region: clients[account],
+        rate=rate,
+        burst=burst,
+        metrics=FakeMetrics(),
+        clock=clock,
+        rng=random.Random(1),
+        runner=inline,
+    )
+
+
 async def drive(clock: FakeClock, *tasks: asyncio.Task[Any], within: float = 10.0) -> None:
     limit = clock.now() + within
     await clock.settle()
@@ -86,15 +101,7 @@ async def test_a_throttled_account_does_not_slow_another() -> None:
     for client in clients.values():
         client.put(AMI, "InProgress")
     clients[A].fail = FakeAwsError(model.PollErrorReason.THROTTLED, "Rate exceeded")
-    hub = poller_hub.PollerHub(
-        client_factory=lambda account, region: clients[account],
-        rate=0.5,
-        burst=2,
-        metrics=FakeMetrics(),
-        clock=clock,
-        rng=random.Random(1),
-        runner=inline,
-    )
+    hub = accounts_hub(clock, clients, rate=0.5, burst=2)
     try:
         for _ in range(5):
             views = [
@@ -116,15 +123,7 @@ async def test_a_throttled_account_does_not_slow_another() -> None:
 async def test_changing_the_account_moves_the_resource() -> None:
     clock = FakeClock()
     clients = {A: FakeEc2(clock), B: FakeEc2(clock)}
-    hub = poller_hub.PollerHub(
-        client_factory=lambda account, region: clients[account],
-        rate=1.0,
-        burst=5,
-        metrics=FakeMetrics(),
-        clock=clock,
-        rng=random.Random(1),
-        runner=inline,
-    )
+    hub = accounts_hub(clock, clients, rate=1.0, burst=5)
     try:
         first = asyncio.create_task(hub.view("ns/x", spec(A), {}))
         await drive(clock, first)
