@@ -85,7 +85,9 @@ class Fetch:
                 return Restart.AGAIN  # edited while we waited: act on the new spec
             if self._gate.denial(ref.namespace, wanted.account) is not None:
                 return Restart.AGAIN  # the map was reloaded meanwhile: denied now
-            view = dataclasses.replace(view, account=account)
+            # Read again: the own account STS named during the wait is in this status, not
+            # in a second write an interval later.
+            view = dataclasses.replace(view, account=self._gate.account_of(wanted.account))
             # The retry annotation as it is now: a value set during the wait came before
             # any task this poll starts, so it must be handled here, not retry that task.
             snap = dataclasses.replace(snap, retry_requested=fresh.retry_requested)

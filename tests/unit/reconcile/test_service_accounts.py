@@ -59,6 +59,26 @@ async def test_without_spec_account_the_status_shows_the_operators_own() -> None
     assert outcome.status["account"] == OWN
 
 
+async def test_an_own_account_learnt_while_the_first_poll_waits_is_in_its_status() -> None:
+    # STS names the operator's own account a moment after the start; the first polls are
+    # waiting for the poller's data by then. Their status names it at once, not one
+    # interval later in a second write that no change in AWS or the spec asked for.
+    own = [""]
+    hub = FakeHub()
+    svc = service.AmiStoreService(
+        hub=cast(Any, hub),
+        collector=metrics.TaskCollector(),
+        default_region="eu-west-1",
+        default_interval=0.05,
+        clock=lambda: NOW,
+        account_map=lambda: MAP,
+        own_account=lambda: own[0],
+    )
+    hub.on_view = lambda: own.__setitem__(0, OWN)  # STS answers during the wait
+    outcome = await svc.poll(TEAM, reader({"imageIds": [AMI]}))
+    assert outcome.status["account"] == OWN
+
+
 async def test_a_denied_namespace_gets_account_not_allowed_and_no_aws_call() -> None:
     svc, hub = make([MAP])
     for ref, raw in (
