@@ -31,7 +31,7 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2394, 2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651),
     *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
-    *(5591, 5606, 5680, 7550, 7877, 10591, 11938),
+    *(5591, 5606, 5680, 7550, 7877, 10591, 11938, 13317),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -639,6 +639,36 @@ def test_every_export_started_or_refused_after_its_request_was_dropped_unanswere
         ("team-b/two", "stored"),
     ]
     assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]
+
+
+def test_every_export_started_or_refused_after_two_of_its_requests_were_dropped_unanswered() -> (
+    None
+):
+    # every_export_started_or_refused (seed 13317): team-a wants A into archive-b, team-b
+    # into archive-a. team-a's status recording its request R0 gets no answer (1 s), and so
+    # does the next one recording R7 (7 s): both stored, both dropped, never called. The
+    # operator remembered only the latest (R7), so when the watch, late, delivered the
+    # status showing R0 (10 s), R0 was read as a request that might have been called.
+    # team-b exported A into archive-a then (11 s), within R0's grace: read as hiding R0's
+    # task (AWS lists an AMI's latest task only), A stayed Queued into archive-b for good.
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=5, bucket="archive-b"),
+            "team-b/two": store(A, interval=7),
+        },
+        interval=5.0,
+        lag=7.0,
+        active=30.0,
+        write_faults=fakekube.WriteFaults(lost=[(0.0, 7.5)], rate=1.0),
+    )
+    log = check(sc)
+    assert [(w.key, w.outcome) for w in log.kube.writes[:4]] == [
+        ("team-a/one", "lost"),
+        ("team-b/two", "lost"),
+        ("team-a/one", "lost"),
+        ("team-b/two", "stored"),
+    ]
+    assert [c.bucket for c in creates(log, A)] == ["archive-a", "archive-b"]
 
 
 def test_quiet_at_the_end_a_task_one_status_shows_running_is_polled_after_a_restart() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from amistore_operator.core import model, timestamps
@@ -90,22 +90,25 @@ def is_refused(entry: Mapping[str, Any]) -> bool:
 
 
 def drop_uncalled(
-    previous: Mapping[str, Mapping[str, Any]], uncalled: Mapping[str, Mapping[str, str]]
+    previous: Mapping[str, Mapping[str, Any]],
+    uncalled: Mapping[str, Mapping[str, Collection[str]]],
 ) -> dict[str, Mapping[str, Any]]:
     """The previous entries but those that show a request no call was ever made for.
 
-    ``uncalled``: by bucket, AMI -> ``requestedTime`` of the requests this process recorded
-    and dropped before their status was confirmed stored. It never calls for those, and no
-    other process calls for a request it did not record. A write that got no answer may
-    have stored one all the same; that request started no task, so it waits out no grace,
-    and no task into another bucket may hide its task (``hidden``): the AMI is wanted again
-    as though that entry were not there.
+    ``uncalled``: by bucket, AMI -> every ``requestedTime`` of the requests this process
+    recorded and dropped before their status was confirmed stored. It never calls for those,
+    and no other process calls for a request it did not record. A write that got no answer
+    may have stored one all the same, and a late watch may show it after a later one was
+    dropped too; that request started no task, so it waits out no grace, and no task into
+    another bucket may hide its task (``hidden``): the AMI is wanted again as though that
+    entry were not there.
     """
     return {
         ami_id: entry
         for ami_id, entry in previous.items()
         if entry.get("requestedTime") is None
-        or uncalled.get(str(entry.get("bucket")), {}).get(ami_id) != entry.get("requestedTime")
+        or entry.get("requestedTime")
+        not in uncalled.get(str(entry.get("bucket")), {}).get(ami_id, ())
     }
 
 

@@ -33,8 +33,9 @@ class Book:
         self.requests: dict[Target, dict[str, export.Request]] = {}
         self._pending: dict[str, list[tuple[Target, str]]] = {}  # recorded, status not stored
         self.refused: dict[Target, dict[str, str]] = {}  # per-AMI refusals for good
-        # Requests dropped before their status was confirmed stored, never called: AMI -> R.
-        self._uncalled: dict[Target, dict[str, str]] = {}
+        # Requests dropped before their status was confirmed stored, never called: AMI -> every
+        # such R (each write that got no answer may have stored its own, seen in any order).
+        self._uncalled: dict[Target, dict[str, set[str]]] = {}
         # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
         self.seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
 
@@ -177,10 +178,12 @@ class Book:
         for ami_id in queue:
             if ami_id in busy or ami_id in requests:
                 continue
-            requests[ami_id] = export.request_for(key, listed.get(ami_id), now, live_for)
+            request = requests[ami_id] = export.request_for(key, listed.get(ami_id), now, live_for)
             self._pending.setdefault(key, []).append((target, ami_id))
             self.refused.get(target, {}).pop(ami_id, None)
-            self._uncalled.get(target, {}).pop(ami_id, None)
+            # A status showing this R shows this request (an earlier one of the same second
+            # is indistinguishable); those of the others dropped still show none.
+            self._uncalled.get(target, {}).get(ami_id, set()).discard(request.requested_time)
             recorded.append(ami_id)
         return recorded
 
@@ -218,9 +221,10 @@ class Book:
             request = self.requests.get(target, {}).get(ami_id)
             if request is not None and request.owner == key and not request.confirmed:
                 del self.requests[target][ami_id]
-                self._uncalled.setdefault(target, {})[ami_id] = request.requested_time
+                dropped = self._uncalled.setdefault(target, {}).setdefault(ami_id, set())
+                dropped.add(request.requested_time)
 
-    def _uncalled_in(self, where: tuple[str, str]) -> dict[str, dict[str, str]]:
+    def _uncalled_in(self, where: tuple[str, str]) -> dict[str, dict[str, set[str]]]:
         """The requests dropped uncalled in ``where``, by bucket (``export.drop_uncalled``)."""
         return {t[2]: amis for t, amis in self._uncalled.items() if t[:2] == where}
 

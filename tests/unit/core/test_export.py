@@ -196,7 +196,7 @@ def test_an_entry_whose_request_was_never_called_is_dropped_and_hides_nothing() 
     # of a request that may have been called, not of this one: A is wanted again.
     queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
     previous = {A: queued, B: {**queued, "amiId": B}}
-    kept = exportrequests.drop_uncalled(previous, {BUCKET: {A: R0}})
+    kept = exportrequests.drop_uncalled(previous, {BUCKET: {A: {R0}}})
     assert kept == {B: previous[B]}
     listed = {A: task(A, model.TaskState.FAILED, bucket="elsewhere", start=T0 + SECOND)}
     now = T0 + 2 * SECOND
@@ -208,9 +208,16 @@ def test_an_entry_of_another_request_than_the_one_never_called_is_kept() -> None
     queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
     waiting = {"amiId": A, "state": "Queued", "bucket": BUCKET}
     later = timestamps.format_time(T0 + SECOND)
-    for uncalled in {BUCKET: {A: later}}, {"elsewhere": {A: R0}}, {BUCKET: {B: R0}}:
+    for uncalled in {BUCKET: {A: {later}}}, {"elsewhere": {A: {R0}}}, {BUCKET: {B: {R0}}}:
         assert exportrequests.drop_uncalled({A: queued}, uncalled) == {A: queued}
-    assert exportrequests.drop_uncalled({A: waiting}, {BUCKET: {A: R0}}) == {A: waiting}
+    assert exportrequests.drop_uncalled({A: waiting}, {BUCKET: {A: {R0}}}) == {A: waiting}
+
+
+def test_an_entry_of_any_request_never_called_is_dropped_not_only_the_latest() -> None:
+    # Two writes got no answer, recording R0 then a later R: a late watch may show either.
+    later = timestamps.format_time(T0 + 7 * SECOND)
+    queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
+    assert exportrequests.drop_uncalled({A: queued}, {BUCKET: {A: {R0, later}}}) == {}
 
 
 def test_a_confirmed_request_of_this_process_is_called() -> None:

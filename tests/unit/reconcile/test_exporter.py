@@ -188,6 +188,24 @@ def test_a_request_dropped_unanswered_is_requested_again_though_its_write_was_st
     assert created(fake) == [A, B]
 
 
+def test_each_request_dropped_unanswered_is_requested_again_whichever_status_shows() -> None:
+    # Two writes got no answer: the first recorded A's and B's requests at T0, the next (its
+    # poll read no status yet) new ones at T0 + 2 s. A late watch then shows the first; A went
+    # into another bucket meanwhile. Neither request started a task: nothing hidden.
+    fake = FakeCreate()
+    ex = make(fake)
+    first = step(ex, {}, T0)
+    ex.unwritten(KEY)
+    step(ex, {}, T0 + 2 * SECOND)
+    ex.unwritten(KEY)
+    start = T0 + 3 * SECOND
+    elsewhere = model.StoreTask(A, model.TaskState.FAILED, 0, bucket="amis-other", start_time=start)
+    view = model.ResourceView(tasks={A: elsewhere, B: None}, error=None)
+    again = stored(ex, first.entries, T0 + 4 * SECOND, view=view)
+    assert creates(fake) == []
+    assert again.requested == (A, B)
+
+
 def test_a_restarted_process_never_calls_for_a_request_it_did_not_record() -> None:
     fake = FakeCreate()
     first = stored(make(fake), {}, T0)
