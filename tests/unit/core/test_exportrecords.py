@@ -42,3 +42,45 @@ def test_what_is_not_a_record_is_skipped() -> None:
     ]
     assert exportrecords.parse(raw) == []
     assert exportrecords.parse(None) == []
+
+
+def _spec(*amis: str, account: str = "", region: str = "eu-west-1") -> model.AmiStoreSpec:
+    return model.AmiStoreSpec(
+        image_ids=amis,
+        bucket="archive-b",
+        task_states=(),
+        region=region,
+        poll_interval=60,
+        account=account,
+        create_tasks=True,
+    )
+
+
+def _status(**fields: str) -> dict[str, object]:
+    queued = {"state": "Queued", "bucket": "archive-a", "requestedTime": "2026-01-01T00:00:01Z"}
+    return {
+        "account": "000000000000",
+        "region": "eu-west-1",
+        "tasks": [
+            {"amiId": "ami-1", **queued},
+            {"amiId": "ami-2", "state": "Pending"},  # no request
+            {"amiId": "ami-3", **queued, "requestedTime": ""},
+        ],
+        **fields,
+    }
+
+
+def test_a_queued_entry_a_spec_no_longer_exports_is_a_request_where_it_was_polled() -> None:
+    where = ("000000000000", "eu-west-1", "archive-a")
+    expected = [exportrecords.request("ami-1", where, "2026-01-01T00:00:01Z", None)]
+    assert exportrecords.moved(_status(), None) == expected  # rejected
+    assert exportrecords.moved(_status(), _spec("ami-2")) == expected  # the AMI dropped
+    assert exportrecords.moved(_status(), _spec("ami-1", region="us-east-1")) == expected
+    assert exportrecords.moved(_status(), _spec("ami-1", account="111111111111")) == expected
+
+
+def test_a_queued_entry_the_spec_still_exports_is_its_own() -> None:
+    # The exporter reads those from the entries, whatever bucket they name.
+    assert exportrecords.moved(_status(), _spec("ami-1")) == []
+    assert exportrecords.moved(_status(), _spec("ami-1", account="000000000000")) == []
+    assert exportrecords.moved(_status(region=""), None) == []  # polled nowhere
