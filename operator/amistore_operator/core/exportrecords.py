@@ -11,10 +11,6 @@ start again may then be known to the operator's memory alone, lost at a restart:
 - an export that this AmiStore's request into another bucket hides once its task
   starts: the operator saw it just before; recorded for good.
 
-A request an edit moved away before any process watched that edit is in no record: the
-stored status, of the earlier spec, shows it as a ``Queued`` entry only. ``moved`` reads
-those entries as the records they would have been.
-
 Each record names its account (absent: the operator's own identity), region and
 bucket. Pure: records in and out, as plain values.
 """
@@ -22,10 +18,10 @@ bucket. Pure: records in and out, as plain values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from amistore_operator.core import model, taskentries
+from amistore_operator.core import model
 
 FIELD = "exportRecords"
 MAX_RECORDS = 500  # the CRD's maxItems
@@ -51,40 +47,6 @@ def request(ami_id: str, target: Target, requested: str, expires: str | None) ->
 def task(ami_id: str, target: Target, start: str, state: model.TaskState) -> Record:
     """The record of a task the operator saw start."""
     return Record(ami_id, target, state, start)
-
-
-def moved(status: Mapping[str, Any], spec: model.AmiStoreSpec | None) -> list[Record]:
-    """The requests a stored status's ``Queued`` entries hold that ``spec`` no longer names.
-
-    ``spec``: the one stored now (None: rejected). An entry is a request into the account
-    and region its status was polled in (``status.account``, ``status.region``) and the
-    bucket it names. One of an AMI the spec exports from that region and account is the
-    spec's own (the exporter reads it from the entries); any other was moved away by an
-    edit, perhaps one no process watched before a restart, so only this entry tells it.
-    """
-    region = status.get("region")
-    account = status.get("account") or ""
-    if not isinstance(region, str) or not region or not isinstance(account, str):
-        return []
-    found = []
-    for entry in taskentries.from_status(status):
-        ami_id, bucket, stamp = (entry.get(k) for k in ("amiId", "bucket", "requestedTime"))
-        if entry.get("state") != model.TaskState.QUEUED:
-            continue
-        if not all(isinstance(v, str) and v for v in (ami_id, bucket, stamp)):
-            continue
-        if not _moved(spec, str(ami_id), region, account):
-            continue
-        found.append(request(str(ami_id), (account, region, str(bucket)), str(stamp), None))
-    return found
-
-
-def _moved(spec: model.AmiStoreSpec | None, ami_id: str, region: str, account: str) -> bool:
-    """Whether ``spec`` no longer exports ``ami_id`` from ``region`` in ``account``."""
-    if spec is None or not spec.create_tasks or ami_id not in spec.image_ids:
-        return True
-    # The own identity's ID is what STS names: an unnamed spec account may be it.
-    return spec.region != region or bool(spec.account and spec.account != account)
 
 
 def parse(raw: Any) -> list[Record]:

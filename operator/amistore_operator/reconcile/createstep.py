@@ -14,6 +14,7 @@ teaches the exporter what a watched status holds before its first poll.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -132,27 +133,13 @@ class ExportStep(step.Step):
         if exports is not None and records:
             # Whatever its spec says now: what it records must not start again.
             exports.recall(ref.key, records, self._default_interval)
-        if exports is None:
-            return
-        wanted = self._parsed(snap.raw_spec)
-        stored = snap.status or {}
-        # Requests an edit moved away, perhaps before any process watched it: no record
-        # names them, only the entries of this status, written for an earlier spec.
-        moved = exportrecords.render(exportrecords.moved(stored, wanted))
-        if moved:
-            exports.recall(ref.key, moved, self._default_interval)
-        if wanted is not None and wanted.create_tasks and not exports.counted(ref.key):
-            entries = tuple(taskentries.from_status(stored))
-            # A status of an earlier spec may show another account's tasks.
-            current = stored.get("observedGeneration") == snap.generation
-            exports.seed(ref.key, wanted, entries, current=current)
-
-    def _parsed(self, raw_spec: Mapping[str, Any] | None) -> model.AmiStoreSpec | None:
-        """The spec with the operator's defaults; None when the operator rejects it."""
-        try:
-            return self._parse(raw_spec)
-        except spec.SpecError:
-            return None
+        if exports is not None and _exports(snap.raw_spec) and not exports.counted(ref.key):
+            with contextlib.suppress(spec.SpecError):
+                stored = snap.status or {}
+                entries = tuple(taskentries.from_status(stored))
+                # A status of an earlier spec may show another account's tasks.
+                current = stored.get("observedGeneration") == snap.generation
+                exports.seed(ref.key, self._parse(snap.raw_spec), entries, current=current)
 
     def written(self, key: str) -> None:
         """Its new requests may be called now."""
@@ -183,3 +170,8 @@ class ExportStep(step.Step):
         if seen is None or seen[0] != value:
             seen = self._retries[key] = (value, self._clock())
         return seen[1]
+
+
+def _exports(raw_spec: Mapping[str, Any] | None) -> bool:
+    """Whether a raw spec asks for export mode (``createTasks: true``)."""
+    return isinstance(raw_spec, Mapping) and raw_spec.get("createTasks") is True

@@ -38,22 +38,6 @@ class Book:
         self._uncalled: dict[Target, dict[str, set[str]]] = {}
         # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
         self.seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
-        self._own = ""  # the own identity's account ID, once a poll named it
-
-    def own(self, account: str) -> None:
-        """The own identity's account ID, as a poll named it.
-
-        A status names the account it was polled in by its ID, the own identity's too,
-        while the AmiStores of the own identity look under ``""``: what is read under its
-        ID from a status (``recall``) is held there too; it stays under the ID for a spec
-        that names it.
-        """
-        self._own = account
-        for target in [t for t in self.requests if t[0] == account]:
-            held = self.requests.setdefault(("", *target[1:]), {})
-            for ami_id, request in self.requests[target].items():
-                if not request.mine:
-                    held.setdefault(ami_id, request)
 
     def learn(
         self,
@@ -122,11 +106,6 @@ class Book:
         Its requests are ``key``'s (never called for by this process), its tasks seen.
         """
         records = exportrecords.parse(raw)
-        self.remember(key, records, interval)
-        return records
-
-    def remember(self, key: str, records: Sequence[exportrecords.Record], interval: float) -> None:
-        """Know ``key``'s requests and the tasks seen that ``records`` hold."""
         for record in records:
             if record.state == model.TaskState.QUEUED:
                 held = self.requests.setdefault(record.target, {})
@@ -143,8 +122,7 @@ class Book:
                 )
                 continue
             self._saw(record.target, record.ami_id, record.time, record.state)
-        if self._own:
-            self.own(self._own)
+        return records
 
     def _request(
         self,

@@ -109,8 +109,6 @@ class Exporter:
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
         where: Where = (spec.account, spec.region)
-        if not spec.account and view.account:
-            self._book.own(view.account)  # before what it reads: requests under that ID move
         previous = self._book.learn(key, spec, previous, current=current)
         kept = self.recall(key, records, spec.poll_interval)
         # Entries into another bucket (an earlier spec's) say nothing of this one.

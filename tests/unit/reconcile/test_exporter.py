@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -447,18 +446,3 @@ def test_a_rejected_spec_records_its_live_requests_for_a_restarted_process() -> 
     stored(restarted, other.entries, T0 + 6 * SECOND, key="team-b/store", namespace="team-b")
     assert created(fake) == [A, B]
     assert ex.held(KEY, kept, T0 + GRACE) == tuple(kept)  # the requests' grace is over
-
-
-def test_a_request_recalled_under_the_own_accounts_id_holds_the_own_identitys_amistores() -> None:
-    # A status names the account it was polled in by its ID, the own identity's too: a
-    # request read from one (an edit moved it away) holds the AmiStores of no spec account
-    # once a poll names that ID as the own identity's.
-    fake = FakeCreate()
-    ex = make(fake)
-    stamp = "2026-01-01T00:00:00Z"
-    request = {"amiId": A, "account": "000000000000", "region": "eu-west-1", "bucket": BUCKET}
-    ex.recall("team-b/moved", [{**request, "state": "Queued", "requestedTime": stamp}], 2)
-    own = dataclasses.replace(NOTHING, account="000000000000")
-    first = stored(ex, {}, T0 + SECOND, view=own)
-    stored(ex, first.entries, T0 + 3 * SECOND, view=own)
-    assert created(fake) == [B]
