@@ -33,8 +33,7 @@ class Book:
         self.requests: dict[Target, dict[str, export.Request]] = {}
         self._pending: dict[str, list[tuple[Target, str]]] = {}  # recorded, status not stored
         self.refused: dict[Target, dict[str, str]] = {}  # per-AMI refusals for good
-        # Requests dropped before their status was confirmed stored, never called: AMI -> every
-        # such R (each write that got no answer may have stored its own, seen in any order).
+        # Dropped before their status was known stored, never called: AMI -> each such R.
         self._uncalled: dict[Target, dict[str, set[str]]] = {}
         # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
         self.seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
