@@ -96,25 +96,6 @@ def parse_spec(
     )
 
 
-def where(raw: Mapping[str, Any] | None, default_region: str) -> tuple[str, str]:
-    """The account and region a spec names, each read alone: an invalid one reads as absent.
-
-    A rejected spec still tells where the requests its stored status shows were most likely
-    made (its entries name their buckets): the own identity and ``default_region`` where
-    the field is missing or invalid.
-    """
-    fields = raw if isinstance(raw, Mapping) else {}
-    try:
-        account = _account(fields.get("account"))
-    except SpecError:
-        account = ""
-    try:
-        region = _region(fields.get("region"), default_region)
-    except SpecError:
-        region = default_region
-    return account, region
-
-
 def _create_tasks(value: Any, image_ids: Sequence[str], bucket: str | None) -> bool:
     if value is None:
         return False

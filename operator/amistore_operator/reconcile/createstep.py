@@ -14,6 +14,7 @@ teaches the exporter what a watched status holds before its first poll.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -40,13 +41,11 @@ class ExportStep(step.Step):
         clock: Callable[[], datetime.datetime],
         parse: Callable[[Mapping[str, Any] | None], model.AmiStoreSpec],
         default_interval: float,
-        default_region: str,
     ) -> None:
         self._exports = exports
         self._clock = clock
         self._parse = parse  # a spec with the operator's defaults (raises spec.SpecError)
         self._default_interval = default_interval
-        self._default_region = default_region
         # Each retry annotation value and when this process first saw it (watch or poll).
         self._retries: dict[str, tuple[str, datetime.datetime]] = {}
 
@@ -135,22 +134,13 @@ class ExportStep(step.Step):
         if exports is not None and records:
             # Whatever its spec says now: what it records must not start again.
             exports.recall(ref.key, records, self._default_interval)
-        if exports is None or exports.counted(ref.key):
-            return
-        stored = snap.status or {}
-        entries = tuple(taskentries.from_status(stored))
-        try:
-            wanted = self._parse(snap.raw_spec)
-        except spec.SpecError:
-            wanted = None
-        if wanted is None or not wanted.create_tasks:
-            # Its entries may still show requests an earlier spec made: they hold their AMIs.
-            where = spec.where(snap.raw_spec, self._default_region)
-            exports.hold(ref.key, where, entries, self._default_interval)
-            return
-        # A status of an earlier spec may show another account's tasks.
-        current = stored.get("observedGeneration") == snap.generation
-        exports.seed(ref.key, wanted, entries, current=current)
+        if exports is not None and _exports(snap.raw_spec) and not exports.counted(ref.key):
+            with contextlib.suppress(spec.SpecError):
+                stored = snap.status or {}
+                entries = tuple(taskentries.from_status(stored))
+                # A status of an earlier spec may show another account's tasks.
+                current = stored.get("observedGeneration") == snap.generation
+                exports.seed(ref.key, self._parse(snap.raw_spec), entries, current=current)
 
     def written(self, key: str) -> None:
         """Its new requests may be called now."""
@@ -181,3 +171,8 @@ class ExportStep(step.Step):
         if seen is None or seen[0] != value:
             seen = self._retries[key] = (value, self._clock())
         return seen[1]
+
+
+def _exports(raw_spec: Mapping[str, Any] | None) -> bool:
+    """Whether a raw spec asks for export mode (``createTasks: true``)."""
+    return isinstance(raw_spec, Mapping) and raw_spec.get("createTasks") is True

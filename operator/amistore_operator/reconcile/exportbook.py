@@ -99,29 +99,6 @@ class Book:
                     key, stamp, requested, spec.poll_interval, listed_start=listed_start
                 )
 
-    def hold(
-        self,
-        key: str,
-        where: tuple[str, str],
-        entries: Iterable[Mapping[str, Any]],
-        interval: float,
-    ) -> None:
-        """Know the requests a stored status shows of an AmiStore that exports no more.
-
-        Its spec is rejected or has ``createTasks`` off, and the process that recorded them
-        ended before it polled that spec (which records them in ``exportRecords``): each
-        entry names its bucket, ``where`` the account and region. Known, no AmiStore asks
-        for those AMIs into another bucket while they live, and they are recorded.
-        """
-        requested = {
-            str(e["amiId"]): e
-            for e in entries
-            if isinstance(e.get("amiId"), str) and isinstance(e.get("bucket"), str)
-        }
-        # A stand-in spec: all it says is where the entries' requests were made.
-        stand_in = model.AmiStoreSpec(tuple(requested), None, (), where[1], interval, where[0])
-        self.learn(key, stand_in, requested, current=False)
-
     def recall(self, key: str, raw: Any, interval: float) -> list[exportrecords.Record]:
         """Know what a stored status's ``exportRecords`` hold; they are returned.
 

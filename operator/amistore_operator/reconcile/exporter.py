@@ -265,12 +265,6 @@ class Exporter:
         by_ami = self._book.learn(key, spec, by_ami, current=current)
         self._capacity.seed(key, (spec.account, spec.region), by_ami.values())
 
-    def hold(
-        self, key: str, where: Where, entries: Sequence[Mapping[str, Any]], interval: float
-    ) -> None:
-        """The requests a stored status shows of an AmiStore that exports no more (a restart)."""
-        self._book.hold(key, where, entries, interval)
-
     def written(self, key: str) -> None:
         """The status with the requests of ``key``'s last poll is stored: they may be called."""
         self._book.confirm(key)

@@ -82,11 +82,7 @@ class AmiStoreService:
         # After the fetch, every poll runs these in turn: a new capability is a new step.
         self._steps: tuple[step.Step, ...] = (
             createstep.ExportStep(
-                exports,
-                clock=clock,
-                parse=self.parse,
-                default_interval=default_interval,
-                default_region=default_region,
+                exports, clock=clock, parse=self.parse, default_interval=default_interval
             ),
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)

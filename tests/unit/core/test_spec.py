@@ -197,13 +197,3 @@ def test_stall_after_bounds_accept(value: float) -> None:
 )
 def test_stall_after_errors(value: Any, message: str) -> None:
     assert error_of({"stallAfterSeconds": value}) == message
-
-
-def test_where_reads_account_and_region_alone_even_from_a_rejected_spec() -> None:
-    raw = {"bucket": "a..b", "account": "111111111111", "region": "us-east-2"}
-    assert spec.where(raw, "eu-west-1") == ("111111111111", "us-east-2")
-    assert spec.where({"account": "12", "region": "eu-west-100"}, "eu-west-1") == (
-        "",
-        "eu-west-1",
-    )
-    assert spec.where(None, "eu-west-1") == ("", "eu-west-1")

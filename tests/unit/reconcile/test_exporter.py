@@ -446,19 +446,3 @@ def test_a_rejected_spec_records_its_live_requests_for_a_restarted_process() -> 
     stored(restarted, other.entries, T0 + 6 * SECOND, key="team-b/store", namespace="team-b")
     assert created(fake) == [A, B]
     assert ex.held(KEY, kept, T0 + GRACE) == tuple(kept)  # the requests' grace is over
-
-
-def test_a_request_a_rejected_spec_still_shows_holds_its_ami_after_a_restart() -> None:
-    fake = FakeCreate()
-    into_b = model.AmiStoreSpec(**{**SPEC.__dict__, "image_ids": (A,), "bucket": "amis-b"})
-    view = model.ResourceView(tasks={A: None}, error=None)
-    first = stored(make(fake), {}, T0, view=view, spec=into_b, key="team-a/one")
-    # Restarted: team-a's spec is rejected now; its entries still show the request.
-    restarted = make(fake)
-    restarted.hold("team-a/one", (SPEC.account, SPEC.region), list(first.entries.values()), 2)
-    shared = model.AmiStoreSpec(**{**SPEC.__dict__, "image_ids": (A,)})
-    theirs = stored(restarted, {}, T0 + 10 * SECOND, view=view, spec=shared, key="team-b/two")
-    assert theirs.requested == ()
-    # Its grace over, the AMI is asked for into the other bucket.
-    later = stored(restarted, {}, T0 + GRACE, view=view, spec=shared, key="team-b/two")
-    assert later.requested == (A,)
