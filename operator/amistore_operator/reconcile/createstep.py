@@ -55,7 +55,7 @@ class ExportStep(step.Step):
         made = None if exports is None else await self._step(exports, inputs)
         if exports is None or made is None:
             held = self._held(inputs.ref.key, inputs.prior, inputs.now)
-            return step.Part(status={"export_records": held}, compared=held)
+            return step.Part(status={"export_records": held})
         return step.Part(
             status={
                 "export_entries": made.entries,
@@ -63,8 +63,6 @@ class ExportStep(step.Step):
                 "export_retry_handled": made.retry_handled,
                 "export_records": made.records,
             },
-            # Every input of the status: a record lapses by time alone, nothing else changing.
-            compared=(made.condition, made.entries, made.retry_handled, made.records),
             events=made.events,
             # Every AmiStore naming them shows that refusal: within seconds, not an interval.
             refresh=made.refused,

@@ -44,9 +44,6 @@ class Part:
 
     # Keyword arguments of ``core.status.reconcile`` (of ``reject_spec`` for a rejected spec).
     status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # What of ``status`` a quiet poll compares with the last one's: equal, and the core
-    # (idempotent) is not run again (``track``).
-    compared: Any = None
     events: tuple[statusevents.Event, ...] = ()  # announced whether or not the status changed
     refresh: tuple[str, ...] = ()  # AMIs the poller polls again at once
     requested: tuple[str, ...] = ()  # AMIs it polls right after the status is stored

@@ -36,6 +36,7 @@ class Tracker:
     def track(self, inputs: step.PollInputs, parts: Sequence[step.Part]) -> status.Outcome:
         """The new status (the prior, unchanged, when the core would return it)."""
         view = inputs.view
+        shares = step.status_args(parts)  # every step's share of the status
         compared = (
             inputs.snap.generation,
             inputs.wanted,
@@ -43,7 +44,7 @@ class Tracker:
             view.error,
             view.account,
             inputs.stretched,
-            *(part.compared for part in parts),
+            shares,  # all of it: a quiet poll compares everything the core would read
         )
         key = inputs.ref.key
         last = self._reconciled.get(key)
@@ -63,7 +64,7 @@ class Tracker:
             now=inputs.now,
             previous_entries=inputs.entries,
             stretched_interval=inputs.stretched,
-            **step.status_args(parts),
+            **shares,
         )
         self.record(inputs.ref, inputs.wanted.region, outcome)
         self._reconciled[key] = (outcome.status, compared, outcome.stall_due)
