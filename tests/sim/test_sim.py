@@ -31,7 +31,7 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302, 2342),
     *(2394, 2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651),
     *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
-    *(5591, 5606, 5680, 7550, 7877, 10591, 11938, 13317, 15320),
+    *(5591, 5606, 5680, 7550, 7877, 10591, 11938, 13317, 13934, 15320, 15590, 15601),
 ]
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
@@ -592,6 +592,102 @@ def test_never_twice_a_request_of_an_amistore_that_stops_exporting_survives_a_re
     )
     log = check(sc)
     assert len(creates(log, A)) == 1
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        {**store(B, interval=10), "region": "eu-west-100"},  # rejected, and A no more
+        store(B, interval=10, bucket="archive-b"),  # another bucket, and A no more
+        store(A, interval=10, account="111111111111"),  # another account
+    ],
+    ids=["rejected", "other-bucket", "other-account"],
+)
+def test_never_twice_a_request_an_unseen_edit_moves_away_survives_a_restart(
+    edited: dict[str, Any],
+) -> None:
+    # never_twice (seed 15590): team-b requests A into archive-a and calls; AWS lists the
+    # task only minutes later. Its spec is then edited away from A in archive-a and the
+    # operator restarts before it watched that edit, so no status ever recorded the request
+    # in exportRecords: only its stored status's Queued entry, of an earlier spec, tells
+    # it. The next process must read it where that status says it went, or team-a, naming
+    # A in archive-a too, starts A a second time.
+    edits = (
+        scenario.Action(40.0, "edit", "team-a/other", spec=store(A, B, interval=10)),
+        scenario.Action(60.0, "edit", "team-b/moved", spec=edited),
+        scenario.Action(60.0, "crash", ""),
+    )
+    sc = scenario.make(
+        {"team-b/moved": store(A, interval=10), "team-a/other": store(B, interval=10)},
+        interval=10.0,
+        visibility=300.0,
+        actions=edits,
+    )
+    log = check(sc)
+    assert [c.bucket for c in creates(log, A) if not c.account].count("archive-a") == 1
+
+
+def test_every_export_started_or_refused_a_rejected_spec_keeps_its_request_across_a_restart() -> (
+    None
+):
+    # every_export_started_or_refused (seed 13934): team-a asks for A into archive-b (R at
+    # 0 s) and calls; AWS lists that task only from about 22 s. Its spec is then edited to
+    # a bucket the operator rejects and the operator crashes (5 s) before it polls that
+    # spec (which records the request in exportRecords). The next process learned no
+    # request from a rejected spec's entries, so team-b, asked for A into archive-a (10 s),
+    # recorded one at once, beside a live export of A into another bucket; the operator
+    # crashed again before calling for it (11.7 s). When that request's grace ended, AWS
+    # listed team-a's task, started just before it: read as one that may hide team-b's, A
+    # stayed Queued into archive-a for good.
+    sc = scenario.make(
+        {
+            "team-a/one": store(A, interval=60, bucket="archive-b"),
+            "team-b/two": store(B, interval=60),
+        },
+        actions=(
+            scenario.Action(5.0, "edit", "team-a/one", spec=store(A, interval=60, bucket="a..b")),
+            scenario.Action(5.0, "crash"),
+            scenario.Action(10.0, "edit", "team-b/two", spec=store(A, B, interval=60)),
+            scenario.Action(11.7, "crash"),  # after team-b's request is stored, before its call
+        ),
+        visibility=120.0,
+    )
+    log = check(sc)
+    assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]
+
+
+def test_every_export_started_or_refused_an_unseen_account_edit_leaves_its_requests_behind() -> (
+    None
+):
+    # every_export_started_or_refused (seed 15601): team-a asks for A into archive-a in
+    # account 1111 and calls. Its spec is edited to the own account and the operator
+    # restarts before it watched that edit: the stored status, of account 1111, showed A
+    # Queued, and the next process read that request as one in the own account, where no
+    # task of it ever shows. When its grace ended, the own account listed a task of A into
+    # archive-b that team-b started just after it: read as one that may hide it, A stayed
+    # Queued into archive-a for good.
+    other = "111111111111"
+    sc = scenario.make(
+        {
+            "team-a/moved": store(A, interval=10, account=other),
+            "team-b/own": store(B, interval=10, bucket="archive-b"),
+        },
+        interval=10.0,
+        visibility=30.0,
+        actions=(
+            scenario.Action(
+                2.0, "edit", "team-b/own", spec=store(A, B, interval=10, bucket="archive-b")
+            ),
+            scenario.Action(5.5, "edit", "team-a/moved", spec=store(A, interval=10)),
+            scenario.Action(6.0, "crash"),
+        ),
+    )
+    log = check(sc)
+    assert sorted((c.account, c.bucket) for c in creates(log, A)) == [
+        ("", "archive-a"),
+        ("", "archive-b"),
+        (other, "archive-a"),
+    ]
 
 
 def test_every_export_started_or_refused_after_its_lapsed_request_was_never_written() -> None:

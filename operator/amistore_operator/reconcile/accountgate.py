@@ -38,6 +38,17 @@ class AccountGate:
         """The account a resource polls: its ``spec.account``, else the operator's own."""
         return account or self._own_account()
 
+    def spec_account(self, polled: str) -> str:
+        """The ``spec.account`` a status's ``account`` (the one polled) stands for.
+
+        ``""`` for the operator's own identity; before STS has named it, any account the
+        map does not list is the own one (a resource may poll no other).
+        """
+        own = self._own_account()
+        if own:
+            return "" if polled == own else polled
+        return polled if self._account_map().entry(polled) is not None else ""
+
     def denial(self, namespace: str, account: str) -> str | None:
         """Why ``namespace`` may not use ``account`` (``""``: the own identity), or None."""
         return self._account_map().denial(namespace, account)

@@ -41,11 +41,14 @@ class ExportStep(step.Step):
         clock: Callable[[], datetime.datetime],
         parse: Callable[[Mapping[str, Any] | None], model.AmiStoreSpec],
         default_interval: float,
+        spec_account: Callable[[str], str] = lambda polled: "",
     ) -> None:
         self._exports = exports
         self._clock = clock
         self._parse = parse  # a spec with the operator's defaults (raises spec.SpecError)
         self._default_interval = default_interval
+        self._spec_account = spec_account  # a status's account as a spec names it
+        self._learned: set[str] = set()  # the AmiStores whose stored entries were learned
         # Each retry annotation value and when this process first saw it (watch or poll).
         self._retries: dict[str, tuple[str, datetime.datetime]] = {}
 
@@ -132,13 +135,33 @@ class ExportStep(step.Step):
         if exports is not None and records:
             # Whatever its spec says now: what it records must not start again.
             exports.recall(ref.key, records, self._default_interval)
-        if exports is not None and _exports(snap.raw_spec) and not exports.counted(ref.key):
-            with contextlib.suppress(spec.SpecError):
-                stored = snap.status or {}
-                entries = tuple(taskentries.from_status(stored))
-                # A status of an earlier spec may show another account's tasks.
-                current = stored.get("observedGeneration") == snap.generation
-                exports.seed(ref.key, self._parse(snap.raw_spec), entries, current=current)
+        if exports is None or exports.counted(ref.key):
+            return
+        stored = snap.status or {}
+        entries = tuple(taskentries.from_status(stored))
+        polled = self._polled(stored)
+        if polled is not None and ref.key not in self._learned:
+            # Before its first poll: its spec may have been edited, unwatched, since its
+            # requests were made (their entries are the only trace): they hold their AMIs
+            # where that status was polled, whatever its spec names now.
+            self._learned.add(ref.key)
+            exports.hold(ref.key, polled, entries, self._default_interval)
+        if not _exports(snap.raw_spec):
+            return
+        with contextlib.suppress(spec.SpecError):
+            wanted = self._parse(snap.raw_spec)
+            if polled not in (None, (wanted.account, wanted.region)):
+                entries = ()  # another account's or region's: none of them is in flight here
+            # A status of an earlier spec may show another account's tasks.
+            current = stored.get("observedGeneration") == snap.generation
+            exports.seed(ref.key, wanted, entries, current=current)
+
+    def _polled(self, stored: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The (account, region) a stored status was polled in, as a spec names them."""
+        region, account = stored.get("region"), stored.get("account") or ""
+        if not isinstance(region, str) or not region or not isinstance(account, str):
+            return None
+        return self._spec_account(account), region
 
     def written(self, key: str) -> None:
         """Its new requests may be called now."""
@@ -153,6 +176,7 @@ class ExportStep(step.Step):
     def forget(self, key: str) -> None:
         """The resource is gone."""
         self._retries.pop(key, None)
+        self._learned.discard(key)
         if self._exports is not None:
             self._exports.forget(key)
 

@@ -99,6 +99,28 @@ class Book:
                     key, stamp, requested, spec.poll_interval, listed_start=listed_start
                 )
 
+    def hold(
+        self,
+        key: str,
+        where: tuple[str, str],
+        entries: Iterable[Mapping[str, Any]],
+        interval: float,
+    ) -> None:
+        """Know the requests a stored status's entries show, where that status was polled.
+
+        ``where``: the (account, region) it names; each entry names its bucket. Its spec may
+        have been edited since (rejected, another account, region or bucket, other AMIs)
+        with no process watching: then only these entries tell a restarted operator.
+        """
+        requested = {
+            str(e["amiId"]): e
+            for e in entries
+            if isinstance(e.get("amiId"), str) and isinstance(e.get("bucket"), str)
+        }
+        # A stand-in spec: all it says is where the entries' requests were made.
+        stand_in = model.AmiStoreSpec(tuple(requested), None, (), where[1], interval, where[0])
+        self.learn(key, stand_in, requested, current=False)
+
     def recall(self, key: str, raw: Any, interval: float) -> list[exportrecords.Record]:
         """Know what a stored status's ``exportRecords`` hold; they are returned.
 

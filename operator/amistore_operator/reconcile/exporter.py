@@ -240,6 +240,12 @@ class Exporter:
         """
         return self._book.held(key, raw, now)
 
+    def hold(
+        self, key: str, where: Where, entries: Sequence[Mapping[str, Any]], interval: float
+    ) -> None:
+        """Know the requests a stored status shows, in the (account, region) it was polled in."""
+        self._book.hold(key, where, entries, interval)
+
     def counted(self, key: str) -> bool:
         """Whether the resource's stores in flight are known (polled, or seeded)."""
         return self._capacity.counted(key)

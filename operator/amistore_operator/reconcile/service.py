@@ -82,7 +82,11 @@ class AmiStoreService:
         # After the fetch, every poll runs these in turn: a new capability is a new step.
         self._steps: tuple[step.Step, ...] = (
             createstep.ExportStep(
-                exports, clock=clock, parse=self.parse, default_interval=default_interval
+                exports,
+                clock=clock,
+                parse=self.parse,
+                default_interval=default_interval,
+                spec_account=self._gate.spec_account,
             ),
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)

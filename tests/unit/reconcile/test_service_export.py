@@ -210,3 +210,34 @@ async def test_a_free_form_retry_value_retries_no_task_started_after_it_was_watc
         outcome = await svc.poll(REF, snapshot(None, retry="retry-1"))
         assert outcome.status["lastHandledRetryAt"] == "retry-1"
         assert outcome.status["tasks"][0]["state"] == state, watched
+
+
+async def test_a_restart_learns_a_request_whose_spec_was_edited_unwatched() -> None:
+    # Another AmiStore's stored status, polled in the own account, shows AMI requested into
+    # amis-prod; its spec was then edited to one the operator rejects, and no process saw
+    # it. A restarted operator must read that request where the status was polled, or this
+    # AmiStore, naming AMI in amis-prod too, would start it a second time.
+    other = resource.ResourceRef(namespace="team", name="old")
+    requested = NOW - datetime.timedelta(seconds=10)
+    stored = {
+        "observedGeneration": 1,
+        "region": "eu-west-1",
+        "account": "000000000000",  # the own identity, by ID (not in the map)
+        "tasks": [
+            {
+                "amiId": AMI,
+                "state": "Queued",
+                "progressPercentage": 0,
+                "bucket": "amis-prod",
+                "requestedTime": requested.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ],
+    }
+    svc, _, fake, clock = make()
+    svc.observe(other, 2, resource.Snapshot({**RAW, "bucket": "a..b"}, stored, 2, None))
+    first = await svc.poll(REF, snapshot(None))
+    svc.written(REF)
+    clock[0] = NOW + datetime.timedelta(seconds=2)
+    await svc.poll(REF, snapshot(first.status))
+    assert created(fake) == []
+    assert "requestedTime" not in first.status["tasks"][0]  # no request of its own
