@@ -13,7 +13,7 @@ from wsgiref import simple_server
 
 import kopf
 
-from amistore_operator.aws import create, credentials, ec2, threads
+from amistore_operator.aws import create, credentials, ec2, objects, threads
 from amistore_operator.config import accountfile, settings
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
@@ -103,6 +103,13 @@ def _build_service(
     """One poll of a resource: the shared poller, the exporter and the service over them."""
     hub = _build_hub(config, identities, operator_metrics)
     exports = _build_exporter(config, identities, operator_metrics)
+
+    def object_client_for(account: str, region: str) -> objects.ObjectClient:
+        # verifyObjects: HeadObject with the account's credentials, in the region polled.
+        return identities.object_client(
+            account, region, metrics=operator_metrics, read_timeout=config.ec2_read_timeout
+        )
+
     return service.AmiStoreService(
         hub=hub,
         collector=collector,
@@ -115,6 +122,8 @@ def _build_service(
             on_change, every=min(accountfile.CHECK_SECONDS, config.poll_interval)
         ),
         exports=exports,
+        objects=object_client_for,
+        runner=threads.run,
     )
 
 

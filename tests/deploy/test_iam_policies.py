@@ -105,3 +105,14 @@ def test_both_s3_statements_name_the_same_buckets_and_account() -> None:
     assert len(s3) == 2
     assert buckets[0] == buckets[1]
     assert len(accounts) == 1
+
+
+def test_verify_policy_grants_head_object_alone_scoped_like_export() -> None:
+    # HeadObject (verifyObjects) is authorized by s3:GetObject; nothing else is called.
+    policy = json.loads((tools.DEPLOY / "iam-policy-verify.json").read_text())
+    assert policy["Version"] == "2012-10-17"
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert actions(statement) == {"s3:GetObject"}
+    assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
+    assert all(arn.endswith("/*") for arn in as_list(statement["Resource"]))

@@ -3,6 +3,7 @@
 python -m tests.sim --seeds 10000            # seeds 0..9999
 python -m tests.sim --seed 42 --verbose      # replay one seed, with its calls and writes
 python -m tests.sim --seeds 200 --dump F     # every call, write and Event as JSON lines, to diff
+python -m tests.sim --seeds 1000 --verify    # with verifyObjects (HeadObject) in play
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="replay this one seed")
     parser.add_argument("--verbose", action="store_true", help="print the calls and writes")
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="the same seeds with verifyObjects on some AmiStores, and some objects missing",
+    )
+    parser.add_argument(
         "--dump",
         type=argparse.FileType("w"),
         help="write every call, status write and Event of every seed to this file, one JSON "
@@ -34,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     started, failed = time.monotonic(), 0
     for seed in seeds:
-        log = scenario.run(scenario.draw(seed))
+        log = scenario.run(scenario.draw(seed, verify=args.verify))
         broken = invariants.check(log)
         if args.dump:
             dump(seed, log, args.dump)
@@ -47,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"t={write.t:.1f} write {write.key} {write.outcome}")
         if broken:
             failed += 1
-            print(f"seed {seed} broke {sorted(broken)}: replay with: make sim SEED={seed}")
+            replay = f"make sim SEED={seed}" + (" VERIFY=1" if args.verify else "")
+            print(f"seed {seed} broke {sorted(broken)}: replay with: {replay}")
             for name, violations in broken.items():
                 for violation in violations[:3]:
                     print(f"  {name}: {violation}")

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from amistore_operator.aws import errors
-from amistore_operator.core import model
+from amistore_operator.core import model, verify
 
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 Reason = model.PollErrorReason
@@ -64,7 +64,7 @@ class Call:
     t: float
     account: str
     region: str
-    op: str  # describe_ids | describe_page | create | preflight
+    op: str  # describe_ids | describe_page | create | preflight | head_object (S3)
     amis: tuple[str, ...]
     bucket: str | None
     outcome: str  # ok | an error code
@@ -109,6 +109,25 @@ class FakeEc2:
         self.faults = faults or Faults()
         self.tasks: dict[tuple[str, str], dict[str, list[Task]]] = {}
         self.calls: list[Call] = []
+        self.missing: set[str] = set()  # AMIs whose objects S3 does not show (deleted)
+
+    def object_of(self, account: str, region: str, bucket: str, key: str) -> Task | None:
+        """The Completed task whose object ``s3://bucket/key`` is now (the latest wins)."""
+        ami = key.removesuffix(".bin")
+        if ami in self.missing:
+            return None
+        now = self.now()
+        done = [
+            t
+            for t in self.region_tasks(account, region).get(ami, [])
+            if t.bucket == bucket and t.state(now) == model.TaskState.COMPLETED
+        ]
+        return max(done, key=lambda t: t.start + t.duration, default=None)
+
+    @staticmethod
+    def size_of(task: Task) -> int:
+        """The size of the object a task wrote (from its AMI and start: a new one per task)."""
+        return 1_000_000 * (1 + int(task.ami[-4:], 16)) + int(task.start)
 
     def client(self, account: str, region: str) -> Client:
         """The blocking client of (account, region)."""
@@ -217,6 +236,16 @@ class Client:
                 f"You are not authorized to perform this operation on {ami_id}.",
             )
         self._log("preflight", (ami_id,), bucket, "ok")
+
+    def head(self, bucket: str, key: str) -> verify.Head | None:
+        """HeadObject (S3) of the object a store task wrote (None: S3 has none)."""
+        ami = key.removesuffix(".bin")
+        self._check("head_object", (ami,), bucket)
+        task = self.ec2.object_of(self.account, self.region, bucket, key)
+        self._log("head_object", (ami,), bucket, "ok" if task is not None else "404")
+        if task is None:
+            return None
+        return verify.Head(self.ec2.size_of(task), None, f'"{int(task.start)}"')
 
     def create(self, ami_id: str, bucket: str, tags: Sequence[tuple[str, str]] = ()) -> str:
         """CreateStoreImageTask: a new task, listed after the visibility delay."""

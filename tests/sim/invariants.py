@@ -15,7 +15,7 @@ from typing import Any
 from amistore_operator.core import export, model, spec
 from amistore_operator.kube import handlers
 
-from tests.sim import fakeaws, fakekube, scenario, world
+from tests.sim import fakeaws, fakekube, scenario, verifyrules, world
 
 Violations = list[str]
 Invariant = Callable[[scenario.Log], Violations]
@@ -254,6 +254,7 @@ ALL: tuple[Invariant, ...] = (
     no_traceback,
     every_export_started_or_refused,
     quiet_at_the_end,
+    *verifyrules.ALL,
 )
 
 

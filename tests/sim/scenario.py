@@ -69,6 +69,7 @@ class Scenario:
     actions: tuple[Action, ...]
     active: float  # faults and edits happen before this
     horizon: float  # the run ends here
+    missing: tuple[str, ...] = ()  # AMIs whose exported objects S3 does not show
 
 
 def retry_stamp(t: float) -> str:
@@ -89,8 +90,32 @@ def _spec(rng: random.Random, amis: tuple[str, ...], interval: float) -> dict[st
     return spec
 
 
-def draw(seed: int) -> Scenario:
-    """The scenario of ``seed``."""
+def draw(seed: int, *, verify: bool = False) -> Scenario:
+    """The scenario of ``seed``; ``verify``: some AmiStores with ``verifyObjects`` too.
+
+    Verification is drawn from its own generator, on top of the same scenario, so the
+    seeds without it run exactly as before it existed.
+    """
+    drawn = _draw(seed)
+    return _with_verify(drawn) if verify else drawn
+
+
+def _with_verify(sc: Scenario) -> Scenario:
+    """``sc`` with ``verifyObjects`` on some specs (and edits) and some objects missing."""
+    rng = random.Random(sc.seed * 1_000_003 + 17)
+
+    def maybe(spec: Mapping[str, Any]) -> dict[str, Any]:
+        return {**spec, "verifyObjects": True} if rng.random() < 0.6 else dict(spec)
+
+    specs = {key: maybe(spec) for key, spec in sc.specs.items()}
+    actions = tuple(
+        dataclasses.replace(a, spec=maybe(a.spec)) if a.spec is not None else a for a in sc.actions
+    )
+    missing = tuple(a for a in sc.amis if rng.random() < 0.15)
+    return dataclasses.replace(sc, specs=specs, actions=actions, missing=missing)
+
+
+def _draw(seed: int) -> Scenario:
     rng = random.Random(seed)
     interval = float(rng.choice(INTERVALS))
     amis = tuple(f"ami-{i:08x}" for i in range(rng.randint(1, 10)))
@@ -243,6 +268,7 @@ class Run:
             capacity=sc.capacity,
             faults=sc.aws_faults,
         )
+        self.ec2.missing = set(sc.missing)
         self.kube = fakekube.FakeApiServer(now=loop.time, rng=rng)
         self.kube.faults = sc.write_faults
         logging.getLogger("amistore_operator").addHandler(self.tracebacks)

@@ -6,6 +6,7 @@ replays it.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ FOUND_SEEDS = [
     *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
     *(5591, 5606, 5680, 7550, 7877, 10591, 11938, 13317, 13934, 15320, 15590, 15601),
 ]
+VERIFY_SEEDS = range(40)
 A, B, C = "ami-0000000a", "ami-0000000b", "ami-0000000c"
 
 
@@ -82,6 +84,38 @@ def test_every_rule_holds_for_a_fixed_seed(seed: int) -> None:
 @pytest.mark.parametrize("seed", FOUND_SEEDS)
 def test_every_rule_holds_for_a_seed_that_once_broke_one(seed: int) -> None:
     check(scenario.draw(seed))
+
+
+@pytest.mark.parametrize("seed", VERIFY_SEEDS)
+def test_every_rule_holds_with_verify_objects(seed: int) -> None:
+    # The same runs with verifyObjects on some AmiStores and some objects missing.
+    check(scenario.draw(seed, verify=True))
+
+
+def test_each_object_is_looked_at_once_across_a_restart_and_a_missing_one_retried() -> None:
+    # A verifies; B's object is gone (a lifecycle rule deleted it): no fields, one Warning
+    # per process, asked again every ten intervals; a restart after A's fields are stored
+    # asks for A no more.
+    spec = {**store(A, B, interval=60), "verifyObjects": True}
+    sc = scenario.make(
+        {"team-a/v": spec},
+        interval=60.0,
+        durations={A: 30.0, B: 30.0},
+        missing=(B,),
+        actions=(scenario.Action(400.0, "crash"),),
+    )
+    log = check(sc)
+    heads = [c for c in log.ec2.calls if c.op == "head_object"]
+    assert [c.amis for c in heads if c.outcome == "ok"] == [(A,)]
+    missing = [c.t for c in heads if c.outcome == "404"]
+    assert len(missing) >= 3
+    pairs = itertools.pairwise(missing)
+    assert all(b - a >= 600 or a < 400 <= b for a, b in pairs)  # ten intervals, or restarted
+    entries = {e["amiId"]: e for e in stored(log, "team-a/v")["tasks"]}
+    assert entries[A]["objectStorageClass"] == "STANDARD"
+    assert "verifiedTime" not in entries[B]
+    warned = [p for p in log.posted if p.event.reason == "ObjectUnverified"]
+    assert len(warned) == 2  # once by each process
 
 
 @pytest.mark.parametrize("interval", [240.0, 300.0, 86400.0])

@@ -140,6 +140,8 @@ class Process:
             account_map=account_map,
             own_account=lambda: OWN_ACCOUNT,
             exports=self.exports,
+            objects=ec2.client,
+            runner=self._run,
         )
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -32,7 +32,7 @@ import botocore.exceptions
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import create, ec2, errors, rolecredentials
+from amistore_operator.aws import create, ec2, errors, objects, rolecredentials
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,25 @@ class Identities:
         return self._on_session(
             create.make_client, account, region, on_attempt, metrics, read_timeout
         )
+
+    def object_client(
+        self,
+        account: str,
+        region: str,
+        *,
+        metrics: objects.S3CallObserver | None = None,
+        read_timeout: float = 20.0,
+    ) -> objects.ObjectClient:
+        """A HeadObject client of ``account`` in ``region`` (verifyObjects)."""
+        session = self.session(account)
+        with self._lock:
+            return objects.make_client(
+                region,
+                session=session,
+                metrics=metrics,
+                read_timeout=read_timeout,
+                account=account or self._own_account_label,
+            )
 
     def _on_session(
         self,

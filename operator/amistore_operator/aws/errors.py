@@ -1,7 +1,8 @@
-"""EC2's errors, classified: every failure of a call comes out as one ``AwsError``.
+"""EC2's errors (and S3's, for HeadObject), classified: every failure is one ``AwsError``.
 
 AWS's error codes and botocore's exceptions map to the ``PollErrorReason`` users see
-in ``Synced=False``; a connection failure names the endpoint it could not reach.
+in ``Synced=False``; a connection failure names the endpoint it could not reach. S3
+answers a HEAD without a body, so botocore names its error by the HTTP status alone.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import botocore.exceptions
 
 from amistore_operator.core import model
 
-THROTTLED_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
-_ACCESS_DENIED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+THROTTLED_CODES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "SlowDown"}
+)
+_ACCESS_DENIED = frozenset(
+    {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "403"}
+)
 _BAD_CREDENTIALS = frozenset(
     {
         "AuthFailure",
@@ -34,7 +39,9 @@ DRY_RUN_OK = "DryRunOperation"
 # quota (1,200 GB of snapshot data per account and Region). AWS documents the refusal but
 # not its code; this is the code EC2 gives its other in-progress task limits.
 CAPACITY_CODES = frozenset({"ResourceLimitExceeded"})
-_UNAVAILABLE = frozenset({"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable"})
+_UNAVAILABLE = frozenset(
+    {"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable", "500", "503"}
+)
 # botocore raises these before or instead of an HTTP response.
 _CREDENTIAL_EXCEPTIONS: tuple[type[Exception], ...] = (
     botocore.exceptions.NoCredentialsError,

@@ -67,6 +67,7 @@ class AmiStoreSpec:
     stall_after: float = 7200.0  # spec.stallAfterSeconds, else --stall-after (seconds)
     create_tasks: bool = False  # spec.createTasks: start a store task for each AMI without one
     s3_object_tags: tuple[tuple[str, str], ...] = ()  # spec.s3ObjectTags, sorted by key
+    verify_objects: bool = False  # spec.verifyObjects: HeadObject each Completed task's object
 
 
 @dataclasses.dataclass(frozen=True)

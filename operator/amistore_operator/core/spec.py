@@ -93,7 +93,17 @@ def parse_spec(
         stall_after=_stall_after(raw.get("stallAfterSeconds"), default_stall_after),
         create_tasks=create_tasks,
         s3_object_tags=_s3_object_tags(raw.get("s3ObjectTags")),
+        verify_objects=_flag("verifyObjects", raw.get("verifyObjects")),
     )
+
+
+def _flag(name: str, value: Any) -> bool:
+    """An optional boolean field (absent: false)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise SpecError(f"spec.{name}: must be true or false, got {_kind(value)}")
+    return value
 
 
 def _create_tasks(value: Any, image_ids: Sequence[str], bucket: str | None) -> bool:

@@ -45,6 +45,7 @@ from amistore_operator.core import (
     statusevents,
     taskentries,
     timestamps,
+    verify,
 )
 
 # The core's public interface, whichever module defines each name.
@@ -85,6 +86,7 @@ def reconcile(
     export_condition: tuple[str, str, str, str] | None = None,
     export_retry_handled: str | None = None,
     export_records: Sequence[Mapping[str, Any]] | None = None,
+    verified: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
 
@@ -93,7 +95,8 @@ def reconcile(
     its ``ExportReady`` condition (see ``export``); ``export_retry_handled``: the
     ``amistore.io/retry-requested-at`` value handled (kept once recorded);
     ``export_records``: ``status.exportRecords`` (see ``exportrecords``), kept as they
-    were without it.
+    were without it. ``verified``: the objects this poll found, AMI -> (task start,
+    entry fields) (see ``verify``).
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
@@ -104,6 +107,7 @@ def reconcile(
     stamp = format_time(now)
     prev_entries, new_after = knowntasks.entries_by_ami(prev, view.account, previous_entries)
     entries = _entries(spec, view, prev_entries, stamp, export_entries)
+    entries = verify.apply(entries, verified or {})
     limit = stall.threshold(spec.stall_after, spec.poll_interval, stretched_interval)
     fresh = view.error is None
     unseen = taskentries.unseen(spec, view, entries)
@@ -170,6 +174,7 @@ def _events(
             [
                 *statusevents.task_events(prev_entries, entries, new_after),
                 *stall.events(prev_entries, entries, limit),
+                *statusevents.verified_events(prev_entries, entries),
             ]
         ),
     ]

@@ -30,7 +30,7 @@ class Event:
 
     type: str  # "Normal" | "Warning"
     # StoreStarted | StoreCompleted | StoreFailed | StoreStalled | StoreResumed | SyncFailed
-    # | SyncRecovered | StoreRequested | StoreRequestFailed
+    # | SyncRecovered | StoreRequested | StoreRequestFailed | ExportVerified | ObjectUnverified
     reason: str
     message: str
 
@@ -62,6 +62,23 @@ def task_events(
             continue
         events.append(_task_event(entry))
     return events
+
+
+def verified_events(
+    prev_entries: Mapping[str, Mapping[str, Any]], entries: Iterable[Mapping[str, Any]]
+) -> list[Event]:
+    """``ExportVerified`` for each entry that gained its ``verifiedTime`` (see ``verify``)."""
+    found = []
+    for entry in entries:
+        stamp = entry.get("verifiedTime")
+        prev = prev_entries.get(entry.get("amiId", "")) or {}
+        if not stamp or prev.get("verifiedTime") == stamp:
+            continue
+        size, storage = entry.get("objectSizeBytes"), entry.get("objectStorageClass")
+        where = f"s3://{entry.get('bucket')}/{entry.get('s3ObjectKey')}"
+        message = f"{entry.get('amiId')}: {where} exists, {size} bytes, {storage}"
+        found.append(Event("Normal", "ExportVerified", message))
+    return found
 
 
 def _started_after(entry: Mapping[str, Any], moment: datetime.datetime) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import eta, model, timestamps
+from amistore_operator.core import eta, model, timestamps, verify
 
 MAX_REASON_CHARS = 200
 MAX_TASK_ENTRIES = 500  # in status.tasks; the counts cover every entry
@@ -134,6 +134,8 @@ def merge(
     entry["lastProgressTime"] = _progress_time(prev if same else None, progress, stamp)
     if state == IN_PROGRESS:
         entry.update(eta.fields(prev if same else None, entry, stamp))
+    if state == COMPLETED and same:
+        entry.update(verify.kept(prev))  # what was found of this task's object stays
     return entry
 
 

@@ -41,6 +41,14 @@ class OperatorMetrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+        self._s3_requests = prometheus_client.Counter(
+            "amistore_s3_requests",
+            "HTTP attempts of S3 API calls made by the operator (HeadObject, for "
+            "verifyObjects; each retry counts), by outcome as for amistore_ec2_requests "
+            "(a missing object is a client_error).",
+            ("account", "region", "operation", "outcome"),
+            registry=registry,
+        )
         self._last_success = prometheus_client.Gauge(
             "amistore_poll_last_success_timestamp_seconds",
             "Unix time of the last successful DescribeStoreImageTasks poll in the region.",
@@ -68,6 +76,12 @@ class OperatorMetrics:
         """Count one EC2 call of ``account`` ("": unknown) and record its duration."""
         self._requests.labels(account, region, operation, outcome).inc()
         self._duration.labels(account, region, operation).observe(seconds)
+
+    def observe_s3_call(
+        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
+    ) -> None:
+        """Count one S3 call of ``account`` ("": unknown)."""
+        self._s3_requests.labels(account, region, operation, outcome).inc()
 
     def set_poll_success(self, region: str, timestamp: float, account: str = "") -> None:
         """Record the Unix time of a successful poll of the account in the region."""

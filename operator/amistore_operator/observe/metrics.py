@@ -72,6 +72,11 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "1 for each store task with a known bucket; the S3 bucket and object key are labels.",
         (*_TASK_LABELS, "bucket", "s3_object_key"),
     ),
+    "amistore_task_object_bytes": (
+        "Size in bytes of the S3 object the Completed store task left, as HeadObject found "
+        "it (spec.verifyObjects); absent until verified. The storage class is a label.",
+        (*_TASK_LABELS, "storage_class"),
+    ),
     "amistore_resource_synced": (
         "1 when the AmiStore's last AWS poll succeeded (condition Synced=True), 0 when it "
         "failed; absent until the first poll.",
@@ -215,6 +220,11 @@ def _add_task(
             _add(built, "amistore_task_last_progress_timestamp_seconds", base, moved)
         stalled = 1.0 if task.get("stalled") is True else 0.0
         _add(built, "amistore_task_stalled", base, stalled)
+    size = task.get("objectSizeBytes")
+    if state == model.TaskState.COMPLETED and task.get("verifiedTime") and size is not None:
+        storage = str(task.get("objectStorageClass") or "STANDARD")
+        labels = {**base, "storage_class": storage}
+        _add(built, "amistore_task_object_bytes", labels, _number(size, 0.0))
     bucket = task.get("bucket")
     if bucket:
         labels = {

@@ -20,6 +20,7 @@ denies now leave their pollers and are marked within seconds.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -38,6 +39,7 @@ from amistore_operator.reconcile import (
     statusmemory,
     step,
     track,
+    verifystep,
     wakeups,
 )
 
@@ -65,6 +67,8 @@ class AmiStoreService:
         own_account: Callable[[], str] = str,
         watch_accounts: accountgate.WatchMap | None = None,
         exports: exporter.Exporter | None = None,
+        objects: Callable[[str, str], verifystep.ObjectApi] | None = None,
+        runner: verifystep.Runner = asyncio.to_thread,
     ) -> None:
         self._hub = hub
         self._exports = exports  # export mode (spec.createTasks); None: never creates
@@ -88,6 +92,7 @@ class AmiStoreService:
                 default_interval=default_interval,
                 spec_account=self._gate.spec_account,
             ),
+            verifystep.VerifyStep(objects, runner=runner),  # a blocking call in a thread
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}

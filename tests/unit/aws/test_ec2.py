@@ -386,4 +386,5 @@ def test_only_the_aws_subpackage_imports_boto3() -> None:
         "aws/credentials.py",
         "aws/rolecredentials.py",
         "aws/create.py",
+        "aws/objects.py",
     }

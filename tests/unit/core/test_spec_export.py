@@ -67,3 +67,10 @@ def test_create_tasks_with_ids_bucket_and_tags() -> None:
 )
 def test_export_fields_are_checked(raw: dict[str, Any], expected: str) -> None:
     assert expected in error_of(raw)
+
+
+def test_verify_objects_is_off_by_default_and_takes_a_boolean() -> None:
+    assert parse({"imageIds": [A]}).verify_objects is False
+    assert parse({"imageIds": [A], "verifyObjects": True}).verify_objects is True
+    assert parse({"verifyObjects": False}).verify_objects is False  # a whole-bucket listing too
+    assert "spec.verifyObjects: must be true or false" in error_of({"verifyObjects": "yes"})

@@ -241,3 +241,21 @@ def test_export_queued_counts_queued_amis_of_export_resources_only(
     assert get("amistore_export_queued", resource) == 2
     assert get("amistore_export_queued", {**resource, "name": "idle"}) == 0
     assert get("amistore_export_queued", {**resource, "name": "watch"}) is None
+
+
+def test_a_verified_object_s_size_is_a_series_with_its_storage_class(
+    registry: prometheus_client.CollectorRegistry, collector: metrics.TaskCollector
+) -> None:
+    verified = {
+        "amiId": A,
+        "state": "Completed",
+        "progressPercentage": 100,
+        "objectSizeBytes": 8_589_934_592,
+        "objectStorageClass": "GLACIER",
+        "verifiedTime": "2026-11-27T05:00:00Z",
+    }
+    unverified = {"amiId": B, "state": "Completed", "progressPercentage": 100}
+    collector.set_resource("ns", "store", "eu-west-1", [verified, unverified], synced=True)
+    get = registry.get_sample_value
+    assert get("amistore_task_object_bytes", labels(A, storage_class="GLACIER")) == 8_589_934_592
+    assert get("amistore_task_object_bytes", labels(B, storage_class="STANDARD")) is None

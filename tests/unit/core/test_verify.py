@@ -1,0 +1,89 @@
+"""verifyObjects in the core: which objects to look at, and what the status keeps of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from amistore_operator.core import model, status, verify
+
+from tests.unit.core.test_status import A, B, at, entry, spec, stamp, task, view
+
+HEAD = verify.Head(size=8_589_934_592, storage_class=None, etag='"abc"')
+
+
+def verifying(*amis: str) -> model.AmiStoreSpec:
+    parsed: model.AmiStoreSpec = spec(*amis, bucket="bkt")
+    return dataclasses.replace(parsed, verify_objects=True)
+
+
+def test_only_completed_tasks_into_the_bucket_are_looked_at_and_only_with_verify_objects() -> None:
+    tasks = {
+        A: task(A, "Completed", 100),
+        B: task(B, "InProgress", 50),
+        "ami-0000000c": task("ami-0000000c", "Completed", 100, bucket="other"),
+    }
+    wanted = verify.wanted(verifying(A, B, "ami-0000000c"), tasks, {}, {}, at(5))
+    assert wanted == [verify.Target(A, "bkt", f"{A}.bin", stamp(0))]
+    assert verify.wanted(spec(A, bucket="bkt"), tasks, {}, {}, at(5)) == []
+
+
+def test_a_task_is_looked_at_once_and_a_new_task_of_the_ami_again() -> None:
+    done = {"amiId": A, "state": "Completed", "taskStartTime": stamp(0), "verifiedTime": stamp(1)}
+    tasks = {A: task(A, "Completed", 100)}
+    assert verify.wanted(verifying(A), tasks, {A: done}, {}, at(5)) == []
+    later = {A: task(A, "Completed", 100, started=3)}
+    assert len(verify.wanted(verifying(A), later, {A: done}, {}, at(5))) == 1
+
+
+def test_an_object_s3_did_not_show_waits_its_retry_time() -> None:
+    tasks = {A: task(A, "Completed", 100)}
+    target = verify.Target(A, "bkt", f"{A}.bin", stamp(0))
+    retry = verify.retry_at(at(1), 60)
+    assert retry == at(1) + datetime.timedelta(minutes=verify.RETRY_INTERVALS)
+    assert verify.wanted(verifying(A), tasks, {}, {target: retry}, at(5)) == []
+    assert verify.wanted(verifying(A), tasks, {}, {target: retry}, at(11)) == [target]
+
+
+def test_the_fields_found_stay_on_the_entry_of_the_same_task_and_announce_once() -> None:
+    the_spec = verifying(A)
+    the_view = view({A: task(A, "Completed", 100)})
+    first = status.reconcile(None, the_spec, the_view, generation=1, now=at(1))
+    assert "verifiedTime" not in entry(first, A)
+    found = {A: (stamp(0), verify.fields(HEAD, at(2)))}
+    second = status.reconcile(
+        first.status, the_spec, the_view, generation=1, now=at(2), verified=found
+    )
+    assert second.changed
+    assert {k: entry(second, A)[k] for k in verify.FIELDS} == {
+        "objectSizeBytes": 8_589_934_592,
+        "objectStorageClass": "STANDARD",
+        "objectETag": '"abc"',
+        "verifiedTime": stamp(2),
+    }
+    assert [(e.reason, e.type) for e in second.events] == [("ExportVerified", "Normal")]
+    assert f"s3://bkt/{A}.bin" in second.events[0].message
+    third = status.reconcile(second.status, the_spec, the_view, generation=1, now=at(3))
+    assert not third.changed
+    assert not third.events
+    assert entry(third, A)["verifiedTime"] == stamp(2)
+
+
+def test_fields_found_for_an_older_task_are_not_put_on_a_newer_one() -> None:
+    the_view = view({A: task(A, "Completed", 100, started=5)})
+    found = {A: (stamp(0), verify.fields(HEAD, at(6)))}
+    outcome = status.reconcile(
+        None, verifying(A), the_view, generation=1, now=at(6), verified=found
+    )
+    assert "verifiedTime" not in entry(outcome, A)
+
+
+def test_a_new_task_of_the_ami_drops_what_was_found_of_the_old_one() -> None:
+    the_spec = verifying(A)
+    old = view({A: task(A, "Completed", 100)})
+    found = {A: (stamp(0), verify.fields(HEAD, at(1)))}
+    first = status.reconcile(None, the_spec, old, generation=1, now=at(1), verified=found)
+    assert entry(first, A)["verifiedTime"] == stamp(1)
+    new = view({A: task(A, "InProgress", 10, started=2)})
+    second = status.reconcile(first.status, the_spec, new, generation=1, now=at(3))
+    assert not set(verify.FIELDS) & set(entry(second, A))
