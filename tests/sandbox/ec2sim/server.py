@@ -13,11 +13,10 @@ import uuid
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, state, sts
+from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, signing, state, sts
 
 log = logging.getLogger(__name__)
 
-SIGV4_PREFIX = "AWS4-HMAC-SHA256 Credential="
 # AWS's commercial, China and GovCloud regions: a credential scoped to any other
 # region is refused as AWS refuses it (AuthFailure), so "unknown region" is testable.
 REGIONS = frozenset(
@@ -63,20 +62,8 @@ REGIONS = frozenset(
 )
 
 
-def _scope(authorization: str) -> list[str]:
-    """The SigV4 credential scope ``AKID/DATE/REGION/SERVICE/aws4_request``, split."""
-    return authorization.removeprefix(SIGV4_PREFIX).split(",", 1)[0].strip().split("/")
-
-
-def _scope_region(authorization: str) -> str:
-    """The region of a full SigV4 credential scope."""
-    scope = _scope(authorization)
-    return scope[2] if len(scope) == 5 else ""
-
-
 def _is_sts(authorization: str, action: str) -> bool:
-    scope = _scope(authorization)
-    return (len(scope) == 5 and scope[3] == "sts") or action in sts.ACTIONS
+    return signing.service(authorization) == "sts" or action in sts.ACTIONS
 
 
 async def handle_sts(
@@ -88,11 +75,11 @@ async def handle_sts(
     status, code, account = 200, None, ""
     try:
         authorization = request.headers.get("Authorization", "")
-        if not authorization.startswith(SIGV4_PREFIX):
+        if not signing.is_signed(authorization):
             raise sts.StsError(
                 "MissingAuthenticationToken", "Request is missing Authentication Token", 403
             )
-        caller = sim.sts.identify(_scope(authorization)[0])
+        caller = sim.sts.identify(signing.scope(authorization)[0])
         account = caller.account
         await sim.holds.wait(action)  # e.g. a slow GetCallerIdentity at the operator's start
         body = sts.answer(sim.sts, caller, form, request_id)
@@ -129,14 +116,14 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     status, code, account = 200, None, ""
     try:
         # Signatures are not verified; only their presence, as a missing one is a real bug.
-        if not request.headers.get("Authorization", "").startswith(SIGV4_PREFIX):
+        if not signing.is_signed(request.headers.get("Authorization", "")):
             raise errors.for_code("AuthFailure", req.action)
         try:
-            account = sim.sts.identify(_scope(request.headers["Authorization"])[0]).account
+            account = sim.sts.identify(signing.scope(request.headers["Authorization"])[0]).account
         except sts.StsError as exc:
             raise errors.Ec2Error(exc.code, exc.message) from None
         sim = sim.for_account(account)
-        region = _scope_region(request.headers["Authorization"])
+        region = signing.region(request.headers["Authorization"])
         if region and region not in REGIONS:  # hand-made headers in tests carry no full scope
             raise errors.Ec2Error(
                 "AuthFailure", f"Credential should be scoped to a valid region, not '{region}'."
