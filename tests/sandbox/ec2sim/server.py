@@ -10,12 +10,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, signing, state, sts
+from tests.sandbox.ec2sim import (
+    actions,
+    control_api,
+    control_images_api,
+    control_references_api,
+    errors,
+    imageactions,
+    model,
+    protocol,
+    referenceactions,
+    signing,
+    snapshotactions,
+    state,
+    sts,
+)
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[state.SimState, protocol.Ec2Request, str], str]
+
+
+def _on_model(action: Callable[[model.SimModel, protocol.Ec2Request, str], str]) -> Handler:
+    """A store-task action, which sees only the account's model."""
+
+    def handler(sim: state.SimState, req: protocol.Ec2Request, request_id: str) -> str:
+        return action(sim.model, req, request_id)
+
+    return handler
+
+
+HANDLERS: dict[str, Handler] = {
+    **{name: _on_model(action) for name, action in actions.HANDLERS.items()},
+    "DescribeImages": imageactions.describe_images,
+    "DescribeImageAttribute": imageactions.describe_image_attribute,
+    "DeregisterImage": imageactions.deregister_image,
+    "DescribeImageReferences": referenceactions.describe_image_references,
+    "DescribeSnapshots": snapshotactions.describe_snapshots,
+}
+"""Every EC2 action served: the store-task ones see the account's model, the others its state."""
 
 # AWS's commercial, China and GovCloud regions: a credential scoped to any other
 # region is refused as AWS refuses it (AuthFailure), so "unknown region" is testable.
@@ -141,14 +178,14 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
             raise web.HTTPServiceUnavailable()  # never reaches the client: the socket is gone
         if fault is not None:
             raise errors.for_code(fault.kind, req.action, fault.message)
-        handler = actions.HANDLERS.get(req.action)
+        handler = HANDLERS.get(req.action)
         if handler is None:
             raise errors.Ec2Error(
                 "InvalidAction", f"The action {req.action} is not valid for this web service."
             )
         if not sim.throttler.allow(req.action):
             raise errors.for_code("RequestLimitExceeded", req.action)
-        body = handler(sim.model, req, request_id)
+        body = handler(sim, req, request_id)
     except errors.Ec2Error as exc:
         status, code = exc.status, exc.code
         body = protocol.render_error(request_id, exc)
@@ -166,6 +203,8 @@ def make_app(sim: state.SimState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[state.STATE_KEY] = sim
     control_api.add_routes(app)
+    for routes in (control_images_api.ROUTES, control_references_api.ROUTES):
+        control_api.add_routes(app, routes)
     app.router.add_route("POST", "/", handle_ec2)
     app.router.add_route("GET", "/", handle_ec2)
     return app
