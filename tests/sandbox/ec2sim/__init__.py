@@ -1,9 +1,9 @@
-"""A loopback EC2 endpoint for AMI store tasks and the AMIs and snapshots around them.
+"""A loopback EC2 endpoint for AMI store tasks and the AMIs, snapshots and S3 objects around them.
 
 EC2: DescribeStoreImageTasks, CreateStoreImageTask, DescribeImages,
 DescribeImageAttribute, DescribeImageReferences, DescribeSnapshots and
-DeregisterImage; STS: AssumeRole and GetCallerIdentity. Real boto3 reaches it
-through `AWS_ENDPOINT_URL_EC2` (and `_STS`); tests script AMIs, store tasks,
-references, the clock, throttling and faults through the JSON control API under
-`/_sim/` (see `control.Ec2SimControl`).
+DeregisterImage; STS: AssumeRole and GetCallerIdentity; S3: HeadObject.
+Real boto3 reaches it through `AWS_ENDPOINT_URL_EC2` (and `_STS`, `_S3`); tests
+script AMIs, store tasks, references, objects, the clock, throttling and faults
+through the JSON control API under `/_sim/` (see `control.Ec2SimControl`).
 """

@@ -38,7 +38,7 @@ restores the defaults; settings are simulator-wide, ami_sizes the account's):
         this long (default 0); GET /_sim/tasks shows it with "visible": false
 The answer also holds in_progress_gb, the account's store work in progress now.
 Images, snapshots and image settings: control_images_api; the resources that
-reference AMIs: control_references_api.
+reference AMIs: control_references_api; S3 objects and buckets: control_objects_api.
 Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
 """
 

@@ -1,8 +1,10 @@
-"""The aiohttp application: EC2 and STS Query endpoints at `/`, the control API under `/_sim/`.
+"""The aiohttp application: EC2 and STS Query endpoints at `/`, S3 HeadObject at
+`/{bucket}/{key}`, the control API under `/_sim/`.
 
 A call goes to STS when its SigV4 scope names the service ``sts`` or its
-Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL); its
-signing key says which account's tasks and throttle buckets serve it.
+Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL), to S3 when
+its path names an object (AWS_ENDPOINT_URL_S3, path-style) or its scope names
+``s3``; its signing key says which account's tasks and throttle buckets serve it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from tests.sandbox.ec2sim import (
     actions,
     control_api,
     control_images_api,
+    control_objects_api,
     control_references_api,
     errors,
     imageactions,
     model,
     protocol,
     referenceactions,
+    s3,
     signing,
     snapshotactions,
     state,
@@ -143,6 +147,8 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     sim = request.app[state.STATE_KEY]
     # A call still in flight across a reset belongs to the log it started in.
     calls = sim.calls
+    if signing.service(request.headers.get("Authorization", "")) == "s3":
+        return s3.not_implemented(request)  # ListBuckets and the like
     form: dict[str, str] = dict(request.query)
     if request.method == "POST":
         form.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
@@ -203,10 +209,16 @@ def make_app(sim: state.SimState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[state.STATE_KEY] = sim
     control_api.add_routes(app)
-    for routes in (control_images_api.ROUTES, control_references_api.ROUTES):
+    for routes in (
+        control_images_api.ROUTES,
+        control_references_api.ROUTES,
+        control_objects_api.ROUTES,
+    ):
         control_api.add_routes(app, routes)
     app.router.add_route("POST", "/", handle_ec2)
     app.router.add_route("GET", "/", handle_ec2)
+    for method in ("HEAD", "GET", "PUT", "POST", "DELETE"):
+        app.router.add_route(method, "/{bucket}/{key:.+}", s3.handle_object)
     return app
 
 

@@ -5,8 +5,8 @@ them: ``model`` and ``throttler`` are the default account's (the operator's
 own identity), ``for_account`` gives another account's view of the same
 simulator (its clock, CreateStoreImageTask settings, faults, holds and call
 log are shared; AMIs, their sizes and the capacity in use are the account's,
-and so are its images and snapshots and the resources that reference them;
-``accounts`` lists every view, for what another account shares).
+and so are its images and snapshots, the resources that reference them and its
+S3 objects; ``accounts`` lists every view, for what another account shares).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import faults, hold, images, model, references, sts, throttle
+from tests.sandbox.ec2sim import faults, hold, images, model, objects, references, sts, throttle
 
 
 @dataclasses.dataclass
@@ -97,6 +97,7 @@ class SimState:
     def _own_books(self) -> None:
         self.images = images.ImageBook(self.model.amis, self.ids, self.image_settings)
         self.references = references.ReferenceBook()
+        self.objects = objects.ObjectStore()
 
     @property
     def account(self) -> str:
