@@ -5,7 +5,8 @@ stays the one record of which are registered); the account is the AMIs' owner. A
 record is made the first time an AMI is looked at, with defaults (name
 ``image-<id>``, private, protection ``disabled``, one 8 GiB EBS snapshot), so the
 AMIs the store-task endpoints register, a million of them in a benchmark, cost
-nothing until a call or a test looks. A record keeps its block device mapping
+nothing until a call or a test looks at them (a listing, DescribeImages without
+IDs or DescribeSnapshots, looks at every one). A record keeps its block device mapping
 after deregistration; the snapshots themselves are the book's, and go only when
 deleted (DeregisterImage with DeleteAssociatedSnapshots).
 

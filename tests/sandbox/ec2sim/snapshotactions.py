@@ -50,14 +50,14 @@ def describe_snapshots(sim: state.SimState, req: protocol.Ec2Request, request_id
             raise errors.malformed_snapshot(snapshot_id)
     if req.dry_run:
         raise errors.dry_run_ok()
-    now = sim.model.clock.now()
-    sim.images.registered_images(now)  # every registered AMI's default snapshot exists
     account = sim.account
     if req.owners is not None and not {"self", account} & set(req.owners):
         candidates: list[images.Snapshot] = []  # no other owner shares a snapshot
     elif req.snapshot_ids is not None:
+        # An ID a caller has is of a snapshot made already: no record needs making.
         candidates = _by_ids(sim, req.snapshot_ids)
     else:
+        sim.images.registered_images(sim.model.clock.now())  # every default snapshot
         candidates = sorted(sim.images.snapshots.values(), key=lambda s: s.snapshot_id)
     shown, token = [s for s in candidates if _kept(s, account, req)], None
     if req.snapshot_ids is None:
