@@ -1,6 +1,9 @@
-"""A loopback EC2 endpoint for DescribeStoreImageTasks and CreateStoreImageTask.
+"""A loopback EC2 endpoint for AMI store tasks and the AMIs, snapshots and S3 objects around them.
 
-Real boto3 reaches it through `AWS_ENDPOINT_URL_EC2`; tests script AMIs, store
-tasks, the clock, throttling and faults through the JSON control API under
-`/_sim/` (see `control.Ec2SimControl`).
+EC2: DescribeStoreImageTasks, CreateStoreImageTask, DescribeImages,
+DescribeImageAttribute, DescribeImageReferences, DescribeSnapshots and
+DeregisterImage; STS: AssumeRole and GetCallerIdentity; S3: HeadObject.
+Real boto3 reaches it through `AWS_ENDPOINT_URL_EC2` (and `_STS`, `_S3`); tests
+script AMIs, store tasks, references, objects, the clock, throttling and faults
+through the JSON control API under `/_sim/` (see `control.Ec2SimControl`).
 """

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any, NotRequired, TypedDict, cast
 
 from tests.sandbox import httpjson
+from tests.sandbox.ec2sim import control_images, control_objects, control_references
 
 
 class TaskInfo(TypedDict):
@@ -39,8 +40,13 @@ class ControlError(Exception):
     """The control API refused a request."""
 
 
-class Ec2SimControl:
-    """Drive a running simulator: `Ec2SimControl("http://127.0.0.1:PORT")`."""
+class Ec2SimControl(
+    control_images.ImageControl, control_references.ReferenceControl, control_objects.ObjectControl
+):
+    """Drive a running simulator: `Ec2SimControl("http://127.0.0.1:PORT")`.
+
+    The calls for images, references and S3 objects are in the mixed-in classes.
+    """
 
     def __init__(self, url: str, timeout: float = 30.0, account: str = "") -> None:
         self.url = url.rstrip("/")

@@ -37,6 +37,8 @@ restores the defaults; settings are simulator-wide, ami_sizes the account's):
     visibility_delay_seconds: a task it starts stays out of DescribeStoreImageTasks
         this long (default 0); GET /_sim/tasks shows it with "visible": false
 The answer also holds in_progress_gb, the account's store work in progress now.
+Images, snapshots and image settings: control_images_api; the resources that
+reference AMIs: control_references_api; S3 objects and buckets: control_objects_api.
 Errors answer HTTP 400 (404 for an unknown task) with {"error": "..."}.
 """
 
@@ -187,6 +189,7 @@ async def deregister_amis(sim: state.SimState, body: dict[str, Any], request: we
     """POST /_sim/amis/deregister {"ami_ids": [...]}."""
     ids = _ids(body)
     sim.model.deregister(ids)
+    sim.images.mark_deregistered(ids, sim.model.clock.now())
     return {"deregistered": len(ids)}
 
 
@@ -437,7 +440,8 @@ async def config(sim: state.SimState, body: dict[str, Any], request: web.Request
     }
 
 
-ROUTES: list[tuple[str, str, Callable[..., Awaitable[Any]]]] = [
+Routes = list[tuple[str, str, Callable[..., Awaitable[Any]]]]
+ROUTES: Routes = [
     ("POST", "/_sim/reset", reset),
     ("GET", "/_sim/state", get_state),
     ("POST", "/_sim/amis", register_amis),
@@ -494,7 +498,7 @@ def _wrap(
     return route
 
 
-def add_routes(app: web.Application) -> None:
-    """Mount the control API on `app`."""
-    for method, path, handler in ROUTES:
+def add_routes(app: web.Application, routes: Routes | None = None) -> None:
+    """Mount the control API's routes (or those given, served the same way) on `app`."""
+    for method, path, handler in ROUTES if routes is None else routes:
         app.router.add_route(method, path, _wrap(handler))

@@ -14,11 +14,15 @@ STATUS_BY_CODE: dict[str, int] = {
     "InternalError": 500,
     "InvalidAMIID.Malformed": 400,
     "InvalidAMIID.NotFound": 400,
+    "InvalidAMIID.Unavailable": 400,
     "InvalidAction": 400,
     "InvalidPaginationToken": 400,
     "InvalidParameterCombination": 400,
     "InvalidParameterValue": 400,
+    "InvalidSnapshot.NotFound": 400,
+    "InvalidSnapshotID.Malformed": 400,
     "MissingParameter": 400,
+    "OperationNotPermitted": 400,
     "RequestExpired": 400,
     "RequestLimitExceeded": 503,
     "ResourceLimitExceeded": 400,
@@ -82,3 +86,33 @@ def ami_not_found(ami_ids: list[str]) -> Ec2Error:
     if len(ami_ids) == 1:
         return Ec2Error("InvalidAMIID.NotFound", f"The image id '[{joined}]' does not exist")
     return Ec2Error("InvalidAMIID.NotFound", f"The image ids '[{joined}]' do not exist")
+
+
+def ami_unavailable(ami_id: str) -> Ec2Error:
+    """InvalidAMIID.Unavailable: an AMI deregistered so recently that EC2 still lists it."""
+    return Ec2Error(
+        "InvalidAMIID.Unavailable",
+        f"The image ID '{ami_id}' is no longer available: it has been deregistered",
+    )
+
+
+def not_authorized_for_image(ami_id: str) -> Ec2Error:
+    """AuthFailure for an AMI the caller may see but does not own, worded as AWS does."""
+    return Ec2Error("AuthFailure", f"Not authorized for image:{ami_id}")
+
+
+def malformed_snapshot(snapshot_id: str) -> Ec2Error:
+    """InvalidSnapshotID.Malformed for one bad ID."""
+    return Ec2Error(
+        "InvalidSnapshotID.Malformed", f'Invalid id: "{snapshot_id}" (expecting "snap-...")'
+    )
+
+
+def snapshots_not_found(snapshot_ids: list[str]) -> Ec2Error:
+    """InvalidSnapshot.NotFound naming every missing ID."""
+    if len(snapshot_ids) == 1:
+        return Ec2Error(
+            "InvalidSnapshot.NotFound", f"The snapshot '{snapshot_ids[0]}' does not exist."
+        )
+    joined = ",".join(snapshot_ids)
+    return Ec2Error("InvalidSnapshot.NotFound", f"The snapshots '{joined}' do not exist.")

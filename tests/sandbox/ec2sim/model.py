@@ -202,6 +202,8 @@ class SimModel:
         """AMI ID -> GB of snapshot data, for AMIs not of `settings.ami_size_gb`."""
         self.tasks: dict[str, StoreTask] = {}
         self._index: list[IndexKey] = []
+        self.superseded: list[tuple[StoreTask, float]] = []
+        """Replaced tasks and when, so the S3 objects they wrote outlive them (see objects)."""
 
     def size_gb(self, ami_id: str) -> float:
         """The AMI's snapshot data in GB, which its store task counts against capacity."""
@@ -227,6 +229,7 @@ class SimModel:
         if old is not None:
             pos = bisect.bisect_left(self._index, old.key)
             del self._index[pos]
+            self.superseded.append((old, self.clock.now()))
         self.tasks[task.ami_id] = task
         bisect.insort(self._index, task.key)
 
@@ -234,6 +237,8 @@ class SimModel:
         """Store many tasks at once, rebuilding the index once; returns how many."""
         count = 0
         for task in tasks:
+            if (old := self.tasks.get(task.ami_id)) is not None:
+                self.superseded.append((old, self.clock.now()))
             self.tasks[task.ami_id] = task
             count += 1
         self._index = sorted(t.key for t in self.tasks.values())

@@ -18,6 +18,9 @@ CONTENT_TYPE = "text/xml"
 
 _INDEXED = re.compile(r"^([A-Za-z0-9]+)\.(\d+)(?:\.(.+))?$")
 
+ResourceTypeRequest = tuple[str, list[tuple[str, list[str]]]]
+"""DescribeImageReferences' (ResourceType, [(OptionName, OptionValues), ...])."""
+
 
 @dataclasses.dataclass
 class Ec2Request:
@@ -33,6 +36,13 @@ class Ec2Request:
     bucket: str | None = None
     tags: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     region: str = ""  # the region of the request's SigV4 credential scope ("" if none)
+    owners: list[str] | None = None  # Owner.N: DescribeImages' Owners, DescribeSnapshots' OwnerIds
+    executable_by: list[str] | None = None
+    snapshot_ids: list[str] | None = None
+    attribute: str | None = None
+    include_all_resource_types: bool = False
+    resource_types: list[ResourceTypeRequest] | None = None
+    delete_snapshots: bool = False
 
     def to_log(self) -> dict[str, object]:
         """The parameters as the call log keeps them (no credentials are ever here)."""
@@ -54,6 +64,34 @@ class Ec2Request:
             out["Bucket"] = self.bucket
         if self.tags:
             out["S3ObjectTags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        out.update(self._image_params())
+        return out
+
+    def _image_params(self) -> dict[str, object]:
+        """The logged parameters of the AMI and snapshot actions."""
+        out: dict[str, object] = {}
+        if self.owners is not None:
+            out["OwnerIds" if self.action == "DescribeSnapshots" else "Owners"] = self.owners
+        if self.executable_by is not None:
+            out["ExecutableUsers"] = self.executable_by
+        if self.snapshot_ids is not None:
+            out["SnapshotIds"] = self.snapshot_ids
+        if self.attribute is not None:
+            out["Attribute"] = self.attribute
+        if self.include_all_resource_types:
+            out["IncludeAllResourceTypes"] = True
+        if self.resource_types is not None:
+            out["ResourceTypes"] = [
+                {
+                    "ResourceType": kind,
+                    "ResourceTypeOptions": [
+                        {"OptionName": n, "OptionValues": list(v)} for n, v in options
+                    ],
+                }
+                for kind, options in self.resource_types
+            ]
+        if self.delete_snapshots:
+            out["DeleteAssociatedSnapshots"] = True
         return out
 
 
@@ -83,7 +121,38 @@ def parse(form: Mapping[str, str]) -> Ec2Request:
     req.dry_run = form.get("DryRun", "false").lower() == "true"
     req.image_id = form.get("ImageId")
     req.bucket = form.get("Bucket")
+    _parse_image_params(req, form)
     return req
+
+
+def _listed(form: Mapping[str, str], name: str) -> list[str] | None:
+    """The values of ``Name.N`` parameters in N order; None when there are none."""
+    groups = _indexed(form, name)
+    return [g[""] for g in groups.values() if "" in g] if groups else None
+
+
+def _parse_image_params(req: Ec2Request, form: Mapping[str, str]) -> None:
+    """The parameters of the AMI and snapshot actions."""
+    req.owners = _listed(form, "Owner")
+    req.executable_by = _listed(form, "ExecutableBy")
+    req.snapshot_ids = _listed(form, "SnapshotId")
+    req.attribute = form.get("Attribute")
+    req.include_all_resource_types = form.get("IncludeAllResourceTypes", "").lower() == "true"
+    req.delete_snapshots = form.get("DeleteAssociatedSnapshots", "").lower() == "true"
+    kinds = _indexed(form, "ResourceType")
+    if kinds:
+        req.resource_types = []
+        for group in kinds.values():
+            options = _indexed(group, "ResourceTypeOption")
+            req.resource_types.append(
+                (
+                    group.get("ResourceType", ""),
+                    [
+                        (o.get("OptionName", ""), _listed(o, "OptionValue") or [])
+                        for o in options.values()
+                    ],
+                )
+            )
 
 
 def _value_index(key: str) -> int:

@@ -1,8 +1,10 @@
-"""The aiohttp application: EC2 and STS Query endpoints at `/`, the control API under `/_sim/`.
+"""The aiohttp application: EC2 and STS Query endpoints at `/`, S3 HeadObject at
+`/{bucket}/{key}`, the control API under `/_sim/`.
 
 A call goes to STS when its SigV4 scope names the service ``sts`` or its
-Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL); its
-signing key says which account's tasks and throttle buckets serve it.
+Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL), to S3 when
+its path names an object (AWS_ENDPOINT_URL_S3, path-style) or its scope names
+``s3``; its signing key says which account's tasks and throttle buckets serve it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,52 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import actions, control_api, errors, model, protocol, state, sts
+from tests.sandbox.ec2sim import (
+    actions,
+    control_api,
+    control_images_api,
+    control_objects_api,
+    control_references_api,
+    errors,
+    imageactions,
+    model,
+    protocol,
+    referenceactions,
+    s3,
+    signing,
+    snapshotactions,
+    state,
+    sts,
+)
 
 log = logging.getLogger(__name__)
 
-SIGV4_PREFIX = "AWS4-HMAC-SHA256 Credential="
+Handler = Callable[[state.SimState, protocol.Ec2Request, str], str]
+
+
+def _on_model(action: Callable[[model.SimModel, protocol.Ec2Request, str], str]) -> Handler:
+    """A store-task action, which sees only the account's model."""
+
+    def handler(sim: state.SimState, req: protocol.Ec2Request, request_id: str) -> str:
+        return action(sim.model, req, request_id)
+
+    return handler
+
+
+HANDLERS: dict[str, Handler] = {
+    **{name: _on_model(action) for name, action in actions.HANDLERS.items()},
+    "DescribeImages": imageactions.describe_images,
+    "DescribeImageAttribute": imageactions.describe_image_attribute,
+    "DeregisterImage": imageactions.deregister_image,
+    "DescribeImageReferences": referenceactions.describe_image_references,
+    "DescribeSnapshots": snapshotactions.describe_snapshots,
+}
+"""Every EC2 action served: the store-task ones see the account's model, the others its state."""
+
 # AWS's commercial, China and GovCloud regions: a credential scoped to any other
 # region is refused as AWS refuses it (AuthFailure), so "unknown region" is testable.
 REGIONS = frozenset(
@@ -63,20 +103,8 @@ REGIONS = frozenset(
 )
 
 
-def _scope(authorization: str) -> list[str]:
-    """The SigV4 credential scope ``AKID/DATE/REGION/SERVICE/aws4_request``, split."""
-    return authorization.removeprefix(SIGV4_PREFIX).split(",", 1)[0].strip().split("/")
-
-
-def _scope_region(authorization: str) -> str:
-    """The region of a full SigV4 credential scope."""
-    scope = _scope(authorization)
-    return scope[2] if len(scope) == 5 else ""
-
-
 def _is_sts(authorization: str, action: str) -> bool:
-    scope = _scope(authorization)
-    return (len(scope) == 5 and scope[3] == "sts") or action in sts.ACTIONS
+    return signing.service(authorization) == "sts" or action in sts.ACTIONS
 
 
 async def handle_sts(
@@ -88,11 +116,11 @@ async def handle_sts(
     status, code, account = 200, None, ""
     try:
         authorization = request.headers.get("Authorization", "")
-        if not authorization.startswith(SIGV4_PREFIX):
+        if not signing.is_signed(authorization):
             raise sts.StsError(
                 "MissingAuthenticationToken", "Request is missing Authentication Token", 403
             )
-        caller = sim.sts.identify(_scope(authorization)[0])
+        caller = sim.sts.identify(signing.scope(authorization)[0])
         account = caller.account
         await sim.holds.wait(action)  # e.g. a slow GetCallerIdentity at the operator's start
         body = sts.answer(sim.sts, caller, form, request_id)
@@ -119,6 +147,8 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     sim = request.app[state.STATE_KEY]
     # A call still in flight across a reset belongs to the log it started in.
     calls = sim.calls
+    if signing.service(request.headers.get("Authorization", "")) == "s3":
+        return s3.not_implemented(request)  # ListBuckets and the like
     form: dict[str, str] = dict(request.query)
     if request.method == "POST":
         form.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
@@ -129,14 +159,14 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
     status, code, account = 200, None, ""
     try:
         # Signatures are not verified; only their presence, as a missing one is a real bug.
-        if not request.headers.get("Authorization", "").startswith(SIGV4_PREFIX):
+        if not signing.is_signed(request.headers.get("Authorization", "")):
             raise errors.for_code("AuthFailure", req.action)
         try:
-            account = sim.sts.identify(_scope(request.headers["Authorization"])[0]).account
+            account = sim.sts.identify(signing.scope(request.headers["Authorization"])[0]).account
         except sts.StsError as exc:
             raise errors.Ec2Error(exc.code, exc.message) from None
         sim = sim.for_account(account)
-        region = _scope_region(request.headers["Authorization"])
+        region = signing.region(request.headers["Authorization"])
         if region and region not in REGIONS:  # hand-made headers in tests carry no full scope
             raise errors.Ec2Error(
                 "AuthFailure", f"Credential should be scoped to a valid region, not '{region}'."
@@ -154,14 +184,14 @@ async def handle_ec2(request: web.Request) -> web.StreamResponse:
             raise web.HTTPServiceUnavailable()  # never reaches the client: the socket is gone
         if fault is not None:
             raise errors.for_code(fault.kind, req.action, fault.message)
-        handler = actions.HANDLERS.get(req.action)
+        handler = HANDLERS.get(req.action)
         if handler is None:
             raise errors.Ec2Error(
                 "InvalidAction", f"The action {req.action} is not valid for this web service."
             )
         if not sim.throttler.allow(req.action):
             raise errors.for_code("RequestLimitExceeded", req.action)
-        body = handler(sim.model, req, request_id)
+        body = handler(sim, req, request_id)
     except errors.Ec2Error as exc:
         status, code = exc.status, exc.code
         body = protocol.render_error(request_id, exc)
@@ -179,8 +209,16 @@ def make_app(sim: state.SimState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[state.STATE_KEY] = sim
     control_api.add_routes(app)
+    for routes in (
+        control_images_api.ROUTES,
+        control_references_api.ROUTES,
+        control_objects_api.ROUTES,
+    ):
+        control_api.add_routes(app, routes)
     app.router.add_route("POST", "/", handle_ec2)
     app.router.add_route("GET", "/", handle_ec2)
+    for method in ("HEAD", "GET", "PUT", "POST", "DELETE"):
+        app.router.add_route(method, "/{bucket}/{key:.+}", s3.handle_object)
     return app
 
 

@@ -11,6 +11,17 @@ AWS_LIMITS: dict[str, tuple[float, float]] = {
     "DescribeStoreImageTasks": (50.0, 0.5),
     "CreateStoreImageTask": (50.0, 0.1),
 }
+NON_MUTATING = (100.0, 20.0)
+MUTATING = (200.0, 5.0)
+# Actions AWS sizes by category (non-mutating Describe*, mutating): each still has a
+# bucket of its own, made at its first call.
+CATEGORY_LIMITS: dict[str, tuple[float, float]] = {
+    "DescribeImages": NON_MUTATING,
+    "DescribeImageAttribute": NON_MUTATING,
+    "DescribeImageReferences": NON_MUTATING,
+    "DescribeSnapshots": NON_MUTATING,
+    "DeregisterImage": MUTATING,
+}
 
 
 @dataclasses.dataclass
@@ -72,6 +83,9 @@ class Throttler:
     def allow(self, action: str) -> bool:
         """Whether a call to `action` may proceed now (spending a token)."""
         bucket = self.buckets.get(action)
+        if bucket is None and action in CATEGORY_LIMITS:
+            burst, rate = CATEGORY_LIMITS[action]
+            bucket = self.buckets[action] = TokenBucket(burst, rate, self._clock)
         if not self.enabled or bucket is None:
             return True
         return bucket.take()
