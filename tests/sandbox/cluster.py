@@ -5,9 +5,9 @@ etcd that ``make realkube`` builds (``kube="real"``, see ``realkube.py``), or a
 cluster of the user's (``external_kubeconfig``). Each server runs as its own
 process on free loopback ports. ``Sandbox.up()`` waits until each is ready,
 writes a kubeconfig and returns the environment a client needs (``KUBECONFIG``,
-``AWS_ENDPOINT_URL_EC2`` and ``AWS_ENDPOINT_URL_STS``, fake AWS credentials and a
-region); ``operator_env()`` is the same for the operator, which on the real
-server logs in as its service account, with ``deploy/``'s RBAC only.
+``AWS_ENDPOINT_URL_EC2``, ``_STS`` and ``_S3``, fake AWS credentials and a region);
+``operator_env()`` is the same for the operator, which on the real server logs in
+as its service account, with ``deploy/``'s RBAC only.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Sandbox:
             "KUBECONFIG": str(self.kubeconfig),
             "AWS_ENDPOINT_URL_EC2": self.ec2_url,
             "AWS_ENDPOINT_URL_STS": self.ec2_url,  # the simulator answers STS too
+            "AWS_ENDPOINT_URL_S3": self.ec2_url,  # and S3's HeadObject (verifyObjects)
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
             "AWS_REGION": REGION,
