@@ -140,21 +140,22 @@ class ExportStep(step.Step):
         stored = snap.status or {}
         entries = tuple(taskentries.from_status(stored))
         polled = self._polled(stored)
+        interval = self._default_interval
+        if _exports(snap.raw_spec):
+            with contextlib.suppress(spec.SpecError):
+                wanted = self._parse(snap.raw_spec)
+                interval = max(interval, wanted.poll_interval)
+                here = polled in (None, (wanted.account, wanted.region))
+                # A status of an earlier spec may show another account's tasks.
+                current = stored.get("observedGeneration") == snap.generation
+                # Another account's or region's entries: none of them is in flight here.
+                exports.seed(ref.key, wanted, entries if here else (), current=current)
         if polled is not None and ref.key not in self._learned:
-            # Before its first poll: its spec may have been edited, unwatched, since its
-            # requests were made (their entries are the only trace): they hold their AMIs
-            # where that status was polled, whatever its spec names now.
+            # Before its first poll: its spec may have been edited, unwatched, since the
+            # requests its entries show were made (they are their only trace): they hold
+            # their AMIs where that status was polled, whatever its spec names now.
             self._learned.add(ref.key)
-            exports.hold(ref.key, polled, entries, self._default_interval)
-        if not _exports(snap.raw_spec):
-            return
-        with contextlib.suppress(spec.SpecError):
-            wanted = self._parse(snap.raw_spec)
-            if polled not in (None, (wanted.account, wanted.region)):
-                entries = ()  # another account's or region's: none of them is in flight here
-            # A status of an earlier spec may show another account's tasks.
-            current = stored.get("observedGeneration") == snap.generation
-            exports.seed(ref.key, wanted, entries, current=current)
+            exports.hold(ref.key, polled, entries, interval)
 
     def _polled(self, stored: Mapping[str, Any]) -> tuple[str, str] | None:
         """The (account, region) a stored status was polled in, as a spec names them."""
