@@ -99,6 +99,7 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                             imageIds=EXPORT_AMIS,
                             bucket=EXPORT_BUCKET,
                             createTasks=True,
+                            verifyObjects=True,  # the Archived objects panel
                             stallAfterSeconds=3600,
                         ),
                     ]
@@ -112,6 +113,7 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                     # Exported and finished: no InProgress task of its own in the ETA panel.
                     and kubectl.status(EXPORT_AMISTORE).get("state") == "Completed"
                     and "amistore_export_queued{" in operator.metrics()
+                    and "amistore_task_object_bytes{" in operator.metrics()
                 ),
                 timeout=60,
                 what="the operator to publish the live AmiStores",
