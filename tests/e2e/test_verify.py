@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
+
+import pexpect
 import pytest
 
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
+from tests.e2e.test_plugin import ANSI, plugin_env
+from tests.sandbox import cluster, tools
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +26,27 @@ def entries(kubectl: harness.Kubectl) -> dict[str, dict[str, object]]:
     return {str(e["amiId"]): e for e in tasks}
 
 
+def screen_of_status(config: pathlib.Path, namespace: str) -> str:
+    """What ``kubectl amistore status verified`` shows a person at a terminal."""
+    child = pexpect.spawn(
+        tools.kubectl_path(),
+        ["amistore", "-n", namespace, "status", "verified"],
+        env=plugin_env(config, TERM="xterm-256color", COLUMNS="140"),
+        encoding="utf-8",
+        dimensions=(40, 140),
+        timeout=60,
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return ANSI.sub("", str(child.before))
+
+
 def test_each_export_is_verified_once_across_a_restart_and_a_missing_one_warned(
-    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    sandbox: cluster.Sandbox,
 ) -> None:
     ec2.register_amis(AMIS)
     for ami in AMIS:
@@ -52,6 +76,9 @@ def test_each_export_is_verified_once_across_a_restart_and_a_missing_one_warned(
     )
     ok = [c for c in ec2.calls(HEAD) if c["status"] == 200]
     assert len(ok) == 2
+    screen = screen_of_status(sandbox.kubeconfig, kubectl.namespace)
+    assert "OBJECT" in screen
+    assert "8.0 GiB STANDARD" in screen  # the sandbox's default AMI: one 8 GiB snapshot
 
     # Steady, then across a restart: the verified objects are never asked for again.
     operator.stop()

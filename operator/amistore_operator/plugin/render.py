@@ -95,6 +95,24 @@ class TaskRow:
     percent: int
     eta: str
     reason: str
+    object: str = ""  # verifyObjects: the object's size and storage class, once verified
+
+
+def size(count: float) -> str:
+    """Bytes as a person reads them: ``8.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def object_text(task: Obj) -> str:
+    """A verified task's object: its size and storage class (empty until verified)."""
+    found = task.get("objectSizeBytes")
+    if not task.get("verifiedTime") or not isinstance(found, int):
+        return ""
+    return f"{size(found)} {task.get('objectStorageClass') or 'STANDARD'}"
 
 
 def task_rows(obj: Obj, now: datetime.datetime) -> list[TaskRow]:
@@ -106,6 +124,7 @@ def task_rows(obj: Obj, now: datetime.datetime) -> list[TaskRow]:
             percent=percent(task),
             eta=eta(task, now) if task.get("state") == "InProgress" else "",
             reason=str(task.get("failureReason", "")),
+            object=object_text(task),
         )
         for task in status_of(obj).get("tasks") or []
         if isinstance(task, Mapping)
@@ -201,5 +220,6 @@ def plain_lines(obj: Obj, now: datetime.datetime) -> list[str]:
     for row in task_rows(obj, now):
         line = f"  {row.ami} {row.state} {row.percent}%"
         line += f" eta {row.eta}" if row.eta else ""
+        line += f" object {row.object}" if row.object else ""
         lines.append(f"{line}: {row.reason}" if row.reason else line)
     return lines

@@ -77,11 +77,14 @@ def list_table(
 
 
 def tasks_table(obj: render.Obj, now: datetime.datetime, ascii_bars: bool) -> table.Table:
-    """One row per task: AMI, state, bar, ETA, failure reason."""
-    grid = _table("AMI", "STATE", "PROGRESS", "ETA", "REASON")
-    for row in render.task_rows(obj, now):
-        bar = _bar(row.percent, row.state, ascii_bars)
-        grid.add_row(row.ami, _state(row.state), bar, row.eta, text.Text(row.reason, style="red"))
+    """One row per task: AMI, state, bar, ETA, failure reason (and the object, once verified)."""
+    rows = render.task_rows(obj, now)
+    objects = any(row.object for row in rows)
+    grid = _table("AMI", "STATE", "PROGRESS", "ETA", *(["OBJECT"] if objects else []), "REASON")
+    for row in rows:
+        cells: list[Any] = [row.ami, _state(row.state), _bar(row.percent, row.state, ascii_bars)]
+        cells += [row.eta, *([row.object] if objects else [])]
+        grid.add_row(*cells, text.Text(row.reason, style="red"))
     return grid
 
 

@@ -134,3 +134,21 @@ def test_plain_lines() -> None:
         "golden Failed 35% 0/1 completed",
         "  ami-2 Failed 35%: Access Denied",
     ]
+
+
+def test_a_verified_task_shows_its_object_size_and_storage_class() -> None:
+    verified = {
+        "amiId": "ami-1",
+        "state": "Completed",
+        "progressPercentage": 100,
+        "objectSizeBytes": 8 * 2**30,
+        "objectStorageClass": "GLACIER",
+        "verifiedTime": "2026-11-27T04:00:00Z",
+    }
+    unverified = {"amiId": "ami-2", "state": "Completed", "progressPercentage": 100}
+    rows = render.task_rows(store(tasks=[verified, unverified]), NOW)
+    assert [row.object for row in rows] == ["8.0 GiB GLACIER", ""]
+    assert render.size(512) == "512 B"
+    assert render.size(1536) == "1.5 KiB"
+    lines = render.plain_lines(store(tasks=[verified]), NOW)
+    assert lines[-1] == "  ami-1 Completed 100% object 8.0 GiB GLACIER"
