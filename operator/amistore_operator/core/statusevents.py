@@ -135,15 +135,25 @@ def capped(events: list[Event]) -> list[Event]:
     return [*shown, summary]
 
 
-_SUMMARY_ORDER = ("StoreFailed", "StoreStalled", "StoreCompleted", "StoreStarted", "StoreResumed")
+_SUMMARY_ORDER = (
+    "StoreFailed",
+    "StoreStalled",
+    "StoreCompleted",
+    "StoreStarted",
+    "StoreResumed",
+    "ExportVerified",
+    "ObjectUnverified",
+)
 _SUMMARY_WORDS = {
     "StoreFailed": "failed",
     "StoreStalled": "stalled",
     "StoreCompleted": "completed",
     "StoreStarted": "started",
     "StoreResumed": "resumed",
+    "ExportVerified": "verified",
+    "ObjectUnverified": "objects not found",
 }
-_WARNINGS = ("StoreFailed", "StoreStalled")
+_WARNINGS = ("StoreFailed", "StoreStalled", "ObjectUnverified")
 
 
 def sync_events(prev: Mapping[str, Any], status: Mapping[str, Any]) -> list[Event]:

@@ -91,7 +91,7 @@ class VerifyStep(step.Step):
         more = len(targets) > verify.MAX_PER_POLL
         return step.Part(
             status={"verified": verified} if verified else {},
-            events=tuple(events),
+            events=tuple(statusevents.capped(events)),  # a whole bucket gone: one summary
             wake_at=inputs.now + datetime.timedelta(seconds=1) if more else None,
         )
 

@@ -87,3 +87,17 @@ def test_a_new_task_of_the_ami_drops_what_was_found_of_the_old_one() -> None:
     new = view({A: task(A, "InProgress", 10, started=2)})
     second = status.reconcile(first.status, the_spec, new, generation=1, now=at(3))
     assert not set(verify.FIELDS) & set(entry(second, A))
+
+
+def test_many_objects_verified_at_once_are_summed_up_in_one_event() -> None:
+    # Failed first with StopIteration: the summary knew no ExportVerified (at scale only).
+    many = [f"ami-{n:08x}" for n in range(30)]
+    the_spec = verifying(*many)
+    the_view = view({a: task(a, "Completed", 100) for a in many})
+    first = status.reconcile(None, the_spec, the_view, generation=1, now=at(1))
+    found = {a: (stamp(0), verify.fields(HEAD, at(2))) for a in many}
+    second = status.reconcile(
+        first.status, the_spec, the_view, generation=1, now=at(2), verified=found
+    )
+    assert len(second.events) == 21
+    assert second.events[-1].message == "and 10 more task changes (10 verified); see status.tasks"

@@ -134,3 +134,68 @@ async def test_a_namespace_the_account_map_refuses_makes_no_call() -> None:
     svc, _ = make(fake, mapped)
     await svc.poll(REF, snapshot(None, {**RAW, "account": other}))
     assert fake.calls == []
+
+
+class ListingHub(FakeHub):
+    """A whole-bucket listing: 1,000 Completed tasks, past the status's 500 entries."""
+
+    async def view(
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        *,
+        awaiting: frozenset[str] = frozenset(),
+    ) -> model.ResourceView:
+        await super().view(key, spec, known, awaiting=awaiting)
+        tasks: dict[str, model.StoreTask | None] = {}
+        for n in range(1000):
+            ami = f"ami-{n:017x}"
+            started = NOW - datetime.timedelta(seconds=n)
+            tasks[ami] = model.StoreTask(
+                ami, model.TaskState.COMPLETED, 100, "amis-prod", f"{ami}.bin", start_time=started
+            )
+        return model.ResourceView(tasks=tasks, error=None)
+
+
+async def test_past_the_500_entry_cap_each_object_is_looked_at_once() -> None:
+    fake = FakeObjects(*[FOUND] * 1000)
+    clock = [NOW]
+    svc = service.AmiStoreService(
+        hub=cast(Any, ListingHub()),
+        collector=metrics.TaskCollector(),
+        default_region="eu-west-1",
+        default_interval=60,
+        clock=lambda: clock[0],
+        objects=fake.factory,
+        runner=inline,
+    )
+    raw = {"bucket": "amis-prod", "verifyObjects": True}
+    previous: Mapping[str, Any] | None = None
+    for poll in range(25):  # 50 a poll: 20 polls verify all; the rest must ask for none
+        clock[0] = NOW + datetime.timedelta(minutes=poll)
+        outcome = await svc.poll(REF, snapshot(previous, raw))
+        previous = outcome.status
+    assert len(fake.calls) == 1000
+    assert len({call[3] for call in fake.calls}) == 1000
+    assert previous is not None
+    assert all(e.get("verifiedTime") for e in previous["tasks"])  # the 500 the status holds
+
+
+async def test_a_thousand_missing_objects_warn_in_a_few_events_not_a_thousand() -> None:
+    fake = FakeObjects(*[None] * 1000)
+    clock = [NOW]
+    svc = service.AmiStoreService(
+        hub=cast(Any, ListingHub()),
+        collector=metrics.TaskCollector(),
+        default_region="eu-west-1",
+        default_interval=60,
+        clock=lambda: clock[0],
+        objects=fake.factory,
+        runner=inline,
+    )
+    outcome = await svc.poll(REF, snapshot(None, {"bucket": "amis-prod", "verifyObjects": True}))
+    warned = [e for e in outcome.events if e.reason == "ObjectUnverified"]
+    assert len(fake.calls) == 50
+    assert len(warned) <= 21
+    assert warned[-1].message.startswith("and 30 more task changes (30 objects not found)")
