@@ -125,9 +125,11 @@ class ExportStep(step.Step):
         return step.Part(status={"export_records": self._held(ref.key, prior, now)})
 
     def observe(self, ref: resource.ResourceRef, snap: resource.Snapshot) -> None:
-        """Count the stores a stored status has in flight before its first poll (a restart).
+        """Learn what a stored status holds before the AmiStore's first poll (a restart).
 
-        Also notes when a new retry annotation value first arrived.
+        Its records; the stores it has in flight, for the cap; the requests its entries
+        show, where that status was polled. Also notes when a new retry annotation value
+        first arrived.
         """
         exports = self._exports
         self._retry_seen(ref.key, snap.retry_requested)
