@@ -6,6 +6,7 @@ replays it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -875,3 +876,18 @@ def test_quiet_at_the_end_a_lapsed_request_leaves_the_records_when_its_grace_end
     lapsed = [w.t for w in writes if w.t > 1080]
     assert lapsed, "the lapsed record is written away"
     assert lapsed[0] < 1080 + 60, "within an interval of the grace end"
+
+
+def test_an_export_the_operator_cannot_tell_from_a_hidden_one_starts_on_a_retry() -> None:
+    # Seed 8244, open: store-1's stored status shows a request the operator had dropped
+    # uncalled (its write got no answer but was stored, later writes were refused), then a
+    # restart; meanwhile store-2 exported the AMI into archive-b. AWS lists only the later
+    # task, so the restarted operator cannot tell whether that request started one, and
+    # starts none on a guess: the AMI stays Queued. The retry annotation starts it.
+    drawn = scenario.draw(8244)
+    retry = scenario.Action(4000.0, "retry", "team-a/store-1", value=scenario.retry_stamp(4000))
+    sc = dataclasses.replace(drawn, actions=(*drawn.actions, retry), active=4001.0)
+    log = check(sc)
+    into_a = [c for c in creates(log, "ami-00000001") if c.bucket == "archive-a"]
+    assert [(c.account, c.outcome) for c in into_a] == [("", "ok")]
+    assert into_a[0].t > 4000
