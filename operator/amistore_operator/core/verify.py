@@ -53,22 +53,34 @@ def wanted(
     not_before: Mapping[Target, datetime.datetime],
     now: datetime.datetime,
 ) -> list[Target]:
-    """The objects to HeadObject now: of Completed tasks AWS lists for the resource, whose
-    entry shows no ``verifiedTime`` for that task, and not waiting to be asked again."""
+    """The objects to HeadObject now, not yet verified and not waiting to be asked again.
+
+    Those of the Completed tasks AWS lists for the resource, and of the Completed entries
+    whose task AWS lists no more because a later one into another bucket hides it (AWS
+    lists an AMI's latest task only: the entry keeps what was seen of it).
+    """
     if not spec.verify_objects:
         return []
-    found = []
+    found: dict[str, Target] = {}
+    for ami_id in spec.image_ids:
+        target = target_of(prev_entries.get(ami_id) or {})
+        task = tasks.get(ami_id)
+        hidden = ami_id in tasks and (task is None or task.bucket != spec.bucket)
+        if target is not None and target.bucket == spec.bucket and hidden:
+            found[ami_id] = target
     for ami_id, task in tasks.items():
-        target = _target(ami_id, task, spec)
-        if target is None:
-            continue
+        listed = _target(ami_id, task, spec)
+        if listed is not None:
+            found[ami_id] = listed
+    result = []
+    for ami_id, target in found.items():
         prev = prev_entries.get(ami_id) or {}
         if prev.get("verifiedTime") and prev.get("taskStartTime") == target.started:
             continue
         if target in not_before and now < not_before[target]:
             continue
-        found.append(target)
-    return found
+        result.append(target)
+    return result
 
 
 def _target(ami_id: str, task: model.StoreTask | None, spec: model.AmiStoreSpec) -> Target | None:
@@ -82,14 +94,18 @@ def _target(ami_id: str, task: model.StoreTask | None, spec: model.AmiStoreSpec)
 
 
 def target_of(entry: Mapping[str, Any]) -> Target | None:
-    """The object a Completed entry's task left (None: not Completed, or not named)."""
+    """The object a Completed entry's task left (None: not Completed, or no bucket or start).
+
+    AWS names the object after the AMI (``ami-....bin``) when the entry does not say.
+    """
     if entry.get("state") != _COMPLETED:
         return None
-    ami_id, bucket = entry.get("amiId"), entry.get("bucket")
-    key, started = entry.get("s3ObjectKey"), entry.get("taskStartTime")
-    if not all(isinstance(v, str) and v for v in (ami_id, bucket, key, started)):
+    ami_id, bucket, started = (entry.get(k) for k in ("amiId", "bucket", "taskStartTime"))
+    if not all(isinstance(v, str) and v for v in (ami_id, bucket, started)):
         return None
-    return Target(str(ami_id), str(bucket), str(key), str(started))
+    key = entry.get("s3ObjectKey")
+    key = key if isinstance(key, str) and key else f"{ami_id}.bin"
+    return Target(str(ami_id), str(bucket), key, str(started))
 
 
 def retry_at(now: datetime.datetime, interval: float) -> datetime.datetime:

@@ -101,3 +101,26 @@ def test_many_objects_verified_at_once_are_summed_up_in_one_event() -> None:
     )
     assert len(second.events) == 21
     assert second.events[-1].message == "and 10 more task changes (10 verified); see status.tasks"
+
+
+def test_a_completed_task_hidden_behind_a_later_one_into_another_bucket_is_looked_at() -> None:
+    # Failed first in the simulation (verify seeds 144, 1085...): AWS lists the AMI's later
+    # task into another bucket; the entry keeps the Completed one, never verified.
+    entry = {"amiId": A, "state": "Completed", "bucket": "bkt", "taskStartTime": stamp(0)}
+    later = {A: task(A, "InProgress", 10, started=5, bucket="other")}
+    assert verify.wanted(verifying(A), later, {A: entry}, {}, at(6)) == [
+        verify.Target(A, "bkt", f"{A}.bin", stamp(0))
+    ]
+    same_bucket = {A: task(A, "InProgress", 10, started=5)}  # a new task of its own: wait
+    assert verify.wanted(verifying(A), same_bucket, {A: entry}, {}, at(6)) == []
+    assert verify.wanted(verifying(A), {}, {A: entry}, {}, at(6)) == []  # no fresh answer
+
+
+def test_an_entry_without_its_object_key_is_verified_as_ami_bin() -> None:
+    # Failed first in the simulation (verify seed 682): an entry without s3ObjectKey was
+    # looked at every poll and never given its fields.
+    entry = {"amiId": A, "state": "Completed", "bucket": "bkt", "taskStartTime": stamp(0)}
+    found = {A: (stamp(0), verify.fields(HEAD, at(1)))}
+    [applied] = verify.apply([entry], found)
+    assert applied["verifiedTime"] == stamp(1)
+    assert verify.target_of(entry) == verify.Target(A, "bkt", f"{A}.bin", stamp(0))
