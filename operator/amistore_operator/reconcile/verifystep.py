@@ -55,8 +55,8 @@ class VerifyStep(step.Step):
         spec, key = inputs.wanted, inputs.ref.key
         if self._factory is None or not spec.verify_objects or inputs.denial is not None:
             return step.Part()
-        known = inputs.entries if inputs.entries is not None else None
-        if known is None:
+        known = inputs.entries
+        if known is None:  # a status another process wrote: its entries are all there is
             known = tuple(taskentries.from_status(inputs.prior or {}))
         prev = {str(e.get("amiId")): e for e in known}
         waiting = self._not_before.setdefault(key, {})
