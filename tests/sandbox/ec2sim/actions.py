@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sandbox.ec2sim import capacity, errors, model, protocol
+from tests.sandbox.ec2sim import capacity, errors, model, paging, protocol
 
 MAX_IMAGE_IDS = 20
 MAX_RESULTS_RANGE = (1, 200)
@@ -23,21 +23,6 @@ def _check_found(sim: model.SimModel, ami_ids: list[str]) -> None:
         raise errors.ami_not_found(missing)
 
 
-def _max_results(raw: str) -> int:
-    low, high = MAX_RESULTS_RANGE
-    try:
-        value = int(raw)
-    except ValueError:
-        value = high + 1
-    if not low <= value <= high:
-        raise errors.Ec2Error(
-            "InvalidParameterValue",
-            f"Value ( {raw} ) for parameter maxResults is invalid. "
-            f"Expecting a value between {low} and {high}.",
-        )
-    return value
-
-
 def describe(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> str:
     """DescribeStoreImageTasks: by ImageIds, or a filtered, paginated listing."""
     ids = req.image_ids
@@ -52,7 +37,8 @@ def describe(sim: model.SimModel, req: protocol.Ec2Request, request_id: str) -> 
             "InvalidParameterCombination",
             "The parameter ImageIds cannot be used with the parameter MaxResults",
         )
-    limit = model.DEFAULT_PAGE_SIZE if req.max_results is None else _max_results(req.max_results)
+    asked = paging.max_results(req.max_results, *MAX_RESULTS_RANGE)
+    limit = model.DEFAULT_PAGE_SIZE if asked is None else asked
     states: set[str] | None = None
     buckets: set[str] | None = None
     for name, values in req.filters:

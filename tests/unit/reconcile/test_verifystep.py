@@ -57,11 +57,13 @@ class FakeObjects:
 
 
 def make(
-    fake: FakeObjects, account_map: accounts.AccountMap = accounts.NO_MAP
+    fake: FakeObjects,
+    account_map: accounts.AccountMap = accounts.NO_MAP,
+    hub: FakeHub | None = None,
 ) -> tuple[service.AmiStoreService, list[datetime.datetime]]:
     clock = [NOW]
     svc = service.AmiStoreService(
-        hub=cast(Any, CompletedHub()),
+        hub=cast(Any, hub or CompletedHub()),
         collector=metrics.TaskCollector(),
         default_region="eu-west-1",
         default_interval=60,
@@ -160,16 +162,7 @@ class ListingHub(FakeHub):
 
 async def test_past_the_500_entry_cap_each_object_is_looked_at_once() -> None:
     fake = FakeObjects(*[FOUND] * 1000)
-    clock = [NOW]
-    svc = service.AmiStoreService(
-        hub=cast(Any, ListingHub()),
-        collector=metrics.TaskCollector(),
-        default_region="eu-west-1",
-        default_interval=60,
-        clock=lambda: clock[0],
-        objects=fake.factory,
-        runner=inline,
-    )
+    svc, clock = make(fake, hub=ListingHub())
     raw = {"bucket": "amis-prod", "verifyObjects": True}
     previous: Mapping[str, Any] | None = None
     for poll in range(25):  # 50 a poll: 20 polls verify all; the rest must ask for none
@@ -184,16 +177,7 @@ async def test_past_the_500_entry_cap_each_object_is_looked_at_once() -> None:
 
 async def test_a_thousand_missing_objects_warn_in_a_few_events_not_a_thousand() -> None:
     fake = FakeObjects(*[None] * 1000)
-    clock = [NOW]
-    svc = service.AmiStoreService(
-        hub=cast(Any, ListingHub()),
-        collector=metrics.TaskCollector(),
-        default_region="eu-west-1",
-        default_interval=60,
-        clock=lambda: clock[0],
-        objects=fake.factory,
-        runner=inline,
-    )
+    svc, _ = make(fake, hub=ListingHub())
     outcome = await svc.poll(REF, snapshot(None, {"bucket": "amis-prod", "verifyObjects": True}))
     warned = [e for e in outcome.events if e.reason == "ObjectUnverified"]
     assert len(fake.calls) == 50
