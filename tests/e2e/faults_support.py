@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -95,6 +96,37 @@ def sync_events(kubectl: harness.Kubectl, name: str) -> list[str]:
         key=lambda e: (e.get("eventTime") or e.get("lastTimestamp") or "", e["metadata"]["name"]),
     )
     return [e["reason"] for e in events if e["reason"] in ("SyncFailed", "SyncRecovered")]
+
+
+TASK_EVENT_REASONS = ("StoreStarted", "StoreCompleted", "StoreFailed")
+
+
+def task_changes(events: Iterable[Mapping[str, Any]]) -> int:
+    """How many task changes these Events tell of: one each, or N for "and N more ..."."""
+    total = 0
+    for event in events:
+        if event["reason"] not in TASK_EVENT_REASONS:
+            continue
+        summary = re.match(r"and (\d+) more task changes", event["message"])
+        total += int(summary.group(1)) if summary else 1
+    return total
+
+
+def wait_task_events(kubectl: harness.Kubectl, name: str, changes: int) -> list[dict[str, Any]]:
+    """Until the Events of ``changes`` task changes are posted; returns every Event.
+
+    kopf posts Events from a queue after the status write, so a count read right after a
+    status is seen may miss some (and a kill then loses them)."""
+
+    def probe() -> list[dict[str, Any]] | None:
+        events = kubectl.events(name)
+        return events if task_changes(events) == changes else None
+
+    return harness.wait_until(
+        probe,
+        timeout=WAIT,
+        what=f"{name}: the Events of {changes} task changes",
+    )
 
 
 def wait_calls(

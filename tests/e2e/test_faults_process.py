@@ -38,7 +38,9 @@ def test_sigkill_mid_poll_then_restart_regresses_nothing_and_does_not_burst(
         timeout=fs.WAIT,
         what="100 Completed",
     )
-    events_before = len(kubectl.events("fleet"))
+    # Every task change of the first process posted (100 completed, 1 started), or the kill
+    # can come before they land.
+    events_before = len(fs.wait_task_events(kubectl, "fleet", 101))
     # Hold the next call in the simulator and kill while it is provably in flight.
     seq = fs.last_seq(ec2)
     ec2.hold(fs.DESCRIBE)

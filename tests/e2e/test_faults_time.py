@@ -31,7 +31,7 @@ def test_finished_tasks_outlive_the_31_day_window(
         name: fs.wait_status(kubectl, name, lambda s: s.get("tasksTotal") == 2, "both tasks")
         for name in ("by-id", "by-bucket")
     }
-    events = {name: len(kubectl.events(name)) for name in before}
+    events = {name: len(fs.wait_task_events(kubectl, name, 2)) for name in before}
 
     ec2.advance(32 * DAY)
     assert ec2.task(DONE)["state"] == "Completed"  # stored, but no longer visible to EC2
