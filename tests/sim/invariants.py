@@ -7,15 +7,14 @@ resource or AMI, and what broke, so a failing seed reads as a bug report.
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from amistore_operator.core import export, model, spec
+from amistore_operator.core import export, model
 from amistore_operator.kube import handlers
 
-from tests.sim import fakeaws, fakekube, scenario, verifyrules, world
+from tests.sim import fakeaws, fakekube, retryrules, scenario, verifyrules, world
 
 Violations = list[str]
 Invariant = Callable[[scenario.Log], Violations]
@@ -163,26 +162,12 @@ def no_traceback(log: scenario.Log) -> Violations:
     return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in log.tracebacks]
 
 
-def _exportable(log: scenario.Log, key: str, raw: dict[str, Any]) -> bool:
-    """Whether the operator may export for ``key``'s spec ``raw`` at the end of the run."""
-    sc = log.scenario
-    try:
-        parsed = spec.parse_spec(raw, default_region=scenario.REGION, default_interval=60)
-    except spec.SpecError:
-        return False
-    if not parsed.create_tasks or parsed.region != scenario.REGION:
-        return False
-    if not any(fnmatch.fnmatchcase(parsed.bucket or "", p) for p in sc.allowed_buckets):
-        return False
-    return log.maps[-1][1].denial(key.split("/")[0], parsed.account) is None
-
-
 def every_export_started_or_refused(log: scenario.Log) -> Violations:
     """By the end, every AMI an export-mode AmiStore wants has a task, or a reason in its status."""
     found = []
     for key, versions in log.kube.objects.items():
         last = versions[-1]
-        if not _exportable(log, key, last.spec):
+        if not log.exportable(key, last.spec):
             continue
         status = last.status or {}
         entries = {e.get("amiId"): e for e in status.get("tasks", ())}
@@ -255,6 +240,7 @@ ALL: tuple[Invariant, ...] = (
     every_export_started_or_refused,
     quiet_at_the_end,
     *verifyrules.ALL,
+    *retryrules.ALL,
 )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import fnmatch
 import logging
 import math
 import random
@@ -24,6 +25,7 @@ from typing import Any
 
 import looptime
 from amistore_operator.core import accounts, export, timestamps
+from amistore_operator.core import spec as specs_
 from amistore_operator.kube import handlers
 
 from tests.sim import fakeaws, fakekube, world
@@ -201,6 +203,20 @@ class Log:
     crashes: list[float]
     tracebacks: list[logging.LogRecord]
     end: float
+
+    def exportable(self, key: str, raw: dict[str, Any]) -> bool:
+        """Whether the operator may export for ``key``'s spec ``raw`` at the end of the run."""
+        try:
+            parsed = specs_.parse_spec(raw, default_region=REGION, default_interval=60)
+        except specs_.SpecError:
+            return False
+        if not parsed.create_tasks or parsed.region != REGION:
+            return False
+        if not any(
+            fnmatch.fnmatchcase(parsed.bucket or "", p) for p in self.scenario.allowed_buckets
+        ):
+            return False
+        return self.maps[-1][1].denial(key.split("/")[0], parsed.account) is None
 
 
 def account_map(namespaces: tuple[str, ...]) -> accounts.AccountMap:

@@ -6,7 +6,6 @@ replays it.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from typing import Any
 
@@ -33,7 +32,9 @@ FOUND_SEEDS = [
     *(509, 1038, 1085, 1227, 1641, 1718, 1781, 2041, 2052, 2059, 2097, 2166, 2265, 2302),
     *(2342, 2394, 2473, 2640, 2670, 2805, 2852, 2924, 3029, 3121, 3692, 4545, 4551, 4566, 4651),
     *(4776, 4786, 4846, 4904, 4949, 4954, 5013, 5094, 5099, 5133, 5147, 5255, 5278, 5485),
-    *(5591, 5606, 5680, 7550, 7877, 10591, 11938, 13317, 13934, 15320, 15590, 15601),
+    *(5591, 5606, 5680, 7550, 7877, 8244, 10591, 11938, 13317, 13934, 15320, 15590, 15601),
+    # every_retry_acted_on, when it was added
+    *(100, 172, 182, 253, 290, 370, 559, 830, 998),
 ]
 VERIFY_SEEDS = range(40)
 # Seeds of `make sim VERIFY=1` that once broke a rule.
@@ -488,10 +489,10 @@ def test_quiet_at_the_end_a_refused_create_stays_refused_after_its_write_gets_no
 
 def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_grace() -> None:
     # quiet_at_the_end: A's task failed; a retry at 100 s is handled by the poll at 3600 s
-    # (R), whose create gets a 5xx: AWS may have acted, so no second call, and the request
-    # lives out its grace (R + 3 intervals + 15 min, 15300 s), then A shows its Failed task
-    # again. Seen by the next interval's poll (18000 s), that change lands an interval after
-    # everything settled; the status must change when the grace ends.
+    # (R), whose create gets a 5xx: AWS may have acted, so no second call while the request
+    # lives out its grace (R + 3 intervals + 15 min, 15300 s). The status must change when
+    # the grace ends, not an interval later. AWS then lists no task of that request, so
+    # the retry it was for is asked for again, once (every_retry_acted_on).
     retry = scenario.Action(100.0, "retry", "team-a/s", value="retry-1")
     sc = scenario.make(
         {"team-a/s": store(A, interval=3600)},
@@ -502,8 +503,10 @@ def test_quiet_at_the_end_a_request_aws_never_answered_lapses_at_the_end_of_its_
         aws_faults=fakeaws.Faults(unavailable=[(3601.4, 3601.6)], fault_rate=1.0),
     )
     log = check(sc)
-    assert [c.outcome for c in log.ec2.calls if c.op == "create"] == ["ok", "InternalError"]
-    assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"
+    calls = [c for c in log.ec2.calls if c.op == "create"]
+    assert [c.outcome for c in calls] == ["ok", "InternalError", "ok"]
+    assert 15300 <= calls[2].t < 15300 + 60, calls[2]
+    assert stored(log, "team-a/s")["tasks"][0]["state"] == "Failed"  # A fails every time
 
 
 def test_quiet_at_the_end_a_refusal_for_another_amistores_ami_is_settled_at_once() -> None:
@@ -758,6 +761,9 @@ def test_every_export_started_or_refused_after_its_request_was_dropped_unanswere
     # the stored status, team-a's request was one it might have called for; once its grace
     # ended, team-b's task, started within it, was read as hiding the task it never started
     # (AWS lists an AMI's latest task only), so A stayed Queued into archive-a for good.
+    # Now the dropped request, which the write may have stored, keeps team-b off A to the
+    # end of its grace (15 minutes and 3 intervals): team-a asks again at once and exports
+    # A first, and team-b's export follows.
     sc = scenario.make(
         {
             "team-a/one": store(A, interval=60),
@@ -771,7 +777,9 @@ def test_every_export_started_or_refused_after_its_request_was_dropped_unanswere
         ("team-a/one", "lost"),
         ("team-b/two", "stored"),
     ]
-    assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]
+    into = [(c.bucket, c.t) for c in creates(log, A)]
+    assert [bucket for bucket, _ in into] == ["archive-a", "archive-b"]
+    assert into[1][1] >= 900 + 3 * 60, into
 
 
 def test_every_export_started_or_refused_after_two_of_its_requests_were_dropped_unanswered() -> (
@@ -784,6 +792,8 @@ def test_every_export_started_or_refused_after_two_of_its_requests_were_dropped_
     # status showing R0 (10 s), R0 was read as a request that might have been called.
     # team-b exported A into archive-a then (11 s), within R0's grace: read as hiding R0's
     # task (AWS lists an AMI's latest task only), A stayed Queued into archive-b for good.
+    # Now the dropped requests keep team-b off A to the end of their grace, and team-a,
+    # asking again, exports A first.
     sc = scenario.make(
         {
             "team-a/one": store(A, interval=5, bucket="archive-b"),
@@ -801,7 +811,7 @@ def test_every_export_started_or_refused_after_two_of_its_requests_were_dropped_
         ("team-a/one", "lost"),
         ("team-b/two", "stored"),
     ]
-    assert [c.bucket for c in creates(log, A)] == ["archive-a", "archive-b"]
+    assert [c.bucket for c in creates(log, A)] == ["archive-b", "archive-a"]
 
 
 def test_quiet_at_the_end_a_task_one_status_shows_running_is_polled_after_a_restart() -> None:
@@ -880,16 +890,18 @@ def test_quiet_at_the_end_a_lapsed_request_leaves_the_records_when_its_grace_end
     assert lapsed[0] < 1080 + 60, "within an interval of the grace end"
 
 
-def test_an_export_the_operator_cannot_tell_from_a_hidden_one_starts_on_a_retry() -> None:
-    # Seed 8244, open: store-1's stored status shows a request the operator had dropped
-    # uncalled (its write got no answer but was stored, later writes were refused), then a
-    # restart; meanwhile store-2 exported the AMI into archive-b. AWS lists only the later
-    # task, so the restarted operator cannot tell whether that request started one, and
-    # starts none on a guess: the AMI stays Queued. The retry annotation starts it.
-    drawn = scenario.draw(8244)
-    retry = scenario.Action(4000.0, "retry", "team-a/store-1", value=scenario.retry_stamp(4000))
-    sc = dataclasses.replace(drawn, actions=(*drawn.actions, retry), active=4001.0)
-    log = check(sc)
-    into_a = [c for c in creates(log, "ami-00000001") if c.bucket == "archive-a"]
-    assert [(c.account, c.outcome) for c in into_a] == [("", "ok")]
-    assert into_a[0].t > 4000
+def test_every_export_started_or_refused_when_a_dropped_request_may_have_been_stored() -> None:
+    # Seed 8244: store-1 requested ami-1 into archive-a at t=306; the write got no answer but
+    # was stored, the later writes were refused, so the operator dropped it uncalled, and a
+    # crash followed (t=354). Meanwhile store-2's retry wanted ami-1 into archive-b. Had that
+    # export started (it did, at t=342), AWS would list it alone, and the restarted operator
+    # could never tell whether the stored request had started a task: ami-1 stayed Queued
+    # for good. The dropped request now keeps other buckets off ami-1 to the end of its
+    # grace; then each bucket gets its export, once, the retry included.
+    log = check(scenario.draw(8244))
+    own = [c for c in creates(log, "ami-00000001") if c.account == ""]
+    assert [c.bucket for c in own if c.t < 300] == ["archive-b"]  # store-2's first, failed
+    later = [c for c in own if c.t > 300]
+    assert sorted(c.bucket for c in later) == ["archive-a", "archive-b"]
+    requested = 306  # store-1's stored request, 15 minutes plus 3 of its 600 s intervals
+    assert all(c.t >= requested + 900 + 3 * 600 - 120 for c in later), later

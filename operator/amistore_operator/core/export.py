@@ -70,7 +70,7 @@ from amistore_operator.core.exportrequests import (
     is_refused,
     request_for,
 )
-from amistore_operator.core.exportretry import MAX_RETRY_VALUE, retry_token
+from amistore_operator.core.exportretry import MAX_RETRY_VALUE, is_new, retry_token
 
 __all__ = [
     "DEFAULT_CALL_WINDOW",
@@ -92,6 +92,7 @@ __all__ = [
     "grace",
     "hidden",
     "in_bucket",
+    "is_new",
     "is_ready",
     "is_refused",
     "is_waiting",
@@ -103,7 +104,7 @@ __all__ = [
 def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
     """The one decision of this poll (see the module docstring)."""
     spec = inputs.spec
-    retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
+    retry = exportretry.is_new(inputs)
     handled = inputs.retry_requested if retry else inputs.retry_handled
     verdict = inputs.verdict
     denied = verdict.denied if verdict is not None else None
@@ -112,18 +113,22 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
     )
     if inputs.account_denied is not None:
         return exportpoll.Decision(condition, retry_handled=inputs.retry_handled)
-    create, wanted, done = _sort_amis(inputs, retry)
+    create, wanted, done, busy = _sort_amis(inputs, retry)
     probe = exportprobe.probe(inputs, wanted, denied)
     ready = (
         exportready.is_ready(condition) and probe is None and verdict is not None and denied is None
     )
     if probe is not None or not ready:
+        # Asked for nothing (refused, or no verdict): a new retry value waits for a poll that
+        # may ask, so the AMIs it retries are not lost to this one.
+        unread = probe is None and bool(wanted or busy)
         return exportpoll.Decision(
             condition,
             preflight=probe,
             queue=tuple(wanted) if probe is not None else (),
+            wait=tuple(busy) if probe is not None else (),
             ended=tuple(done),
-            retry_handled=handled,
+            retry_handled=inputs.retry_handled if unread else handled,
             candidates=len(wanted),
         )
     cut = len(wanted) if inputs.slots is None else max(0, inputs.slots)
@@ -136,7 +141,7 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
         queue=tuple(wanted[:cut]),
         create=tuple(create),
         deferred=tuple(deferred),
-        wait=tuple(wanted[cut:]),
+        wait=(*wanted[cut:], *busy),
         ended=tuple(done),
         retry_handled=handled,
         candidates=len(wanted),
@@ -150,14 +155,19 @@ _PERMIT = exportready.Permission(
 )
 
 
-def _sort_amis(inputs: exportpoll.Inputs, retry: bool) -> tuple[list[str], list[str], list[str]]:
-    """This poll's AMIs by what they need: a call now, a request, an end to their request."""
+def _sort_amis(
+    inputs: exportpoll.Inputs, retry: bool
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """This poll's AMIs by what they need: a call now, a request, an end to their request,
+    a request once the live one into another bucket ends (they wait, as for a slot: one
+    export of an AMI at a time, as AWS lists an AMI's latest task only)."""
     spec = inputs.spec
     live_for = exportrequests.grace(inputs.grace, inputs.call_window, inputs.interval)
     call_by = exportrequests.window(inputs.call_window, inputs.interval)
     create: list[str] = []
     wanted: list[str] = []
     done: list[str] = []
+    busy: list[str] = []
     for ami_id in spec.image_ids:
         if ami_id not in inputs.listed:
             continue  # no fresh answer for it: never act on a guess
@@ -172,8 +182,8 @@ def _sort_amis(inputs: exportpoll.Inputs, retry: bool) -> tuple[list[str], list[
             # Else another AmiStore's request for it is live: its task serves this one too.
             continue
         if _wants(inputs, ami_id, task, retry, live_for):
-            wanted.append(ami_id)
-    return create, wanted, done
+            (busy if ami_id in inputs.busy_elsewhere else wanted).append(ami_id)
+    return create, wanted, done, busy
 
 
 def _calls(
@@ -211,14 +221,18 @@ def _wants(
         return False  # AWS lists only its latest task: ours may be behind one into another bucket
     seen = inputs.seen.get(ami_id)
     seen_start = timestamps.parse_time(seen[0]) if seen is not None else None
-    if task is None and seen is not None and not exportretry.retries(inputs, seen[1], seen_start):
+    if (
+        task is None
+        and seen is not None
+        and not exportretry.retries(inputs, seen[1], seen_start)
+        and not exportcapacity.waits_to_retry(prev, seen[1], seen_start)
+    ):
         return False  # exported into this bucket already, behind a later task
-    if ami_id in inputs.busy_elsewhere:
-        return False  # a live request into another bucket: one export of an AMI at a time
     if task is None and exportrequests.is_refused(prev) and not retry:
         return False  # AWS refused our create for good: a person fixes it, then retries
     if task is None:
         return True
     return exportretry.retries(inputs, task.state, task.start_time) or (
-        task.state == model.TaskState.FAILED and exportcapacity.waits_to_retry(prev, task)
+        exportcapacity.waits_to_retry(prev, task.state, task.start_time)
+        or exportretry.asked_again(prev, task.state, task.start_time)
     )

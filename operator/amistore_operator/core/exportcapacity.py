@@ -8,6 +8,7 @@ progress per (account, region), shared fairly (``fair_slots``). An AMI that must
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,12 +38,18 @@ def is_waiting(entry: Mapping[str, Any]) -> bool:
     return entry.get("state") == model.TaskState.QUEUED and not entry.get("requestedTime")
 
 
-def waits_to_retry(entry: Mapping[str, Any], task: model.StoreTask) -> bool:
-    """Whether a waiting entry waits to retry the Failed ``task``: one started before the wait.
+def waits_to_retry(
+    entry: Mapping[str, Any], state: model.TaskState, started: datetime.datetime | None
+) -> bool:
+    """Whether a waiting entry waits to retry a Failed task: one started before the wait.
 
-    A task started since is another AmiStore's export of the AMI (its request took the
-    slot first), not a failure this AmiStore was asked to retry.
+    It waits for a slot, or for the end of a live request into another bucket. A task
+    started since is another AmiStore's export of the AMI (its request took the slot
+    first), not a failure this AmiStore was asked to retry.
     """
     since = timestamps.parse_time(entry.get("lastTransitionTime"))
-    started = task.start_time
-    return is_waiting(entry) and (since is None or started is None or started < since)
+    return (
+        state == model.TaskState.FAILED
+        and is_waiting(entry)
+        and (since is None or started is None or started < since)
+    )

@@ -30,7 +30,7 @@ def entries(
     """The entries export mode shows for this poll, by AMI."""
     stamp = timestamps.format_time(inputs.now)
     bucket = inputs.spec.bucket
-    retry = inputs.retry_requested is not None and inputs.retry_requested != inputs.retry_handled
+    retry = export.is_new(inputs)
     recorded = set(results.recorded)
     waiting = {*decision.wait, *results.withdrawn}
     live_for = export.grace(inputs.grace, inputs.call_window, inputs.interval)

@@ -38,6 +38,8 @@ class Inputs:
     # this poll's own read. A free-form value retries only a task that started before it.
     retry_seen: datetime.datetime | None = None
     retry_handled: str | None = None
+    # Every AMI had a fresh answer (bar IDs AWS rejects): only then is a new retry value read.
+    answered: bool = True
     spec_changed: bool = False  # a new generation: ask IAM again at once
     busy_elsewhere: frozenset[str] = frozenset()  # AMIs with a live request into another bucket
     # The latest task any AmiStore saw into this bucket per AMI, (taskStartTime, state):

@@ -93,23 +93,27 @@ def drop_uncalled(
     previous: Mapping[str, Mapping[str, Any]],
     uncalled: Mapping[str, Mapping[str, Collection[str]]],
 ) -> dict[str, Mapping[str, Any]]:
-    """The previous entries but those that show a request no call was ever made for.
+    """The previous entries, those that show a request no call was ever made for as waiting.
 
     ``uncalled``: by bucket, AMI -> every ``requestedTime`` of the requests this process
     recorded and dropped before their status was confirmed stored. It never calls for those,
     and no other process calls for a request it did not record. A write that got no answer
     may have stored one all the same, and a late watch may show it after a later one was
     dropped too; that request started no task, so it waits out no grace, and no task into
-    another bucket may hide its task (``hidden``): the AMI is wanted again as though that
-    entry were not there.
+    another bucket may hide its task (``hidden``): the AMI is wanted again as though it
+    had waited for a slot since then (a Failed task started before it is retried, as the
+    retry value that asked for the request wanted; ``exportcapacity.waits_to_retry``).
     """
-    return {
-        ami_id: entry
-        for ami_id, entry in previous.items()
-        if entry.get("requestedTime") is None
-        or entry.get("requestedTime")
-        not in uncalled.get(str(entry.get("bucket")), {}).get(ami_id, ())
-    }
+    kept = {}
+    for ami_id, entry in previous.items():
+        stamp = entry.get("requestedTime")
+        dropped = uncalled.get(str(entry.get("bucket")), {}).get(ami_id, ())
+        if stamp is None or stamp not in dropped:
+            kept[ami_id] = entry
+            continue
+        waiting = {k: v for k, v in entry.items() if k not in ("requestedTime", LISTED_START)}
+        kept[ami_id] = {**waiting, "lastTransitionTime": stamp}
+    return kept
 
 
 def hidden(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from amistore_operator.core import exportpoll, exportrequests, model, timestamps
 
@@ -29,13 +31,47 @@ def retries(
     task starts may retry that task, once it fails.
     """
     requested = inputs.retry_requested
-    if state != model.TaskState.FAILED or requested in (None, inputs.retry_handled):
+    if state != model.TaskState.FAILED or not is_new(inputs):
         return False
     named = retry_time(requested)
     if named is not None:
         return start is not None and start < named - exportrequests.START_SKEW
     seen = inputs.retry_seen
     return seen is None or (start is not None and start < seen)
+
+
+def asked_again(
+    entry: Mapping[str, Any], state: model.TaskState, started: datetime.datetime | None
+) -> bool:
+    """Whether the request an entry shows was one to start a Failed task again.
+
+    Only a retry value asks for a Failed task's AMI (``retries``, or an entry waiting to
+    retry), and AWS lists no task of that request: the task AWS lists is the one it listed
+    when the request was recorded, or started before it by more than ``START_SKEW`` (so it
+    is not the request's own, whatever the clocks). When the request ends
+    unanswered (a crash or a lost call, after the value was recorded handled), the AMI is
+    asked for again: the value is not read twice, and its retry is not lost.
+    """
+    requested = timestamps.parse_time(entry.get("requestedTime"))
+    if state != model.TaskState.FAILED or entry.get("state") != model.TaskState.QUEUED:
+        return False
+    if requested is None or started is None:
+        return False
+    listed = entry.get(exportrequests.LISTED_START)
+    return listed == timestamps.format_time(started) or (
+        started < requested - exportrequests.START_SKEW
+    )
+
+
+def is_new(inputs: exportpoll.Inputs) -> bool:
+    """Whether this poll acts on a new retry value (and records it handled).
+
+    Only a poll that answered for every AMI does (bar IDs AWS rejects): one that answered
+    for some only would record the value handled with the others' Failed tasks unseen, and
+    they would never be retried. The value waits for the next poll that answers.
+    """
+    requested = inputs.retry_requested
+    return inputs.answered and requested is not None and requested != inputs.retry_handled
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")

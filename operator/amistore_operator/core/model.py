@@ -92,3 +92,8 @@ class ResourceView:
     tasks: dict[str, StoreTask | None]
     error: PollError | None
     account: str = ""  # the AWS account the data is from, when known (status.account)
+
+    @property
+    def answered(self) -> bool:
+        """Whether every AMI had a fresh answer, bar the IDs AWS rejects."""
+        return self.error is None or self.error.reason == PollErrorReason.INVALID_IMAGE_ID

@@ -171,10 +171,10 @@ class ExportStep(step.Step):
         if self._exports is not None:
             self._exports.written(key)
 
-    def unwritten(self, key: str) -> None:
+    def unwritten(self, key: str, *, ambiguous: bool = True) -> None:
         """Its requests were not recorded: no call for them."""
         if self._exports is not None:
-            self._exports.unwritten(key)
+            self._exports.unwritten(key, ambiguous=ambiguous)
 
     def forget(self, key: str) -> None:
         """The resource is gone."""

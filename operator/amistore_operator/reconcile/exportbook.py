@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from amistore_operator.core import export, exportrecords, model, timestamps
+from amistore_operator.reconcile import exportdropped
 
 Target = tuple[str, str, str]  # (account, region, bucket)
 
@@ -33,8 +34,7 @@ class Book:
         self.requests: dict[Target, dict[str, export.Request]] = {}
         self._pending: dict[str, list[tuple[Target, str]]] = {}  # recorded, status not stored
         self.refused: dict[Target, dict[str, str]] = {}  # per-AMI refusals for good
-        # Dropped before their status was known stored, never called: AMI -> each such R.
-        self._uncalled: dict[Target, dict[str, set[str]]] = {}
+        self._dropped = exportdropped.Dropped()  # before their status was known stored
         # The tasks seen per bucket (views and statuses): AWS lists an AMI's latest only.
         self.seen: dict[Target, dict[str, tuple[str, model.TaskState]]] = {}
 
@@ -48,11 +48,11 @@ class Book:
     ) -> dict[str, Mapping[str, Any]]:
         """Know the requests and tasks a stored status's entries hold; they are returned.
 
-        Those that show a request dropped uncalled are left out (``export.drop_uncalled``).
+        Those that show a request dropped uncalled show it waiting (``export.drop_uncalled``).
         ``current``: whether the status was computed for this generation of the spec.
         """
         where = (spec.account, spec.region)
-        previous = export.drop_uncalled(previous, self._uncalled_in(where))
+        previous = export.drop_uncalled(previous, self._dropped.uncalled_in(where))
         self._sync(key, (*where, spec.bucket or ""), spec, previous, current=current)
         return previous
 
@@ -204,7 +204,7 @@ class Book:
             self.refused.get(target, {}).pop(ami_id, None)
             # A status showing this R shows this request (an earlier one of the same second
             # is indistinguishable); those of the others dropped still show none.
-            self._uncalled.get(target, {}).get(ami_id, set()).discard(request.requested_time)
+            self._dropped.recorded(target, ami_id, request.requested_time)
             recorded.append(ami_id)
         return recorded
 
@@ -215,11 +215,16 @@ class Book:
 
         AWS lists an AMI's latest store task only: two at once into two buckets would hide
         each other, so an AMI is exported into one bucket at a time.
+
+        A request dropped uncalled whose status a write may have stored counts too, to the
+        end of its grace: a restarted operator would read it as one that may have started a
+        task, and a task into another bucket started meanwhile would hide that task for good.
         """
         wanted = set(image_ids)
         return frozenset(
             ami_id
-            for other, requests in self.requests.items()
+            for books in (self.requests, self._dropped.maybe_stored(now))
+            for other, requests in books.items()
             if other[:2] == target[:2] and other != target
             for ami_id, request in requests.items()
             if ami_id in wanted and not export.expired(request, now)
@@ -232,22 +237,18 @@ class Book:
             if request is not None and request.owner == key and request.mine:
                 self.requests[target][ami_id] = dataclasses.replace(request, confirmed=True)
 
-    def abandon(self, key: str) -> None:
+    def abandon(self, key: str, *, maybe_stored: bool = True) -> None:
         """Drop the requests of ``key`` whose status is not known stored: never called.
 
-        A write that got no answer may have stored them: remembered, so the stored status
-        showing one is not read as a request that may have started a task.
+        A write that got no answer (``maybe_stored``) may have stored them: remembered, so
+        the stored status showing one is not read as a request that may have started a
+        task, and other buckets wait for its grace to end (``busy_elsewhere``).
         """
         for target, ami_id in self._pending.pop(key, ()):
             request = self.requests.get(target, {}).get(ami_id)
             if request is not None and request.owner == key and not request.confirmed:
                 del self.requests[target][ami_id]
-                dropped = self._uncalled.setdefault(target, {}).setdefault(ami_id, set())
-                dropped.add(request.requested_time)
-
-    def _uncalled_in(self, where: tuple[str, str]) -> dict[str, dict[str, set[str]]]:
-        """The requests dropped uncalled in ``where``, by bucket (``export.drop_uncalled``)."""
-        return {t[2]: amis for t, amis in self._uncalled.items() if t[:2] == where}
+                self._dropped.add(target, ami_id, request, maybe_stored=maybe_stored)
 
     def lapse(self, key: str, target: Target, now: datetime.datetime) -> None:
         """End the requests of ``key`` past their grace while it may not export.

@@ -169,6 +169,7 @@ class Exporter:
             retry_requested=retry_requested,
             retry_seen=retry_seen,
             retry_handled=retry_handled,
+            answered=view.answered,
             spec_changed=changed,
             busy_elsewhere=self._book.busy_elsewhere(target, spec.image_ids, now),
             seen=self._book.seen.get(target, {}),
@@ -275,9 +276,11 @@ class Exporter:
         """The status with the requests of ``key``'s last poll is stored: they may be called."""
         self._book.confirm(key)
 
-    def unwritten(self, key: str) -> None:
-        """The status with its requests was not stored: never call for them."""
-        self._book.abandon(key)
+    def unwritten(self, key: str, *, ambiguous: bool = True) -> None:
+        """The status with its requests was not stored: never call for them.
+
+        ``ambiguous``: the write got no answer, so it may have stored them after all."""
+        self._book.abandon(key, maybe_stored=ambiguous)
 
     def lapses(self, key: str, now: datetime.datetime) -> datetime.datetime | None:
         """When the first live request of ``key`` reaches the end of its grace (None: none).

@@ -68,6 +68,10 @@ def settle(
     verdict = verdicts.get(target)
     if verdict is not None and verdict.denied is None and unrecorded:
         decision = dataclasses.replace(decision, wait=(*decision.wait, *unrecorded))
+    elif decision.preflight is not None and unrecorded:
+        # The DryRun did not pass: a new retry value that asked for them waits for a poll
+        # that records their requests (else it would be recorded handled, and lost).
+        decision = dataclasses.replace(decision, retry_handled=inputs.retry_handled)
     shown = exportentries.entries(inputs, decision, results)
     wanting = decision.candidates > len(poll.recorded)
     capacity.tally(inputs.key, target[:2], exportentries.in_flight(inputs, shown), wanting=wanting)

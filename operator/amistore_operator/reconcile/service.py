@@ -263,7 +263,8 @@ class AmiStoreService:
         """
         self._requested.pop(ref.key, None)
         for each in self._steps:
-            each.unwritten(ref.key)  # export: its requests were not recorded, no call for them
+            # export: its requests were not recorded, no call for them
+            each.unwritten(ref.key, ambiguous=ambiguous)
         self._memory.refused(ref.key, ambiguous=ambiguous)
         self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)

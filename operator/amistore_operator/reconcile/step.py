@@ -72,8 +72,9 @@ class Step:
     def written(self, key: str) -> None:
         """The status of the last poll is stored."""
 
-    def unwritten(self, key: str) -> None:
-        """The status of the last poll was refused by the API."""
+    def unwritten(self, key: str, *, ambiguous: bool = True) -> None:
+        """The status of the last poll was refused by the API (``ambiguous``: or got no
+        answer, and may be stored after all)."""
 
     def forget(self, key: str) -> None:
         """The resource is gone."""

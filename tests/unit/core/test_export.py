@@ -190,14 +190,17 @@ def test_a_task_into_another_bucket_may_hide_ours_the_status_saw_start() -> None
     assert export.decide(inputs(A, listed=listed, previous={A: ours})).queue == ()
 
 
-def test_an_entry_whose_request_was_never_called_is_dropped_and_hides_nothing() -> None:
+def test_an_entry_whose_request_was_never_called_waits_and_hides_nothing() -> None:
     # This process dropped A's request (R0) unconfirmed; the write that got no answer stored
     # it all the same. A task into another bucket started a second after R0 may hide a task
-    # of a request that may have been called, not of this one: A is wanted again.
+    # of a request that may have been called, not of this one: A is wanted again, as though
+    # it had waited for a slot since R0.
     queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
     previous = {A: queued, B: {**queued, "amiId": B}}
     kept = exportrequests.drop_uncalled(previous, {BUCKET: {A: {R0}}})
-    assert kept == {B: previous[B]}
+    waiting = {"amiId": A, "state": "Queued", "bucket": BUCKET, "lastTransitionTime": R0}
+    assert kept == {A: waiting, B: previous[B]}
+    assert exportcapacity.is_waiting(kept[A])
     listed = {A: task(A, model.TaskState.FAILED, bucket="elsewhere", start=T0 + SECOND)}
     now = T0 + 2 * SECOND
     assert export.decide(inputs(A, listed=listed, previous=previous, now=now)).queue == ()
@@ -217,7 +220,8 @@ def test_an_entry_of_any_request_never_called_is_dropped_not_only_the_latest() -
     # Two writes got no answer, recording R0 then a later R: a late watch may show either.
     later = timestamps.format_time(T0 + 7 * SECOND)
     queued = {"amiId": A, "state": "Queued", "bucket": BUCKET, "requestedTime": R0}
-    assert exportrequests.drop_uncalled({A: queued}, {BUCKET: {A: {R0, later}}}) == {}
+    kept = exportrequests.drop_uncalled({A: queued}, {BUCKET: {A: {R0, later}}})
+    assert "requestedTime" not in kept[A]
 
 
 def test_a_confirmed_request_of_this_process_is_called() -> None:
