@@ -116,3 +116,43 @@ def test_verify_policy_grants_head_object_alone_scoped_like_export() -> None:
     assert actions(statement) == {"s3:GetObject"}
     assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
     assert all(arn.endswith("/*") for arn in as_list(statement["Resource"]))
+
+
+# What afterExport's cleanup calls: the describes (no resource-level permissions in IAM),
+# DeregisterImage, the DeleteSnapshot its DeleteAssociatedSnapshots needs, and HeadObject.
+CLEANUP_DESCRIBES = {
+    "ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:DescribeImageReferences",
+    "ec2:DescribeSnapshots",
+}  # fmt: skip
+
+
+def test_cleanup_policy_grants_what_the_cleanup_calls_scoped_where_iam_allows() -> None:
+    policy = json.loads((tools.DEPLOY / "iam-policy-cleanup.json").read_text())
+    assert policy["Version"] == "2012-10-17"
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert len(by_sid) == len(policy["Statement"])
+    for sid, statement in by_sid.items():
+        assert sid.startswith("AmiStoreCleanup")
+        assert statement["Effect"] == "Allow", sid
+        assert not {"NotAction", "NotResource", "Principal"} & set(statement)
+    granted = [a for s in by_sid.values() for a in actions(s)]
+    assert len(granted) == len(set(granted)), "an action granted twice"
+    assert set(granted) == CLEANUP_DESCRIBES | {
+        "ec2:DeregisterImage",
+        "ec2:DeleteSnapshot",
+        "s3:GetObject",
+    }
+    [describe] = [s for s in by_sid.values() if actions(s) == CLEANUP_DESCRIBES]
+    assert describe["Resource"] == "*"
+    assert "Condition" not in describe
+    [deregister] = [s for s in by_sid.values() if actions(s) == {"ec2:DeregisterImage"}]
+    assert deregister["Resource"] == "arn:aws:ec2:*::image/*"
+    assert deregister["Condition"] == {"StringEquals": {"ec2:Owner": "111122223333"}}
+    [snapshots] = [s for s in by_sid.values() if actions(s) == {"ec2:DeleteSnapshot"}]
+    assert snapshots["Resource"] == "arn:aws:ec2:*::snapshot/*"
+    [head] = [s for s in by_sid.values() if actions(s) == {"s3:GetObject"}]
+    verify = json.loads((tools.DEPLOY / "iam-policy-verify.json").read_text())
+    [verify_statement] = verify["Statement"]
+    # HeadObject as verifyObjects asks for it: the same bucket objects of the same account.
+    assert head["Resource"] == verify_statement["Resource"]
+    assert head["Condition"] == verify_statement["Condition"]

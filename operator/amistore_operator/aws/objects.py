@@ -55,6 +55,7 @@ class ObjectClient:
             size=int(response.get("ContentLength", 0)),
             storage_class=response.get("StorageClass") or None,
             etag=str(response.get("ETag", "")),
+            expiration=response.get("Expiration") or None,
         )
 
 

@@ -44,6 +44,9 @@ class Head:
     size: int
     storage_class: str | None  # None: S3 named none (STANDARD)
     etag: str
+    # x-amz-expiration as S3 sends it (a lifecycle rule will delete the object), e.g.
+    # 'expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="picture-deletion-rule"'.
+    expiration: str | None = None
 
 
 def wanted(

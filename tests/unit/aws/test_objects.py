@@ -55,3 +55,20 @@ def test_a_refusal_is_access_denied(stubbed: tuple[objects.ObjectClient, Stubber
     with pytest.raises(errors.AwsError) as caught:
         client.head("amis-prod", KEY)
     assert caught.value.reason == model.PollErrorReason.ACCESS_DENIED
+
+
+def test_a_lifecycle_expiration_is_kept_as_s3_sends_it(
+    stubbed: tuple[objects.ObjectClient, Stubber],
+) -> None:
+    client, stubber = stubbed
+    expiration = 'expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="picture-deletion-rule"'
+    stubber.add_response(
+        "head_object",
+        {"ContentLength": 10, "ETag": '"e"', "Expiration": expiration},
+        {"Bucket": "amis-prod", "Key": KEY},
+    )
+    stubber.add_response(
+        "head_object", {"ContentLength": 10, "ETag": '"e"'}, {"Bucket": "amis-prod", "Key": KEY}
+    )
+    assert client.head("amis-prod", KEY) == verify.Head(10, None, '"e"', expiration)
+    assert client.head("amis-prod", KEY) == verify.Head(10, None, '"e"', None)
