@@ -10,21 +10,19 @@ bucket (``on_read_attempt``, ``on_write_attempt``) and is counted in
 ``errors.AwsError``. An AMI or snapshot AWS no longer has is absent from the answer,
 not an error, although AWS fails a whole batch for one such ID.
 
-The model: a session from ``ec2.new_session()`` knows export's two operations only
-(``ec2model``). ``make_client`` wraps the session's loader once so that its EC2 model
-is ``ec2model``'s plus ``imagemodel``'s (``imagemodel.merged``): every client made on
-the session afterwards has the seven operations, at the cost of a small subset, and
-a session with botocore's full model is left as it is.
+The model: a session from ``ec2.new_session()`` loads the subset of EC2's model the
+operator calls, export's (``ec2model``) and these (``imagemodel``), not botocore's
+whole model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3.session
 
-from amistore_operator.aws import create, ec2, errors, imagemodel
+from amistore_operator.aws import create, ec2, errors
 from amistore_operator.core import images as core_images
 
 if TYPE_CHECKING:
@@ -194,33 +192,6 @@ def to_image(raw: ImageTypeDef) -> core_images.Image:
     )
 
 
-class _ImageOperationsLoader:
-    """A session's data loader whose EC2 model also has the cleanup operations."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def load_service_model(
-        self, service_name: str, type_name: str, api_version: str | None = None
-    ) -> Any:
-        found = self._inner.load_service_model(service_name, type_name, api_version)
-        if service_name == imagemodel.SERVICE and type_name == "service-2":
-            return imagemodel.merged(found)
-        return found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # everything else is the session's own loader's
-
-
-def with_image_operations(session: boto3.session.Session) -> boto3.session.Session:
-    """``session``, its EC2 clients made from now on knowing the cleanup operations (once)."""
-    core = session._session  # boto3 exposes no getter
-    loader = core.get_component("data_loader")
-    if not isinstance(loader, _ImageOperationsLoader):
-        core.register_component("data_loader", _ImageOperationsLoader(loader))
-    return session
-
-
 def make_client(
     region: str,
     *,
@@ -232,7 +203,8 @@ def make_client(
     account: ec2.AccountLabel = "",
 ) -> ImageClient:
     """A cleanup client for ``region``: reads pay ``on_read_attempt``, DeregisterImage the other."""
-    session = with_image_operations(session if session is not None else ec2.new_session())
+    if session is None:
+        session = ec2.new_session()
     reads = session.client("ec2", region_name=region, config=ec2.client_config(read_timeout))
     # CreateStoreImageTask's config: one attempt, the reads' timeouts and user agent.
     writes = session.client("ec2", region_name=region, config=create.client_config(read_timeout))

@@ -387,4 +387,5 @@ def test_only_the_aws_subpackage_imports_boto3() -> None:
         "aws/rolecredentials.py",
         "aws/create.py",
         "aws/objects.py",
+        "aws/images.py",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.loaders
-from amistore_operator.aws import create, ec2, ec2model
+from amistore_operator.aws import create, ec2, ec2model, images
 
 
 def _without_docs(value: Any) -> Any:
@@ -43,7 +43,8 @@ def test_model_is_botocores_operations_and_shapes() -> None:
 def test_client_loads_only_the_subset() -> None:
     client = ec2.make_client("eu-west-1")
     service = client.client.meta.service_model
-    assert sorted(service.operation_names) == sorted([ec2.OPERATION, create.OPERATION])
+    expected = [ec2.OPERATION, create.OPERATION, *images.READS, images.DEREGISTER]
+    assert sorted(service.operation_names) == sorted(expected)
     assert service.api_version == ec2model.API_VERSION
     shape = service.operation_model(ec2.OPERATION).input_shape
     assert shape is not None
