@@ -1,19 +1,23 @@
 """The simulation's rule for the retry annotation, a plain function over a run's log.
 
 "A failed export is retried only when asked" has its other half: when asked, it is. A new
-value of ``amistore.io/retry-requested-at`` starts again, once, each Failed export of the
-AmiStore that ended before the value was set (for a value naming a time, one that also
-started a minute before it: ``exportrequests.START_SKEW``), whatever else the run did
-meanwhile (faults, refused writes, crashes, other AmiStores' exports of the same AMI).
+value of ``amistore.io/retry-requested-at`` starts again, once, each export of the
+AmiStore that its stored status showed Failed when the value was set, as a person sees it
+(for a value naming a time, one that also started a minute before it:
+``exportrequests.START_SKEW``), whatever else the run did meanwhile (faults, refused
+writes, crashes, other AmiStores' exports of the same AMI).
 A Failed export hidden behind a later one into another bucket is not asked for: AWS lists
 an AMI's latest task only, so no one can see it fail.
 """
 
 from __future__ import annotations
 
-from amistore_operator.core import exportrequests, exportretry
+import datetime
+from typing import Any
 
-from tests.sim import scenario
+from amistore_operator.core import exportrequests, exportretry, timestamps
+
+from tests.sim import fakeaws, scenario
 
 Violations = list[str]
 
@@ -49,6 +53,8 @@ def every_retry_acted_on(log: scenario.Log) -> Violations:
             ended = max(failed.start + failed.duration, failed.visible_at)
             if not failed.fails or failed.start >= before or ended >= action.t:
                 continue  # AWS showed no Failed export by the time the value was set
+            if not _shown_failed(log, action.key, ami, failed, action.t):
+                continue  # the status did not show it Failed: nothing asked to retry it
             if not any(t.start > action.t for t in into):
                 found.append(
                     f"{action.key}: retry {action.value[:40]!r} at t={action.t:.1f} never "
@@ -56,6 +62,24 @@ def every_retry_acted_on(log: scenario.Log) -> Violations:
                     f"t={ended:.1f})"
                 )
     return found
+
+
+def _shown_failed(log: scenario.Log, key: str, ami: str, task: fakeaws.Task, t: float) -> bool:
+    """Whether the status stored for ``key`` at ``t`` shows ``task`` of ``ami`` Failed."""
+    shown: dict[str, Any] = {}
+    for write in log.kube.writes:
+        if write.t > t:
+            break
+        if write.key == key and write.outcome in ("stored", "lost"):
+            shown = write.status
+    started = timestamps.format_time(fakeaws.EPOCH + datetime.timedelta(seconds=int(task.start)))
+    return any(
+        e.get("amiId") == ami
+        and e.get("state") == "Failed"
+        and e.get("bucket") == task.bucket
+        and e.get("taskStartTime") == started
+        for e in shown.get("tasks", ())
+    )
 
 
 ALL = (every_retry_acted_on,)

@@ -122,14 +122,18 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
         # Asked for nothing (refused, or no verdict): a new retry value waits for a poll that
         # may ask, so the AMIs it retries are not lost to this one.
         unread = probe is None and bool(wanted or busy)
+        # Without a DryRun, those that were waiting (perhaps to retry) wait on.
+        prev = inputs.previous
+        waiting = [a for a in (*wanted, *busy) if exportcapacity.is_waiting(prev.get(a) or {})]
         return exportpoll.Decision(
             condition,
             preflight=probe,
             queue=tuple(wanted) if probe is not None else (),
-            wait=tuple(busy) if probe is not None else (),
+            wait=tuple(busy) if probe is not None else tuple(waiting),
             ended=tuple(done),
             retry_handled=inputs.retry_handled if unread else handled,
             candidates=len(wanted),
+            refresh=exportretry.unread(inputs),
         )
     cut = len(wanted) if inputs.slots is None else max(0, inputs.slots)
     # A new retry value: no call before a status recording it handled is stored. Else,
@@ -145,6 +149,7 @@ def decide(inputs: exportpoll.Inputs) -> exportpoll.Decision:
         ended=tuple(done),
         retry_handled=handled,
         candidates=len(wanted),
+        refresh=exportretry.unread(inputs),
     )
 
 

@@ -66,3 +66,4 @@ class Decision:
     deferred: tuple[str, ...] = ()
     retry_handled: str | None = None
     candidates: int = 0  # AMIs that want a request (queued or waiting)
+    refresh: tuple[str, ...] = ()  # poll these at once: a new retry value waits for them

@@ -66,12 +66,35 @@ def asked_again(
 def is_new(inputs: exportpoll.Inputs) -> bool:
     """Whether this poll acts on a new retry value (and records it handled).
 
-    Only a poll that answered for every AMI does (bar IDs AWS rejects): one that answered
-    for some only would record the value handled with the others' Failed tasks unseen, and
-    they would never be retried. The value waits for the next poll that answers.
+    Only a poll with a fresh answer for every AMI the status shows Failed does, and one
+    that answered for all (bar IDs AWS rejects): another would record the value handled
+    with some Failed tasks unseen, never to be retried. The value waits for a poll that
+    answers (``unread``: the AMIs to poll at once for it).
     """
     requested = inputs.retry_requested
-    return inputs.answered and requested is not None and requested != inputs.retry_handled
+    new = requested is not None and requested != inputs.retry_handled
+    return new and inputs.answered and not _unlisted_failed(inputs)
+
+
+def unread(inputs: exportpoll.Inputs) -> tuple[str, ...]:
+    """The Failed AMIs to poll at once so that a new retry value can be read."""
+    requested = inputs.retry_requested
+    if requested is None or requested == inputs.retry_handled:
+        return ()
+    return _unlisted_failed(inputs)
+
+
+def _unlisted_failed(inputs: exportpoll.Inputs) -> tuple[str, ...]:
+    """The AMIs the status shows Failed that this poll has no fresh answer for.
+
+    The poller checks an ended task again only every few intervals.
+    """
+    return tuple(
+        ami_id
+        for ami_id in inputs.spec.image_ids
+        if ami_id not in inputs.listed
+        and (inputs.previous.get(ami_id) or {}).get("state") == model.TaskState.FAILED
+    )
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")

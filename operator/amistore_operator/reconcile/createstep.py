@@ -67,8 +67,9 @@ class ExportStep(step.Step):
                 "export_records": made.records,
             },
             events=made.events,
-            # Every AmiStore naming them shows that refusal: within seconds, not an interval.
-            refresh=made.refused,
+            # Every AmiStore naming them shows that refusal: within seconds, not an interval;
+            # and a new retry value is read once the Failed AMIs have a fresh answer.
+            refresh=(*made.refused, *made.refresh),
             requested=made.requested,
             wake_at=exports.lapses(inputs.ref.key, inputs.now),
         )

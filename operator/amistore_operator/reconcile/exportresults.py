@@ -42,6 +42,7 @@ class Step:
     # AMIs AWS refused for good this poll: the refusal holds for their (account, region,
     # bucket), so every AmiStore naming them shows it; poll them again at once.
     refused: tuple[str, ...] = ()
+    refresh: tuple[str, ...] = ()  # AMIs to poll at once: a new retry value waits for them
 
 
 def settle(
@@ -70,8 +71,12 @@ def settle(
         decision = dataclasses.replace(decision, wait=(*decision.wait, *unrecorded))
     elif decision.preflight is not None and unrecorded:
         # The DryRun did not pass: a new retry value that asked for them waits for a poll
-        # that records their requests (else it would be recorded handled, and lost).
-        decision = dataclasses.replace(decision, retry_handled=inputs.retry_handled)
+        # that records their requests (else it would be recorded handled, and lost), and
+        # those waiting (perhaps to retry) wait on.
+        waiting = [a for a in unrecorded if export.is_waiting(inputs.previous.get(a) or {})]
+        decision = dataclasses.replace(
+            decision, retry_handled=inputs.retry_handled, wait=(*decision.wait, *waiting)
+        )
     shown = exportentries.entries(inputs, decision, results)
     wanting = decision.candidates > len(poll.recorded)
     capacity.tally(inputs.key, target[:2], exportentries.in_flight(inputs, shown), wanting=wanting)
@@ -86,6 +91,7 @@ def settle(
         awaiting=awaiting,
         records=tuple(exportrecords.render(records)),
         refused=tuple(poll.final),
+        refresh=decision.refresh,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from amistore_operator.core import (
     export,
     exportentries,
+    exportready,
     exportrequests,
     exportretry,
     model,
@@ -91,3 +92,29 @@ def test_a_failed_task_within_the_clock_skew_of_a_request_is_its_own_unless_list
     listed_at_r = {**entry, exportrequests.LISTED_START: timestamps.format_time(started)}
     assert exportretry.asked_again(listed_at_r, FAILED, started)
     assert not exportretry.asked_again(listed_at_r, model.TaskState.COMPLETED, started)
+
+
+def test_a_new_retry_value_waits_for_a_fresh_answer_for_every_ami_shown_failed() -> None:
+    shown = {A: {"amiId": A, "state": "Failed", "bucket": "amis-prod"}}
+    listed = {B: task(B, FAILED)}  # A ended: the poller checks it again every few intervals
+    stale = inputs(A, B, listed=listed, previous=shown, retry_requested="r1")
+    assert not exportretry.is_new(stale)
+    decision = export.decide(stale)
+    assert decision.retry_handled is None
+    assert decision.refresh == (A,)  # polled at once, so the value is read within seconds
+    fresh = inputs(
+        A, B, listed={**listed, A: task(A, FAILED)}, previous=shown, retry_requested="r1"
+    )
+    assert exportretry.is_new(fresh)
+    assert export.decide(fresh).refresh == ()
+
+
+def test_an_ami_waiting_to_retry_waits_on_while_the_dry_run_refuses() -> None:
+    waiting = exportentries.waiting_entry(A, R0, "amis-prod")
+    listed = {A: task(A, FAILED, start=T0 - 10 * MINUTE)}
+    refused = exportready.Verdict(checked=0.0, denied="UnauthorizedOperation: no", tried=(A,))
+    decision = export.decide(
+        inputs(A, listed=listed, previous={A: waiting}, retry_handled="r1", verdict=refused)
+    )
+    assert decision.queue == ()
+    assert decision.wait == (A,)  # its entry stays Queued: retried once IAM allows it
