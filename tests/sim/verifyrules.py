@@ -75,7 +75,7 @@ def _verifying(log: scenario.Log, key: str, raw: dict[str, Any]) -> bool:
     except spec.SpecError:
         return False
     allowed = log.maps[-1][1].denial(key.split("/")[0], parsed.account) is None
-    return parsed.verify_objects and allowed and parsed.region == scenario.REGION
+    return parsed.verifies and allowed and parsed.region == scenario.REGION
 
 
 def every_object_verified(log: scenario.Log) -> Violations:

@@ -132,4 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the operator's own store tasks in progress per account and region; 0: no cap "
         "but AWS's (AMISTORE_MAX_CONCURRENT_STORES; 20)",
     )
+    add(
+        "--allow-deregister",
+        action="store_true",
+        default=None,
+        help="let AmiStores with spec.afterExport other than Keep deregister their AMIs once "
+        "exported and verified (AMISTORE_ALLOW_DEREGISTER; off)",
+    )
+    add(
+        "--deregister-namespaces",
+        action="append",
+        metavar="PATTERNS",
+        help="comma-separated shell-style patterns of the namespaces whose AmiStores may "
+        "deregister AMIs; repeatable (AMISTORE_DEREGISTER_NAMESPACES; every namespace)",
+    )
     return parser

@@ -10,9 +10,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from amistore_operator.config import flags, sources
+from amistore_operator.config import flags, modes, sources
 from amistore_operator.config import settingvalues as values
-from amistore_operator.core import export
+from amistore_operator.core import cleanuppermission, export
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -119,6 +119,19 @@ class Settings:
     1,200 GB of store work in progress holds 20 AMIs of 60 GB.
     """
 
+    allow_deregister: bool = False
+    """
+    Whether AmiStores with ``spec.afterExport`` other than ``Keep`` may deregister their
+    AMIs once exported and verified (``--allow-deregister``, ``AMISTORE_ALLOW_DEREGISTER``).
+    Off: they get ``Archived=False`` with reason ``DeregisterNotAllowed``.
+    """
+
+    deregister_namespaces: tuple[str, ...] = ("*",)
+    """
+    Shell-style patterns of the namespaces whose AmiStores may deregister AMIs
+    (``--deregister-namespaces``, like ``--create-namespaces``). Default: every namespace.
+    """
+
     @property
     def export_permission(self) -> export.Permission:
         """What the export flags allow, for the core's ``ExportReady`` decision."""
@@ -126,6 +139,13 @@ class Settings:
             allow_create=self.allow_create,
             allowed_buckets=self.allowed_buckets,
             create_namespaces=self.create_namespaces,
+        )
+
+    def cleanup_permission(self) -> cleanuppermission.Permission:
+        """What the cleanup flags allow, checked right before each deregistration."""
+        return cleanuppermission.Permission(
+            allow_deregister=self.allow_deregister,
+            deregister_namespaces=self.deregister_namespaces,
         )
 
     @property
@@ -147,7 +167,8 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         **_logging(given),
         **_tracking(given),
         accounts_file=given.pick("--accounts", "AMISTORE_ACCOUNTS", _file, _DEFAULTS.accounts_file),
-        **_export(given),
+        **modes.export(given, _DEFAULTS),
+        **modes.cleanup(given, _DEFAULTS),
         ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(_DEFAULTS.ec2_read_timeout)),
@@ -231,51 +252,6 @@ def _tracking(given: sources.Sources) -> _Tracking:
             "AMISTORE_MAX_TASK_SERIES",
             values.count,
             _DEFAULTS.max_task_series,
-        ),
-    )
-
-
-class _Export(TypedDict):
-    allow_create: bool
-    allowed_buckets: tuple[str, ...]
-    create_namespaces: tuple[str, ...]
-    ec2_create_rate: float
-    ec2_create_burst: int
-    max_concurrent_stores: int
-    export_grace: float
-
-
-def _export(given: sources.Sources) -> _Export:
-    """Export mode: whether it is on, for which buckets and namespaces, and its budget."""
-    environ = given.environ
-    return _Export(
-        allow_create=(
-            True
-            if given.args.allow_create
-            else values.boolean("AMISTORE_ALLOW_CREATE", environ.get("AMISTORE_ALLOW_CREATE", ""))
-        ),
-        allowed_buckets=given.patterns("--allowed-buckets", "AMISTORE_ALLOWED_BUCKETS", ()),
-        create_namespaces=given.patterns(
-            "--create-namespaces", "AMISTORE_CREATE_NAMESPACES", _DEFAULTS.create_namespaces
-        ),
-        ec2_create_rate=given.pick(
-            "--ec2-create-rate", "AMISTORE_EC2_CREATE_RATE", values.rate, _DEFAULTS.ec2_create_rate
-        ),
-        ec2_create_burst=given.pick(
-            "--ec2-create-burst",
-            "AMISTORE_EC2_CREATE_BURST",
-            values.burst,
-            _DEFAULTS.ec2_create_burst,
-        ),
-        max_concurrent_stores=given.pick(
-            "--max-concurrent-stores",
-            "AMISTORE_MAX_CONCURRENT_STORES",
-            values.count,
-            _DEFAULTS.max_concurrent_stores,
-        ),
-        export_grace=values.interval(
-            "AMISTORE_EXPORT_GRACE",
-            environ.get("AMISTORE_EXPORT_GRACE", str(_DEFAULTS.export_grace)),
         ),
     )
 

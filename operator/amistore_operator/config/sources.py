@@ -2,7 +2,8 @@
 
 ``Sources`` holds the parsed command line and the environment ``settings.load`` reads, with
 the plain rule (``pick``) and the settings that have rules of their own: the namespaces
-(a flag that excludes another), the pattern lists and the region (three variables).
+(a flag that excludes another), the switches, the pattern lists and the region (three
+variables).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class Sources:
                 "AMISTORE_ALL_NAMESPACES: cannot be true when AMISTORE_NAMESPACE is set"
             )
         return values.namespace_list("AMISTORE_NAMESPACE", listed)
+
+    def switch(self, flag: str, env: str) -> bool:
+        """A flag that turns something on, else its variable (true or false), else off."""
+        if getattr(self.args, _dest(flag)):
+            return True
+        return values.boolean(env, self.environ.get(env, ""))
 
     def patterns(self, flag: str, env: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """Shell-style patterns of a repeatable, comma-separated flag or of its variable."""

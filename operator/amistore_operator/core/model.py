@@ -25,6 +25,12 @@ class TaskState(enum.StrEnum):
 TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED})
 AWS_TASK_STATES = ("InProgress", "Completed", "Failed")
 
+# spec.afterExport: what becomes of an AMI once its exported object is verified.
+AFTER_EXPORT_KEEP = "Keep"
+AFTER_EXPORT_DEREGISTER = "Deregister"
+AFTER_EXPORT_DELETE_SNAPSHOTS = "DeregisterAndDeleteSnapshots"
+AFTER_EXPORT_VALUES = (AFTER_EXPORT_KEEP, AFTER_EXPORT_DEREGISTER, AFTER_EXPORT_DELETE_SNAPSHOTS)
+
 
 class PollErrorReason(enum.StrEnum):
     """CamelCase reasons of ``Synced=False``."""
@@ -68,6 +74,18 @@ class AmiStoreSpec:
     create_tasks: bool = False  # spec.createTasks: start a store task for each AMI without one
     s3_object_tags: tuple[tuple[str, str], ...] = ()  # spec.s3ObjectTags, sorted by key
     verify_objects: bool = False  # spec.verifyObjects: HeadObject each Completed task's object
+    after_export: str = AFTER_EXPORT_KEEP  # spec.afterExport, one of AFTER_EXPORT_VALUES
+    after_export_delay: float = 86400.0  # spec.afterExportDelaySeconds: after verification
+
+    @property
+    def cleans_up(self) -> bool:
+        """Whether the AMIs are deregistered once their objects are verified."""
+        return self.after_export != AFTER_EXPORT_KEEP
+
+    @property
+    def verifies(self) -> bool:
+        """Whether each Completed task's object is verified: asked for, or needed by cleanup."""
+        return self.verify_objects or self.cleans_up
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,13 +16,16 @@ from typing import Any
 from amistore_operator.core import accounts, model, stall
 
 MAX_IMAGE_IDS = 1000
-MAX_CREATE_IMAGE_IDS = 500  # with createTasks: every AMI's record fits in the status
+# With createTasks or afterExport: every AMI's record fits in the status (and is never forgotten).
+MAX_CREATE_IMAGE_IDS = 500
 # S3 object tag limits (Amazon S3 User Guide, "Categorizing your storage using tags").
 MAX_S3_TAGS = 10
 MAX_S3_TAG_KEY = 128
 MAX_S3_TAG_VALUE = 256
 MIN_POLL_INTERVAL = 5
 MAX_POLL_INTERVAL = 86400
+DEFAULT_AFTER_EXPORT_DELAY = 86400
+MAX_AFTER_EXPORT_DELAY = 2592000  # 30 days
 
 AMI_ID_PATTERN = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 # eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2, us-isob-east-1, eusc-de-east-1.
@@ -82,18 +85,35 @@ def parse_spec(
             "spec.taskStates: cannot be combined with spec.imageIds "
             "(AWS ignores filters when image IDs are given); remove one of them"
         )
-    create_tasks = _create_tasks(raw.get("createTasks"), image_ids, bucket)
+    create_tasks = _flag("createTasks", raw.get("createTasks"))
+    if create_tasks:
+        _needs_listed_amis("spec.createTasks", image_ids, bucket, _EXPORT_NEEDS)
+    after_export = _after_export(raw.get("afterExport"))
+    if after_export != model.AFTER_EXPORT_KEEP:
+        _needs_listed_amis(f'spec.afterExport "{after_export}"', image_ids, bucket, _CLEANUP_NEEDS)
     return model.AmiStoreSpec(
         image_ids=image_ids,
         bucket=bucket,
         task_states=task_states,
         region=_region(raw.get("region"), default_region),
-        poll_interval=_poll_interval(raw.get("pollIntervalSeconds"), default_interval),
+        poll_interval=_seconds(
+            "pollIntervalSeconds", raw, default_interval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL
+        ),
         account=_account(raw.get("account")),
-        stall_after=_stall_after(raw.get("stallAfterSeconds"), default_stall_after),
+        stall_after=_seconds(
+            "stallAfterSeconds",
+            raw,
+            default_stall_after,
+            stall.MIN_STALL_AFTER,
+            stall.MAX_STALL_AFTER,
+        ),
         create_tasks=create_tasks,
         s3_object_tags=_s3_object_tags(raw.get("s3ObjectTags")),
         verify_objects=_flag("verifyObjects", raw.get("verifyObjects")),
+        after_export=after_export,
+        after_export_delay=_seconds(
+            "afterExportDelaySeconds", raw, DEFAULT_AFTER_EXPORT_DELAY, 0, MAX_AFTER_EXPORT_DELAY
+        ),
     )
 
 
@@ -106,23 +126,38 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
-def _create_tasks(value: Any, image_ids: Sequence[str], bucket: str | None) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise SpecError(f"spec.createTasks: must be true or false, got {_kind(value)}")
-    if not value:
-        return False
+# Why a field needs spec.imageIds, and spec.bucket, as its error message says.
+_EXPORT_NEEDS = ("the AMIs to export", "where to export them")
+_CLEANUP_NEEDS = (
+    "the AMIs to clean up: never every AMI exported to a bucket",
+    "where their exported objects are verified",
+)
+
+
+def _needs_listed_amis(
+    field: str, image_ids: Sequence[str], bucket: str | None, why: tuple[str, str]
+) -> None:
+    """Export and cleanup act on listed AMIs only, never on a whole bucket's, nor on too many."""
     if not image_ids:
-        raise SpecError("spec.createTasks: needs spec.imageIds (the AMIs to export)")
+        raise SpecError(f"{field}: needs spec.imageIds ({why[0]})")
     if bucket is None:
-        raise SpecError("spec.createTasks: needs spec.bucket (where to export them)")
+        raise SpecError(f"{field}: needs spec.bucket ({why[1]})")
     if len(image_ids) > MAX_CREATE_IMAGE_IDS:
         raise SpecError(
             f"spec.imageIds: {len(image_ids)} IDs, at most {MAX_CREATE_IMAGE_IDS} with "
-            "spec.createTasks (every AMI's record must fit in the status)"
+            f"{field} (every AMI's record must fit in the status)"
         )
-    return True
+
+
+def _after_export(value: Any) -> str:
+    if value is None:
+        return model.AFTER_EXPORT_KEEP
+    if value not in model.AFTER_EXPORT_VALUES:
+        shown = f'"{value}"' if isinstance(value, str) else _kind(value)
+        raise SpecError(
+            f"spec.afterExport: must be one of {', '.join(model.AFTER_EXPORT_VALUES)}, got {shown}"
+        )
+    return str(value)
 
 
 def _s3_object_tags(value: Any) -> tuple[tuple[str, str], ...]:
@@ -214,32 +249,17 @@ def _account(value: Any) -> str:
     return value
 
 
-def _poll_interval(value: Any, default: float) -> float:
+def _seconds(name: str, raw: Mapping[str, Any], default: float, low: float, high: float) -> float:
+    """An optional whole number of seconds from ``low`` to ``high`` (absent: ``default``)."""
+    value = raw.get(name)
     if value is None:
-        return default
-    # bool is an int in Python, but `true` is never a meant interval.
+        return float(default)
+    # bool is an int in Python, but `true` is never a meant duration.
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if not is_number or not math.isfinite(value) or value != int(value):
-        raise SpecError(f"spec.pollIntervalSeconds: must be an integer, got {value!r}")
-    if not MIN_POLL_INTERVAL <= value <= MAX_POLL_INTERVAL:
-        raise SpecError(
-            f"spec.pollIntervalSeconds: must be between {MIN_POLL_INTERVAL} and "
-            f"{MAX_POLL_INTERVAL} seconds, got {int(value)}"
-        )
-    return float(value)
-
-
-def _stall_after(value: Any, default: float) -> float:
-    if value is None:
-        return default
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value != int(value):
-        raise SpecError(f"spec.stallAfterSeconds: must be an integer, got {value!r}")
-    if not stall.MIN_STALL_AFTER <= value <= stall.MAX_STALL_AFTER:
-        raise SpecError(
-            f"spec.stallAfterSeconds: must be between {stall.MIN_STALL_AFTER} and "
-            f"{stall.MAX_STALL_AFTER} seconds, got {int(value)}"
-        )
+        raise SpecError(f"spec.{name}: must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise SpecError(f"spec.{name}: must be between {low} and {high} seconds, got {int(value)}")
     return float(value)
 
 

@@ -62,7 +62,7 @@ def wanted(
     whose task AWS lists no more because a later one into another bucket hides it (AWS
     lists an AMI's latest task only: the entry keeps what was seen of it).
     """
-    if not spec.verify_objects:
+    if not spec.verifies:
         return []
     found: dict[str, Target] = {}
     for ami_id in spec.image_ids:

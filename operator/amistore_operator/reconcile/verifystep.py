@@ -53,7 +53,7 @@ class VerifyStep(step.Step):
     async def run(self, inputs: step.PollInputs) -> step.Part:
         """The objects found this poll, and a Warning for each one S3 did not show."""
         spec, key = inputs.wanted, inputs.ref.key
-        if self._factory is None or not spec.verify_objects or inputs.denial is not None:
+        if self._factory is None or not spec.verifies or inputs.denial is not None:
             return step.Part()
         known = inputs.entries
         if known is None:  # a status another process wrote: its entries are all there is

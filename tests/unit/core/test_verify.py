@@ -28,6 +28,16 @@ def test_only_completed_tasks_into_the_bucket_are_looked_at_and_only_with_verify
     assert verify.wanted(spec(A, bucket="bkt"), tasks, {}, {}, at(5)) == []
 
 
+def test_cleanup_verifies_without_verify_objects() -> None:
+    tasks = {A: task(A, "Completed", 100)}
+    cleaning = dataclasses.replace(
+        spec(A, bucket="bkt"), after_export=model.AFTER_EXPORT_DEREGISTER
+    )
+    assert verify.wanted(cleaning, tasks, {}, {}, at(5)) == [
+        verify.Target(A, "bkt", f"{A}.bin", stamp(0))
+    ]
+
+
 def test_a_task_is_looked_at_once_and_a_new_task_of_the_ami_again() -> None:
     done = {"amiId": A, "state": "Completed", "taskStartTime": stamp(0), "verifiedTime": stamp(1)}
     tasks = {A: task(A, "Completed", 100)}

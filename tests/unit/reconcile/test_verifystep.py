@@ -105,6 +105,15 @@ async def test_without_verify_objects_no_call_is_made() -> None:
     assert fake.calls == []
 
 
+async def test_cleanup_verifies_without_verify_objects() -> None:
+    fake = FakeObjects(FOUND)
+    svc, _ = make(fake)
+    raw = {"imageIds": [AMI], "bucket": "amis-prod", "afterExport": "Deregister"}
+    outcome = await svc.poll(REF, snapshot(None, raw))
+    assert outcome.status["tasks"][0]["verifiedTime"]
+    assert fake.calls == [("", "", "amis-prod", f"{AMI}.bin")]
+
+
 async def test_a_missing_object_warns_once_and_is_asked_for_again_ten_intervals_later() -> None:
     denied = errors.AwsError(model.PollErrorReason.ACCESS_DENIED, "403", "Forbidden")
     fake = FakeObjects(None, denied, FOUND)
