@@ -250,6 +250,12 @@ class Book:
                 del self.requests[target][ami_id]
                 self._dropped.add(target, ami_id, request, maybe_stored=maybe_stored)
 
+    def withdraw(self, target: Target, ami_id: str) -> None:
+        """A stored request AWS had no room for, never called: it is dropped uncalled."""
+        request = self.requests.get(target, {}).pop(ami_id, None)
+        if request is not None:
+            self._dropped.add(target, ami_id, request, maybe_stored=True)
+
     def lapse(self, key: str, target: Target, now: datetime.datetime) -> None:
         """End the requests of ``key`` past their grace while it may not export.
 
@@ -281,18 +287,11 @@ class Book:
         for target, requests in self.requests.items():
             for ami_id, request in requests.items():
                 if request.owner == key and not export.expired(request, now):
-                    yield exportrecords.request(
-                        ami_id, target, request.requested_time, request.expires
-                    )
+                    stamp, expires = request.requested_time, request.expires
+                    yield exportrecords.request(ami_id, target, stamp, expires)
 
     def held(self, key: str, raw: Any, now: datetime.datetime) -> tuple[dict[str, Any], ...]:
-        """``status.exportRecords`` of ``key`` while it exports no more: its live requests added.
-
-        Its spec is rejected (its entries still show them ``Queued``, but no valid spec
-        says where they went) or has ``createTasks`` off (its entries show AWS's view
-        only): a restarted operator would not learn them from its entries. Nothing is
-        dropped meanwhile, so its status changes by no time.
-        """
+        """``status.exportRecords`` of ``key`` while it exports no more (``Exporter.held``)."""
         records = exportrecords.parse(raw)
         known = {(r.ami_id, r.target, r.time) for r in records}
         live = self.live(key, now)

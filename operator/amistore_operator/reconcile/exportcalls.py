@@ -141,7 +141,7 @@ class Calls:
             if self._capacity.blocked(where, spec.poll_interval):
                 # AWS is full: withdraw the requests not called (no task was made for them).
                 for waiting in decision.create[index:]:
-                    requests.pop(waiting, None)
+                    self._book.withdraw(target, waiting)
                     poll.withdrawn.append(waiting)
                 return
             if not self.budget(spec.region, spec.account).try_acquire():
@@ -162,7 +162,7 @@ class Calls:
                     logger.info("CreateStoreImageTask for %s refused for capacity", ami_id)
                     pending = len(decision.create) - index
                     self._capacity.refused(where, spec.poll_interval, pending)
-                    requests.pop(ami_id, None)
+                    self._book.withdraw(target, ami_id)
                     poll.withdrawn.append(ami_id)
                     continue
                 if exc.reason in _FINAL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 
-from amistore_operator.core import exportrequests
+from amistore_operator.core import exportrequests, model
 from amistore_operator.reconcile import exportbook
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -45,3 +45,21 @@ def test_a_confirmed_request_is_not_kept_as_one_dropped() -> None:
     assert A in shared.requests[INTO_A]
     del shared.requests[INTO_A][A]  # AWS listed its task: the request ended
     assert shared.busy_elsewhere(INTO_B, [A], T0 + MINUTE) == frozenset()
+
+
+def test_a_request_withdrawn_for_capacity_is_dropped_uncalled_and_keeps_other_buckets_off() -> None:
+    # Seed 6150: its status was stored, then AWS had no room and it was never called. Read
+    # back from that status, it was taken for one that may have started a task; another
+    # bucket's export then hid whatever it did, and the AMI stayed Queued for good.
+    shared = book()
+    shared.record("ns/one", INTO_A, [A], {A: None}, T0, LIVE)
+    shared.confirm("ns/one")
+    stamp = shared.requests[INTO_A][A].requested_time
+    shared.withdraw(INTO_A, A)
+    assert A not in shared.requests[INTO_A]
+    assert shared.busy_elsewhere(INTO_B, [A], T0 + LIVE / 2) == {A}
+    stored = {A: {"amiId": A, "state": "Queued", "bucket": "archive-a", "requestedTime": stamp}}
+    spec = model.AmiStoreSpec((A,), "archive-a", (), "eu-west-1", 60.0, create_tasks=True)
+    seen = shared.learn("ns/one", spec, stored)
+    assert "requestedTime" not in seen[A]  # waiting, not a request that may have been called
+    assert A not in shared.requests[INTO_A]
