@@ -13,7 +13,7 @@ from wsgiref import simple_server
 
 import kopf
 
-from amistore_operator.aws import create, credentials, ec2, objects, threads
+from amistore_operator.aws import create, credentials, ec2, images, objects, threads
 from amistore_operator.config import accountfile, settings
 from amistore_operator.kube import handlers, logs
 from amistore_operator.observe import metrics, webserver
@@ -110,6 +110,17 @@ def _build_service(
             account, region, metrics=operator_metrics, read_timeout=config.ec2_read_timeout
         )
 
+    def image_client_for(account: str, region: str) -> images.ImageClient:
+        # afterExport: reads paid from the describe budget, DeregisterImage from the create one.
+        return identities.image_client(
+            account,
+            region,
+            metrics=operator_metrics,
+            on_read_attempt=hub.attempt_hook(region, account),
+            on_write_attempt=exports.attempt_hook(region, account),
+            read_timeout=config.ec2_read_timeout,
+        )
+
     return service.AmiStoreService(
         hub=hub,
         collector=collector,
@@ -123,6 +134,8 @@ def _build_service(
         ),
         exports=exports,
         objects=object_client_for,
+        images=image_client_for,
+        cleanup=config.cleanup_permission(),
         runner=threads.run,
     )
 
@@ -205,6 +218,11 @@ def _log_start(config: settings.Settings, account_file: accountfile.AccountFile)
             ",".join(config.create_namespaces),
             config.ec2_create_rate,
             config.ec2_create_burst,
+        )
+    if config.allow_deregister:
+        logger.info(
+            "Cleanup (afterExport): DeregisterImage allowed, namespaces %s",
+            ",".join(config.deregister_namespaces),
         )
     if config.accounts_file:
         logger.info(

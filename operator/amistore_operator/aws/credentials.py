@@ -32,7 +32,7 @@ import botocore.exceptions
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import create, ec2, errors, objects, rolecredentials
+from amistore_operator.aws import create, ec2, errors, images, objects, rolecredentials
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,29 @@ class Identities:
             return objects.make_client(
                 region,
                 session=session,
+                metrics=metrics,
+                read_timeout=read_timeout,
+                account=account or self._own_account_label,
+            )
+
+    def image_client(
+        self,
+        account: str,
+        region: str,
+        *,
+        metrics: ec2.Ec2CallObserver | None = None,
+        on_read_attempt: Callable[[], None] | None = None,
+        on_write_attempt: Callable[[], None] | None = None,
+        read_timeout: float = 20.0,
+    ) -> images.ImageClient:
+        """The cleanup calls' client of ``account`` in ``region`` (afterExport)."""
+        session = self.session(account)
+        with self._lock:
+            return images.make_client(
+                region,
+                session=session,
+                on_read_attempt=on_read_attempt,
+                on_write_attempt=on_write_attempt,
                 metrics=metrics,
                 read_timeout=read_timeout,
                 account=account or self._own_account_label,

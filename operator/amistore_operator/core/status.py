@@ -37,6 +37,7 @@ from typing import Any
 
 from amistore_operator.core import (
     aggregate,
+    cleanup,
     conditions,
     knowntasks,
     model,
@@ -87,6 +88,8 @@ def reconcile(
     export_retry_handled: str | None = None,
     export_records: Sequence[Mapping[str, Any]] | None = None,
     verified: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    cleaned: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    archived: tuple[str, str, str, str] | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.
 
@@ -95,8 +98,8 @@ def reconcile(
     its ``ExportReady`` condition (see ``export``); ``export_retry_handled``: the
     ``amistore.io/retry-requested-at`` value handled (kept once recorded);
     ``export_records``: ``status.exportRecords`` (see ``exportrecords``), kept as they
-    were without it. ``verified``: the objects this poll found, AMI -> (task start,
-    entry fields) (see ``verify``).
+    were without it. ``verified``, ``cleaned``: AMI -> (task start, entry fields) found
+    (``verify``, ``cleanup``); ``archived``: the ``Archived`` condition.
 
     ``previous_entries``: the previous outcome's ``entries`` (uncapped), when the caller
     kept them; without them the entries of ``previous`` are all that is known.
@@ -107,7 +110,7 @@ def reconcile(
     stamp = format_time(now)
     prev_entries, new_after = knowntasks.entries_by_ami(prev, view.account, previous_entries)
     entries = _entries(spec, view, prev_entries, stamp, export_entries)
-    entries = verify.apply(entries, verified or {})
+    entries = cleanup.apply(verify.apply(entries, verified or {}), cleaned or {})
     limit = stall.threshold(spec.stall_after, spec.poll_interval, stretched_interval)
     fresh = view.error is None
     unseen = taskentries.unseen(spec, view, entries)
@@ -120,7 +123,7 @@ def reconcile(
         _synced(view),
         *conditions.task_conditions(entries, ever_polled),
         stall.condition(entries, limit),
-        *([export_condition] if export_condition is not None else []),
+        *(c for c in (export_condition, archived) if c is not None),
     ]
     status["conditions"] = conditions.merge(prev, fresh_conditions, generation, stamp)
     status["tasks"] = entries[:MAX_TASK_ENTRIES]
@@ -175,6 +178,7 @@ def _events(
                 *statusevents.task_events(prev_entries, entries, new_after),
                 *stall.events(prev_entries, entries, limit),
                 *statusevents.verified_events(prev_entries, entries),
+                *statusevents.cleanup_events(prev_entries, entries),
             ]
         ),
     ]

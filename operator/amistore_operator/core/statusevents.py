@@ -19,7 +19,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import conditions, taskentries, timestamps
+from amistore_operator.core import conditions, images, taskentries, timestamps
 
 MAX_TASK_EVENTS = 20
 
@@ -31,6 +31,7 @@ class Event:
     type: str  # "Normal" | "Warning"
     # StoreStarted | StoreCompleted | StoreFailed | StoreStalled | StoreResumed | SyncFailed
     # | SyncRecovered | StoreRequested | StoreRequestFailed | ExportVerified | ObjectUnverified
+    # | CleanupBlocked | ImageDeregistered
     reason: str
     message: str
 
@@ -118,6 +119,43 @@ def _location(entry: Mapping[str, Any]) -> str:
     return f" into bucket {bucket}" if bucket else ""
 
 
+def cleanup_events(
+    prev_entries: Mapping[str, Mapping[str, Any]], entries: Iterable[Mapping[str, Any]]
+) -> list[Event]:
+    """``CleanupBlocked`` for each entry newly blocked, or blocked for another reason.
+
+    Its reason is the first word of ``cleanupReason`` (``core.cleanup``): a blocker's
+    details changing (another reference) announce nothing new.
+    """
+    found = []
+    for entry in entries:
+        if entry.get("cleanupState") != "Blocked":
+            continue
+        prev = prev_entries.get(entry.get("amiId", "")) or {}
+        reason = str(entry.get("cleanupReason") or "")
+        before = str(prev.get("cleanupReason") or "")
+        if prev.get("cleanupState") == "Blocked" and before.split(":")[0] == reason.split(":")[0]:
+            continue
+        found.append(Event("Warning", "CleanupBlocked", f"{entry.get('amiId')}: {reason}"))
+    return found
+
+
+def image_deregistered(
+    ami_id: str, result: images.Deregistered, sizes: Mapping[str, images.Snapshot]
+) -> Event:
+    """``ImageDeregistered``, naming the snapshots deleted and those that were not."""
+    deleted = [
+        f"{s} ({sizes[s].size_bytes // 2**30} GiB)" if s in sizes else s for s in result.deleted()
+    ]
+    kept = [f"{s} ({code})" for s, code in result.kept()]
+    message = f"{ami_id} deregistered"
+    if deleted:
+        message += f"; snapshots deleted: {', '.join(deleted)}"
+    if kept:
+        message += f"; snapshots kept: {', '.join(kept)}"
+    return Event("Normal", "ImageDeregistered", message)
+
+
 def capped(events: list[Event]) -> list[Event]:
     """At most MAX_TASK_EVENTS events, failures first, then one summary of the rest."""
     if len(events) <= MAX_TASK_EVENTS:
@@ -143,6 +181,7 @@ _SUMMARY_ORDER = (
     "StoreResumed",
     "ExportVerified",
     "ObjectUnverified",
+    "CleanupBlocked",
 )
 _SUMMARY_WORDS = {
     "StoreFailed": "failed",
@@ -152,8 +191,9 @@ _SUMMARY_WORDS = {
     "StoreResumed": "resumed",
     "ExportVerified": "verified",
     "ObjectUnverified": "objects not found",
+    "CleanupBlocked": "cleanups blocked",
 }
-_WARNINGS = ("StoreFailed", "StoreStalled", "ObjectUnverified")
+_WARNINGS = ("StoreFailed", "StoreStalled", "ObjectUnverified", "CleanupBlocked")
 
 
 def sync_events(prev: Mapping[str, Any], status: Mapping[str, Any]) -> list[Event]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import eta, model, timestamps, verify
+from amistore_operator.core import cleanup, eta, model, timestamps, verify
 
 MAX_REASON_CHARS = 200
 MAX_TASK_ENTRIES = 500  # in status.tasks; the counts cover every entry
@@ -136,6 +136,7 @@ def merge(
         entry.update(eta.fields(prev if same else None, entry, stamp))
     if state == COMPLETED and same:
         entry.update(verify.kept(prev))  # what was found of this task's object stays
+        entry.update(cleanup.kept(prev))  # and where its cleanup stands
     return entry
 
 

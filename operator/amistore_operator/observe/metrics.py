@@ -77,6 +77,13 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "it (spec.verifyObjects); absent until verified. The storage class is a label.",
         (*_TASK_LABELS, "storage_class"),
     ),
+    "amistore_task_freed_snapshot_bytes": (
+        "Full size in bytes of the EBS snapshots deleted with the AMI after its export "
+        "(spec.afterExport DeregisterAndDeleteSnapshots), as DescribeSnapshots reported them "
+        "just before; absent until deregistered. An upper bound of what it saves: snapshots "
+        "are billed incrementally.",
+        _TASK_LABELS,
+    ),
     "amistore_resource_synced": (
         "1 when the AmiStore's last AWS poll succeeded (condition Synced=True), 0 when it "
         "failed; absent until the first poll.",
@@ -225,6 +232,9 @@ def _add_task(
         storage = str(task.get("objectStorageClass") or "STANDARD")
         labels = {**base, "storage_class": storage}
         _add(built, "amistore_task_object_bytes", labels, _number(size, 0.0))
+    freed = task.get("freedSnapshotBytes")
+    if freed is not None:
+        _add(built, "amistore_task_freed_snapshot_bytes", base, _number(freed, 0.0))
     bucket = task.get("bucket")
     if bucket:
         labels = {

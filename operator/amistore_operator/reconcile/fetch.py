@@ -9,12 +9,13 @@ then the poll starts over on what is current (``Restart``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import accountentries, model, stall, status, taskentries
+from amistore_operator.core import accountentries, cleanup, model, stall, status, taskentries
 from amistore_operator.polling import hub as poller_hub
 from amistore_operator.reconcile import accountgate, resource
 
@@ -50,6 +51,25 @@ class Fetch:
         self._gate = gate
         self._polled = polled  # whether a key is still polled (not forgotten meanwhile)
 
+    async def _view(
+        self,
+        key: str,
+        wanted: model.AmiStoreSpec,
+        known: Mapping[str, model.StoreTask],
+        awaiting: frozenset[str],
+        retired: frozenset[str],
+    ) -> model.ResourceView:
+        """The poller's view of the AMIs still to poll (a deregistered AMI's entry stays)."""
+        if not retired:
+            return await self._hub.view(key, wanted, known, awaiting=awaiting)
+        polled = tuple(a for a in wanted.image_ids if a not in retired)
+        if not polled:  # every AMI archived: nothing to ask AWS, an interval's rest
+            self._hub.forget(key)
+            await asyncio.sleep(wanted.poll_interval)
+            return model.ResourceView(tasks={}, error=None)
+        spec = dataclasses.replace(wanted, image_ids=polled)
+        return await self._hub.view(key, spec, known, awaiting=awaiting)
+
     async def view(
         self,
         ref: resource.ResourceRef,
@@ -77,7 +97,7 @@ class Fetch:
                 lambda: {} if other else status.known_tasks(prior, generation)
             )
             awaiting = _requested(entries if entries is not None else (), prior)
-            view = await self._hub.view(ref.key, wanted, known, awaiting=awaiting)
+            view = await self._view(ref.key, wanted, known, awaiting, _retired(entries, prior))
             if not self._polled(ref.key):
                 return Restart.GONE
             fresh = read()
@@ -95,6 +115,14 @@ class Fetch:
             wanted.poll_interval, self._hub.stretched_interval(ref.key)
         )
         return Fetched(view, snap, denial, stretched)
+
+
+def _retired(
+    entries: Iterable[Mapping[str, Any]] | None, prior: Mapping[str, Any] | None
+) -> frozenset[str]:
+    """AMIs deregistered after their export: AWS fails a whole ImageIds batch naming one."""
+    known = entries if entries is not None else taskentries.from_status(prior or {})
+    return frozenset(str(e["amiId"]) for e in known if cleanup.state(e) in cleanup.ENDED)
 
 
 def _requested(

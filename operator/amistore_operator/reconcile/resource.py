@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from amistore_operator.core import model
+from amistore_operator.core import model, spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,3 +57,11 @@ class LazyTasks(Mapping[str, model.StoreTask]):
 
     def __len__(self) -> int:
         return len(self._get())
+
+
+def region_named(raw_spec: Mapping[str, Any] | None, default: str) -> str:
+    """The region a spec names, even one rejected for another reason; else ``default``."""
+    region = raw_spec.get("region") if isinstance(raw_spec, Mapping) else None
+    if isinstance(region, str) and spec.is_valid_region(region):
+        return region
+    return default

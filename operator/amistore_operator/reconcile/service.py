@@ -27,11 +27,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from amistore_operator.core import accounts, model, spec, stall, status
+from amistore_operator.core import accounts, cleanuppermission, model, spec, stall, status
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 from amistore_operator.reconcile import (
     accountgate,
+    cleanupstep,
     createstep,
     exporter,
     fetch,
@@ -68,6 +69,8 @@ class AmiStoreService:
         watch_accounts: accountgate.WatchMap | None = None,
         exports: exporter.Exporter | None = None,
         objects: Callable[[str, str], verifystep.ObjectApi] | None = None,
+        images: Callable[[str, str], cleanupstep.ImageApi] | None = None,
+        cleanup: cleanuppermission.Permission | None = None,
         runner: verifystep.Runner = asyncio.to_thread,
     ) -> None:
         self._hub = hub
@@ -82,8 +85,9 @@ class AmiStoreService:
         self._clock = clock
         self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
+        self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
         self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=self._generations.__contains__)
-        # After the fetch, every poll runs these in turn: a new capability is a new step.
+        # After the fetch every poll runs these in turn: a new capability is a new step.
         self._steps: tuple[step.Step, ...] = (
             createstep.ExportStep(
                 exports,
@@ -93,9 +97,9 @@ class AmiStoreService:
                 spec_account=self._gate.spec_account,
             ),
             verifystep.VerifyStep(objects, runner=runner),  # a blocking call in a thread
+            cleanupstep.CleanupStep(images, objects, cleanup, parsed=self._parsed, runner=runner),
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)
-        self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported
         self._requested: dict[str, tuple[str, ...]] = {}  # AMIs to poll once it is written
         self._wakeups = wakeups.Wakeups(hub.wake)
@@ -183,7 +187,8 @@ class AmiStoreService:
             previous_entries=entries,
             **step.status_args(parts),
         )
-        self._tracker.record(ref, self._region_of(snap.raw_spec), outcome)
+        region = resource.region_named(snap.raw_spec, self._default_region)
+        self._tracker.record(ref, region, outcome)
         return outcome
 
     def _follow(self, key: str, now: datetime.datetime, parts: Sequence[step.Part]) -> None:
@@ -262,8 +267,7 @@ class AmiStoreService:
         written even if it equals the one last confirmed, so none is left behind.
         """
         self._requested.pop(ref.key, None)
-        for each in self._steps:
-            # export: its requests were not recorded, no call for them
+        for each in self._steps:  # export: its requests were not recorded, no call for them
             each.unwritten(ref.key, ambiguous=ambiguous)
         self._memory.refused(ref.key, ambiguous=ambiguous)
         self._rejected.pop(ref.key, None)
@@ -273,13 +277,6 @@ class AmiStoreService:
     def closed(self) -> bool:
         """Whether the operator is shutting down (no more polls)."""
         return self._closed
-
-    def _region_of(self, raw_spec: Mapping[str, Any] | None) -> str:
-        """The region a spec names, even one rejected for another reason; else the default."""
-        region = raw_spec.get("region") if isinstance(raw_spec, Mapping) else None
-        if isinstance(region, str) and spec.is_valid_region(region):
-            return region
-        return self._default_region
 
     def _spec(self, ref: resource.ResourceRef, snap: resource.Snapshot) -> model.AmiStoreSpec:
         """The parsed spec, parsed once per generation (a spec edit bumps it)."""
