@@ -78,6 +78,7 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                 "--allow-create",
                 "--allowed-buckets",
                 EXPORT_BUCKET,
+                "--allow-deregister",
             ],
             workdir / "operator.log",
         )
@@ -100,6 +101,9 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                             bucket=EXPORT_BUCKET,
                             createTasks=True,
                             verifyObjects=True,  # the Archived objects panel
+                            # and the Snapshot storage freed panel
+                            afterExport="DeregisterAndDeleteSnapshots",
+                            afterExportDelaySeconds=0,
                             stallAfterSeconds=3600,
                         ),
                     ]
@@ -114,6 +118,7 @@ def operator_metrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                     and kubectl.status(EXPORT_AMISTORE).get("state") == "Completed"
                     and "amistore_export_queued{" in operator.metrics()
                     and "amistore_task_object_bytes{" in operator.metrics()
+                    and "amistore_task_freed_snapshot_bytes{" in operator.metrics()
                 ),
                 timeout=60,
                 what="the operator to publish the live AmiStores",

@@ -18,7 +18,7 @@ METRICS = {
     "amistore_poll_last_success_timestamp_seconds", "amistore_poll_effective_interval_seconds",
     "amistore_ec2_budget_tokens", "amistore_task_estimated_completion_timestamp_seconds",
     "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
-    "amistore_export_queued", "amistore_task_object_bytes",
+    "amistore_export_queued", "amistore_task_object_bytes", "amistore_task_freed_snapshot_bytes",
 }  # fmt: skip
 # What Grafana would put in: All for the multi-value variables, short windows for a 1 s scrape.
 SUBSTITUTIONS = {
@@ -27,6 +27,7 @@ SUBSTITUTIONS = {
     "$account": ".*",
     "$__rate_interval": "10s",
     "$__range": "1m",
+    "$snapshot_price": "0.05",
 }
 
 
@@ -83,7 +84,7 @@ def test_panels_cover_the_brief() -> None:
         "Tasks by state", "Progress per task", "Failed tasks and reasons",
         "Time since last successful poll", "EC2 calls by outcome",
         "Effective poll interval vs EC2 budget", "Time remaining per task", "Stalled tasks",
-        "Export queue", "Export creates by outcome", "Archived objects",
+        "Export queue", "Export creates by outcome", "Archived objects", "Snapshot storage freed",
     } <= titles  # fmt: skip
 
 

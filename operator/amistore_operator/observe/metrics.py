@@ -84,6 +84,11 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "are billed incrementally.",
         _TASK_LABELS,
     ),
+    "amistore_task_cleanup_state": (
+        "1 for where the AMI's cleanup after export stands (spec.afterExport other than "
+        "Keep): Waiting, Blocked, Deregistering, Deregistered or Gone; absent before.",
+        (*_TASK_LABELS, "state"),
+    ),
     "amistore_resource_synced": (
         "1 when the AmiStore's last AWS poll succeeded (condition Synced=True), 0 when it "
         "failed; absent until the first poll.",
@@ -232,6 +237,9 @@ def _add_task(
         storage = str(task.get("objectStorageClass") or "STANDARD")
         labels = {**base, "storage_class": storage}
         _add(built, "amistore_task_object_bytes", labels, _number(size, 0.0))
+    cleanup_state = task.get("cleanupState")
+    if isinstance(cleanup_state, str):
+        _add(built, "amistore_task_cleanup_state", {**base, "state": cleanup_state}, 1.0)
     freed = task.get("freedSnapshotBytes")
     if freed is not None:
         _add(built, "amistore_task_freed_snapshot_bytes", base, _number(freed, 0.0))

@@ -172,7 +172,7 @@ class CleanupStep(step.Step):
             found = await self._runner(client.images, list(entries))
             for ami_id, entry in entries.items():
                 image = found.get(ami_id)
-                if image is None:
+                if image is None or image.state == "deregistered":  # EC2 lists it a while
                     changed[ami_id] = self._gone(inputs, entry)
                     continue
                 verdict = cleanup.object_guard(entry, heads[ami_id])

@@ -259,3 +259,28 @@ def test_a_verified_object_s_size_is_a_series_with_its_storage_class(
     get = registry.get_sample_value
     assert get("amistore_task_object_bytes", labels(A, storage_class="GLACIER")) == 8_589_934_592
     assert get("amistore_task_object_bytes", labels(B, storage_class="STANDARD")) is None
+
+
+def test_an_amis_cleanup_state_and_freed_snapshot_bytes_are_series(
+    registry: prometheus_client.CollectorRegistry, collector: metrics.TaskCollector
+) -> None:
+    done = {
+        "amiId": A,
+        "state": "Completed",
+        "progressPercentage": 100,
+        "cleanupState": "Deregistered",
+        "freedSnapshotBytes": 17_179_869_184,
+    }
+    blocked = {
+        "amiId": B,
+        "state": "Completed",
+        "progressPercentage": 100,
+        "cleanupState": "Blocked",
+    }
+    collector.set_resource("ns", "store", "eu-west-1", [done, blocked], synced=True)
+    get = registry.get_sample_value
+    assert get("amistore_task_cleanup_state", labels(A, state="Deregistered")) == 1
+    assert get("amistore_task_cleanup_state", labels(B, state="Blocked")) == 1
+    assert get("amistore_task_cleanup_state", labels(B, state="Deregistered")) is None
+    assert get("amistore_task_freed_snapshot_bytes", labels(A)) == 17_179_869_184
+    assert get("amistore_task_freed_snapshot_bytes", labels(B)) is None
