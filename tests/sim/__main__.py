@@ -4,6 +4,7 @@ python -m tests.sim --seeds 10000            # seeds 0..9999
 python -m tests.sim --seed 42 --verbose      # replay one seed, with its calls and writes
 python -m tests.sim --seeds 200 --dump F     # every call, write and Event as JSON lines, to diff
 python -m tests.sim --seeds 1000 --verify    # with verifyObjects (HeadObject) in play
+python -m tests.sim --seeds 1000 --cleanup   # with afterExport (DeregisterImage) in play
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the same seeds with verifyObjects on some AmiStores, and some objects missing",
     )
     parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="the same seeds with afterExport on some AmiStores, AMIs that block it (public, "
+        "shared, protected, in use) and the operator's --allow-deregister flags",
+    )
+    parser.add_argument(
         "--dump",
         type=argparse.FileType("w"),
         help="write every call, status write and Event of every seed to this file, one JSON "
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     started, failed = time.monotonic(), 0
     for seed in seeds:
-        log = scenario.run(scenario.draw(seed, verify=args.verify))
+        log = scenario.run(scenario.draw(seed, verify=args.verify, cleanup=args.cleanup))
         broken = invariants.check(log)
         if args.dump:
             dump(seed, log, args.dump)
@@ -54,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if broken:
             failed += 1
             replay = f"make sim SEED={seed}" + (" VERIFY=1" if args.verify else "")
+            replay += " CLEANUP=1" if args.cleanup else ""
             print(f"seed {seed} broke {sorted(broken)}: replay with: {replay}")
             for name, violations in broken.items():
                 for violation in violations[:3]:

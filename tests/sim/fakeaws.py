@@ -4,8 +4,8 @@ Per (account, region): AMIs, their store tasks, and the account's store capacity
 A new task is listed only after a visibility delay (EC2 is eventually
 consistent); its progress grows with time; it ends Completed or Failed as drawn.
 Faults: throttling and 5xx windows, AMI IDs AWS rejects, AMIs an IAM policy
-denies (per AMI, as a tag-scoped policy does), and creates whose answer is lost
-after AWS acted (the caller sees a 5xx).
+denies (per AMI, as a tag-scoped policy does), and creates and deregistrations whose
+answer is lost after AWS acted (the caller sees a 5xx). AMIs themselves: ``fakeimages``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from amistore_operator.aws import errors
+from amistore_operator.core import images as core_images
 from amistore_operator.core import model, verify
+
+from tests.sim import fakeimages
 
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 Reason = model.PollErrorReason
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -64,7 +69,7 @@ class Call:
     t: float
     account: str
     region: str
-    op: str  # describe_ids | describe_page | create | preflight | head_object (S3)
+    op: str  # describe_ids | describe_page | create | preflight | head_object (S3) | ...
     amis: tuple[str, ...]
     bucket: str | None
     outcome: str  # ok | an error code
@@ -78,6 +83,7 @@ class Faults:
     unavailable: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     fault_rate: float = 0.5  # share of calls refused inside a window
     lost_create_rate: float = 0.0  # creates AWS acts on but whose answer is lost
+    lost_deregister_rate: float = 0.0  # deregistrations AWS acts on, answer lost
 
 
 class FakeEc2:
@@ -96,6 +102,7 @@ class FakeEc2:
         visibility: Callable[[], float],
         capacity: int = 20,
         faults: Faults | None = None,
+        images: Mapping[str, fakeimages.Traits] | None = None,
     ) -> None:
         self.now = now
         self.rng = rng
@@ -110,6 +117,10 @@ class FakeEc2:
         self.tasks: dict[tuple[str, str], dict[str, list[Task]]] = {}
         self.calls: list[Call] = []
         self.missing: set[str] = set()  # AMIs whose objects S3 does not show (deleted)
+        self.expiring: set[str] = set()  # buckets whose lifecycle rule expires objects
+        self.images = fakeimages.FakeImages(
+            now=now, amis=self.amis - self.invalid, traits=images or {}
+        )
 
     def object_of(self, account: str, region: str, bucket: str, key: str) -> Task | None:
         """The Completed task whose object ``s3://bucket/key`` is now (the latest wins)."""
@@ -160,7 +171,7 @@ class FakeEc2:
 
 
 class Client:
-    """``calls.StoreTaskApi`` and ``exporter.CreateApi`` of one (account, region)."""
+    """``calls.StoreTaskApi``, ``exporter.CreateApi`` and ``images.ImageClient`` of one region."""
 
     def __init__(self, ec2: FakeEc2, account: str, region: str) -> None:
         self.ec2 = ec2
@@ -172,10 +183,11 @@ class Client:
             Call(self.ec2.now(), self.account, self.region, op, tuple(amis), bucket, outcome)
         )
 
-    def _check(self, op: str, amis: Sequence[str], bucket: str | None) -> None:
+    def _check(self, op: str, amis: Sequence[str], bucket: str | None, gone: bool = True) -> None:
         error = self.ec2.fault(op)
         if error is None:
-            bad = [a for a in amis if a in self.ec2.invalid or a not in self.ec2.amis]
+            # A deregistered AMI is gone (but not its objects in S3: ``gone`` False).
+            bad = [a for a in amis if self.ec2.images.gone(self.account, self.region, a, gone)]
             if bad:
                 error = errors.AwsError(
                     Reason.INVALID_IMAGE_ID,
@@ -240,12 +252,14 @@ class Client:
     def head(self, bucket: str, key: str) -> verify.Head | None:
         """HeadObject (S3) of the object a store task wrote (None: S3 has none)."""
         ami = key.removesuffix(".bin")
-        self._check("head_object", (ami,), bucket)
+        self._check("head_object", (ami,), bucket, gone=False)
         task = self.ec2.object_of(self.account, self.region, bucket, key)
         self._log("head_object", (ami,), bucket, "ok" if task is not None else "404")
         if task is None:
             return None
-        return verify.Head(self.ec2.size_of(task), None, f'"{int(task.start)}"')
+        written = EPOCH + datetime.timedelta(seconds=task.start + task.duration)
+        expiry = fakeimages.expiration(written) if bucket in self.ec2.expiring else None
+        return verify.Head(self.ec2.size_of(task), None, f'"{int(task.start)}"', expiry)
 
     def create(self, ami_id: str, bucket: str, tags: Sequence[tuple[str, str]] = ()) -> str:
         """CreateStoreImageTask: a new task, listed after the visibility delay."""
@@ -277,3 +291,50 @@ class Client:
             raise errors.AwsError(Reason.AWS_UNAVAILABLE, "InternalError", "no answer")
         self._log("create", (ami_id,), bucket, "ok")
         return f"{ami_id}.bin"
+
+    def _image_call(
+        self, op: str, amis: Sequence[str], act: Callable[..., T], *args: Any, lost: float = 0.0
+    ) -> T:
+        """The image side's call: a window's fault, else ``act``'s answer (lost at ``lost``)."""
+        try:
+            if (error := self.ec2.fault(op)) is not None:
+                raise error
+            result = act(self.account, self.region, *args)
+        except errors.AwsError as exc:
+            self._log(op, amis, None, exc.code)
+            raise
+        outcome = "lost" if lost and self.ec2.rng.random() < lost else "ok"
+        self._log(op, amis, None, outcome)
+        if outcome == "lost":
+            raise errors.AwsError(Reason.AWS_UNAVAILABLE, "InternalError", "no answer")
+        return result
+
+    def images(self, image_ids: Sequence[str]) -> dict[str, core_images.Image]:
+        """DescribeImages by ID; a gone AMI is absent."""
+        return self._image_call("describe_images", image_ids, self.ec2.images.describe, image_ids)
+
+    def launch_permissions(self, image_id: str) -> core_images.LaunchPermissions:
+        """DescribeImageAttribute(launchPermission)."""
+        act = self.ec2.images.launch_permissions
+        return self._image_call("describe_image_attribute", (image_id,), act, image_id)
+
+    def references(self, image_ids: Sequence[str]) -> list[core_images.Reference]:
+        """DescribeImageReferences, ten AMIs a call (AWS takes no more), as ImageClient does."""
+        ids, step = list(dict.fromkeys(image_ids)), core_images.REFERENCES_PER_CALL
+        found: list[core_images.Reference] = []
+        for batch in (ids[i : i + step] for i in range(0, len(ids), step)):
+            act = self.ec2.images.references
+            found += self._image_call("describe_image_references", batch, act, batch)
+        return found
+
+    def snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, core_images.Snapshot]:
+        """DescribeSnapshots, logged with the snapshots' AMIs."""
+        amis = tuple(dict.fromkeys(fakeimages.image_of(s) for s in snapshot_ids))
+        return self._image_call("describe_snapshots", amis, self.ec2.images.snapshots, snapshot_ids)
+
+    def deregister(self, image_id: str, delete_snapshots: bool) -> core_images.Deregistered:
+        """DeregisterImage, its answer lost at the drawn rate."""
+        act, lost = self.ec2.images.deregister, self.ec2.faults.lost_deregister_rate
+        return self._image_call(
+            "deregister", (image_id,), act, image_id, delete_snapshots, lost=lost
+        )

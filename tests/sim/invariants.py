@@ -14,7 +14,7 @@ from typing import Any
 from amistore_operator.core import export, model
 from amistore_operator.kube import handlers
 
-from tests.sim import fakeaws, fakekube, retryrules, scenario, verifyrules, world
+from tests.sim import cleanuprules, fakeaws, fakekube, retryrules, scenario, verifyrules, world
 
 Violations = list[str]
 Invariant = Callable[[scenario.Log], Violations]
@@ -241,6 +241,7 @@ ALL: tuple[Invariant, ...] = (
     quiet_at_the_end,
     *verifyrules.ALL,
     *retryrules.ALL,
+    *cleanuprules.ALL,
 )
 
 

@@ -8,7 +8,9 @@ lag, refused and lost writes) and what people do meanwhile (spec edits, specs
 the operator rejects, retry annotations (mostly the time they are set, as the
 docs tell; some free-form, some oversize), account map reloads, operator
 crashes). Every run ends with a quiet tail without faults or
-edits, long enough for every export to start and finish.
+edits, long enough for every export to start and finish. ``draw(seed, verify=True)``
+and ``draw(seed, cleanup=True)`` add verification and cleanup (``afterExport``) on top of
+the same runs, each from its own generator.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import looptime
-from amistore_operator.core import accounts, export, timestamps
+from amistore_operator.core import accounts, export, images, timestamps
 from amistore_operator.core import spec as specs_
 from amistore_operator.kube import handlers
 
-from tests.sim import fakeaws, fakekube, world
+from tests.sim import fakeaws, fakeimages, fakekube, world
 
 REGION = "eu-west-1"
 OTHER_ACCOUNT = "111111111111"
@@ -72,6 +74,11 @@ class Scenario:
     active: float  # faults and edits happen before this
     horizon: float  # the run ends here
     missing: tuple[str, ...] = ()  # AMIs whose exported objects S3 does not show
+    # Cleanup (afterExport): the AMIs' traits (plain when absent), the buckets whose lifecycle
+    # rule expires objects, and the operator's flags.
+    images: Mapping[str, fakeimages.Traits] = dataclasses.field(default_factory=dict)
+    expiring: tuple[str, ...] = ()
+    cleanup: world.CleanupFlags = dataclasses.field(default_factory=world.CleanupFlags)
 
 
 def retry_stamp(t: float) -> str:
@@ -92,14 +99,16 @@ def _spec(rng: random.Random, amis: tuple[str, ...], interval: float) -> dict[st
     return spec
 
 
-def draw(seed: int, *, verify: bool = False) -> Scenario:
-    """The scenario of ``seed``; ``verify``: some AmiStores with ``verifyObjects`` too.
+def draw(seed: int, *, verify: bool = False, cleanup: bool = False) -> Scenario:
+    """The scenario of ``seed``; ``verify``: some AmiStores with ``verifyObjects`` too;
+    ``cleanup``: some with ``afterExport``, and AMIs and buckets that block it.
 
-    Verification is drawn from its own generator, on top of the same scenario, so the
-    seeds without it run exactly as before it existed.
+    Each is drawn from its own generator, on top of the same scenario, so the seeds
+    without it run exactly as before it existed.
     """
     drawn = _draw(seed)
-    return _with_verify(drawn) if verify else drawn
+    drawn = _with_verify(drawn) if verify else drawn
+    return _with_cleanup(drawn) if cleanup else drawn
 
 
 def _with_verify(sc: Scenario) -> Scenario:
@@ -115,6 +124,91 @@ def _with_verify(sc: Scenario) -> Scenario:
     )
     missing = tuple(a for a in sc.amis if rng.random() < 0.15)
     return dataclasses.replace(sc, specs=specs, actions=actions, missing=missing)
+
+
+# The longest afterExportDelaySeconds drawn: every cleanup ends within the 30 minutes (and
+# three intervals) past the last task's end that ``invariants.quiet_at_the_end`` allows.
+MAX_DELAY = 1200
+CLEANUP_TAIL_INTERVALS = 14
+_AFTER_EXPORT = ("Deregister", "DeregisterAndDeleteSnapshots", "Keep", None)  # None: absent
+_DEREGISTER_NAMESPACES = (("*",), ("*",), ("*",), ("team-a",), ("team-*",), ("ops",))
+SHARED_WITH = ("333333333333", "arn:aws:organizations::333333333333:organization/o-example")
+REFERENCE_ARNS = {
+    "ec2:Instance": "arn:aws:ec2:{region}:{owner}:instance/i-{n:017x}",
+    "ec2:LaunchTemplate": "arn:aws:ec2:{region}:{owner}:launch-template/lt-{n:017x}",
+    "ssm:Parameter": "arn:aws:ssm:{region}:{owner}:parameter/golden/ami-{n}",
+    "imagebuilder:ImageRecipe": "arn:aws:imagebuilder:{region}:{owner}:image-recipe/r{n}/1.0.0",
+    "imagebuilder:ContainerRecipe": (
+        "arn:aws:imagebuilder:{region}:{owner}:container-recipe/c{n}/1.0.0"
+    ),
+}
+
+
+def _with_cleanup(sc: Scenario) -> Scenario:
+    """``sc`` with ``afterExport`` on some specs (and edits), and blockers that come and go.
+
+    Static blockers (public, shared, protected, another account's) keep an AMI for good;
+    references live in windows that end before ``active``, so they go away; some buckets'
+    lifecycle rules expire objects; the operator's flags allow some namespaces, or none.
+    The quiet tail grows by the delay and the intervals an AMI found blocked may wait
+    before it is looked at again (``cleanuprules.LOOK_AGAIN``).
+    """
+    rng = random.Random(sc.seed * 1_000_003 + 29)
+
+    def after(spec: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(spec)
+        if not out.get("imageIds"):
+            return out
+        choice = rng.choices(_AFTER_EXPORT, weights=(8, 7, 2, 3))[0]
+        if choice is not None:
+            out["afterExport"] = choice
+        own = float(out["pollIntervalSeconds"])
+        out["afterExportDelaySeconds"] = min(MAX_DELAY, int(own * rng.choice((0, 0, 0.5, 1, 3))))
+        return out
+
+    specs = {key: after(spec) for key, spec in sc.specs.items()}
+    longest = max(float(spec["pollIntervalSeconds"]) for spec in specs.values())
+    actions = tuple(
+        dataclasses.replace(a, spec=after(a.spec)) if a.spec is not None else a for a in sc.actions
+    )
+    traits = {ami: _traits(rng, sc) for ami in sc.amis}
+    flags = world.CleanupFlags(
+        allow_deregister=rng.random() < 0.85,
+        deregister_namespaces=rng.choice(_DEREGISTER_NAMESPACES),
+    )
+    return dataclasses.replace(
+        sc,
+        specs=specs,
+        actions=actions,
+        images={ami: t for ami, t in traits.items() if t != fakeimages.PLAIN},
+        expiring=tuple(b for b in BUCKETS if rng.random() < 0.15),
+        cleanup=flags,
+        horizon=sc.horizon + MAX_DELAY + CLEANUP_TAIL_INTERVALS * longest,
+        aws_faults=dataclasses.replace(
+            sc.aws_faults, lost_deregister_rate=rng.choice((0.0, 0.0, 0.2))
+        ),
+    )
+
+
+def _traits(rng: random.Random, sc: Scenario) -> fakeimages.Traits:
+    """One AMI's blockers: mostly none."""
+    references = []
+    for _ in range(rng.choice((0, 0, 0, 1, 2))):
+        kind = rng.choice(images.REFERENCE_TYPES)
+        arn = REFERENCE_ARNS[kind].format(
+            region=REGION, owner=world.OWN_ACCOUNT, n=rng.randrange(16**8)
+        )
+        start = rng.uniform(0, sc.active)
+        end = min(sc.active, start + rng.uniform(1, 5) * sc.interval)
+        references.append(fakeimages.Reference(kind, arn, start, end))
+    protected = rng.random() < 0.06
+    return fakeimages.Traits(
+        public=rng.random() < 0.04,
+        shared=(rng.choice(SHARED_WITH),) if rng.random() < 0.05 else (),
+        protection=rng.choice(("enabled", "enabled-with-cooldown")) if protected else "disabled",
+        references=tuple(references),
+        foreign=rng.random() < 0.04,
+    )
 
 
 def _draw(seed: int) -> Scenario:
@@ -283,8 +377,10 @@ class Run:
             visibility=lambda: rng.uniform(0, sc.visibility),
             capacity=sc.capacity,
             faults=sc.aws_faults,
+            images=sc.images,
         )
         self.ec2.missing = set(sc.missing)
+        self.ec2.expiring = set(sc.expiring)
         self.kube = fakekube.FakeApiServer(now=loop.time, rng=rng)
         self.kube.faults = sc.write_faults
         logging.getLogger("amistore_operator").addHandler(self.tracebacks)
@@ -293,6 +389,7 @@ class Run:
             interval=sc.interval,
             permission=export.Permission(True, sc.allowed_buckets, ("*",)),
             max_concurrent=sc.max_concurrent,
+            cleanup=sc.cleanup,
         )
         self.proc = self._process()
         self.kube.on_event = self._deliver

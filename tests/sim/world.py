@@ -5,7 +5,9 @@ the virtual clock, a runner that calls the fake in the event loop's thread (a
 call takes ``latency`` virtual seconds: AWS acts half-way, so a crash can land
 before or after it does), and the real poll loop of ``kube/daemon.py`` per
 AmiStore. A crash cancels every task of the process at whatever await it is in;
-the next process starts from what the API server stored, and nothing else.
+the next process starts from what the API server stored, and nothing else. Cleanup
+(``afterExport``) gets the fake's image calls and the run's flags once the service
+takes them (``cleanup_arguments``).
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import importlib
+import inspect
 import logging
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from amistore_operator.core import accounts, export, statusevents
+from amistore_operator.core import accounts, export, exportready, statusevents
 from amistore_operator.kube import daemon, handlers
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 from amistore_operator.reconcile import exporter, resource, service
 
-from tests.sim import fakeaws, fakekube
+from tests.sim import fakeaws, fakeimages, fakekube
 
 T = TypeVar("T")
-OWN_ACCOUNT = "000000000000"
+OWN_ACCOUNT = fakeimages.OWN_ACCOUNT
 CREATE_RATE, CREATE_BURST = 2.0, 20  # the exporter's create bucket per (account, region)
 ALLOW_ALL = export.Permission(True, ("*",), ("*",))
 
@@ -58,6 +62,35 @@ class SimClock:
 
 
 @dataclasses.dataclass(frozen=True)
+class CleanupFlags:
+    """The operator's ``--allow-deregister`` and ``--deregister-namespaces`` (off by default).
+
+    The fields of ``core.cleanuppermission.Permission``, which the service is given.
+    """
+
+    allow_deregister: bool = False
+    deregister_namespaces: tuple[str, ...] = ("*",)
+
+    def allows(self, namespace: str) -> bool:
+        """Whether the flags let the operator deregister AMIs for ``namespace``."""
+        return self.allow_deregister and exportready.matches_any(
+            namespace, self.deregister_namespaces
+        )
+
+
+# Whether the service cleans up yet (``images=``, ``cleanup=``): #21's cleanup step.
+SERVICE_CLEANS_UP = "images" in inspect.signature(service.AmiStoreService).parameters
+
+
+def cleanup_arguments(ec2: fakeaws.FakeEc2, flags: CleanupFlags) -> dict[str, Any]:
+    """The service's ``images=`` (the fake's clients) and ``cleanup=``, once it takes them."""
+    if not SERVICE_CLEANS_UP:
+        return {}
+    permission = importlib.import_module("amistore_operator.core.cleanuppermission")
+    return {"images": ec2.client, "cleanup": permission.Permission(**dataclasses.asdict(flags))}
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """The operator's settings in one run."""
 
@@ -66,6 +99,7 @@ class Config:
     permission: export.Permission = ALLOW_ALL
     max_concurrent: int = 20
     latency: float = 0.2
+    cleanup: CleanupFlags = CleanupFlags()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +176,7 @@ class Process:
             exports=self.exports,
             objects=ec2.client,
             runner=self._run,
+            **cleanup_arguments(ec2, config.cleanup),
         )
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
