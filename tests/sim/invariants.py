@@ -220,6 +220,10 @@ def quiet_at_the_end(log: scenario.Log) -> Violations:
     # recorded after the last fault: a record shows the end the operator set, and the
     # record leaves the status then (by time alone), polled within a second of it.
     since = max([since, *(t + longest for t in _record_ends(log))])
+    specs = [v.spec for vs in log.kube.objects.values() for v in vs]
+    if any((s.get("afterExport") or "Keep") != "Keep" for s in specs):
+        # Cleanup's blocked AMIs are looked at again up to ten intervals after a blocker goes.
+        since = max(since, cleanuprules.settled(log)[0])
     if since > log.end - 3 * longest:
         return []  # too short a quiet tail to say anything
     found: Violations = []

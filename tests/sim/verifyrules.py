@@ -97,7 +97,18 @@ def every_object_verified(log: scenario.Log) -> Violations:
 
 
 def objects_looked_at_once(log: scenario.Log) -> Violations:
-    """An object found is looked at again only after a crash or a status not stored."""
+    """An object found is looked at again only after a crash or a status not stored.
+
+    Not an AMI some AmiStore ever wanted deregistered: cleanup reads its object again in
+    the poll that calls (``cleanuprules`` holds it to its own rules).
+    """
+    cleaned = {
+        ami
+        for vs in log.kube.objects.values()
+        for v in vs
+        if (v.spec.get("afterExport") or "Keep") != "Keep"
+        for ami in v.spec.get("imageIds") or ()
+    }
     found = []
     heads: dict[tuple[str, str, str], int] = {}
     for call in log.ec2.calls:
@@ -107,6 +118,8 @@ def objects_looked_at_once(log: scenario.Log) -> Violations:
     unstored = sum(1 for w in log.kube.writes if w.outcome != "stored")
     verifiers = sum(1 for vs in log.kube.objects.values() if any(v.spec for v in vs))
     for (account, bucket, ami), count in sorted(heads.items()):
+        if ami in cleaned:
+            continue
         tasks = log.ec2.region_tasks(account, scenario.REGION).get(ami, [])
         done = sum(1 for t in tasks if t.bucket == bucket)
         bound = done * verifiers * (1 + len(log.crashes)) + unstored

@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import importlib
-import inspect
 import logging
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from amistore_operator.core import accounts, export, exportready, statusevents
+from amistore_operator.core import accounts, cleanuppermission, export, exportready, statusevents
 from amistore_operator.kube import daemon, handlers
 from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
@@ -78,16 +76,10 @@ class CleanupFlags:
         )
 
 
-# Whether the service cleans up yet (``images=``, ``cleanup=``): #21's cleanup step.
-SERVICE_CLEANS_UP = "images" in inspect.signature(service.AmiStoreService).parameters
-
-
 def cleanup_arguments(ec2: fakeaws.FakeEc2, flags: CleanupFlags) -> dict[str, Any]:
-    """The service's ``images=`` (the fake's clients) and ``cleanup=``, once it takes them."""
-    if not SERVICE_CLEANS_UP:
-        return {}
-    permission = importlib.import_module("amistore_operator.core.cleanuppermission")
-    return {"images": ec2.client, "cleanup": permission.Permission(**dataclasses.asdict(flags))}
+    """The service's ``images=`` (the fake's clients) and ``cleanup=`` (the flags)."""
+    permission = cleanuppermission.Permission(**dataclasses.asdict(flags))
+    return {"images": ec2.client, "cleanup": permission}
 
 
 @dataclasses.dataclass(frozen=True)

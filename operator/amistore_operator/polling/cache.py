@@ -8,6 +8,7 @@ the entries of one subscription into the ``ResourceView`` the core reconciles.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -185,6 +186,22 @@ class TaskCache:
             # sooner, and waking the loop (a scan of every entry) per departure would make
             # deleting or shutting down with N resources cost N scans.
             self._on_change()
+
+    def retire(self, ami: str) -> None:
+        """A deregistered AMI: every subscription naming it goes on without it, at once.
+
+        AWS fails a whole ImageIds batch naming it; each AmiStore's next poll asks for
+        the same spec without it (``reconcile.fetch``).
+        """
+        for key in sorted(self._ami_subs.get(ami, ())):
+            sub = self.subs[key]
+            rest = tuple(a for a in sub.spec.image_ids if a != ami)
+            known = {a: e.task for a in rest if (e := self.amis.get(a)) and e.task is not None}
+            if rest:
+                spec = dataclasses.replace(sub.spec, image_ids=rest)
+                self.subscribe(key, spec, known, sub.awaiting - {ami})
+            else:
+                self.unsubscribe(key)
 
     def wake(self, key: str) -> None:
         """Make every item of ``key`` due now."""

@@ -157,6 +157,12 @@ class PollerHub:
             return None
         return region_poller.refresher.effective_interval
 
+    def retire(self, where: tuple[str, str], ami: str) -> None:
+        """A deregistered AMI of (account, region): no batch names it again."""
+        region_poller = self._regions.get(where)
+        if region_poller is not None:
+            region_poller.cache.retire(ami)
+
     def wake(self, key: str) -> None:
         """The resource's spec changed: poll it within seconds."""
         where = self._key_region.get(key)

@@ -1,16 +1,12 @@
 """Cleanup's step of a poll (``spec.afterExport``): deregister an exported AMI, guarded.
 
 ``core.cleanup`` decides; this reads what it needs, cheapest first and only for the AMIs
-still in the running: no call for a guard the status already fails; one HeadObject per
-AMI; one DescribeImages for all; DescribeImageAttribute and DescribeImageReferences (ten
-AMIs a call) only for those that passed. An AMI every guard allows is marked
-``Deregistering``; ``DeregisterImage`` is called in a later poll, once that status is
-stored (``written``), after every guard is read again. A blocked AMI is looked at again
-every ``RECHECK_INTERVALS`` intervals, spread by its ID, so it proceeds by itself when
-its blocker goes. Never for a namespace the account map or the operator's flags refuse.
-
-A deregistration whose answer was lost is not repeated: the next poll reads the AMI, and
-an AMI gone with its entry ``Deregistering`` was deregistered by the operator.
+still in the running: one HeadObject per AMI, one DescribeImages for all, then
+DescribeImageAttribute and DescribeImageReferences (ten a call) for those that passed.
+An AMI every guard allows is marked ``Deregistering``; ``DeregisterImage`` follows in a
+later poll, once that status is stored, after every guard is read again; a lost answer
+is not asked again (an AMI gone with its mark was ours). A blocked one is looked at again
+within ``RECHECK_INTERVALS`` intervals. One AmiStore at a time per AMI (``cleanupbook``).
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ from amistore_operator.core import (
     verify,
 )
 from amistore_operator.core import images as amis
-from amistore_operator.reconcile import resource, step, verifystep
+from amistore_operator.reconcile import cleanupbook, resource, step, verifystep
 
 logger = logging.getLogger(__name__)
 Runner = Callable[..., Awaitable[Any]]
@@ -62,6 +58,7 @@ class CleanupStep(step.Step):
         permission: cleanuppermission.Permission | None,
         *,
         parsed: Mapping[str, tuple[object, model.AmiStoreSpec]],
+        book: cleanupbook.CleanupBook | None = None,
         runner: Runner = asyncio.to_thread,
     ) -> None:
         """``parsed``: every AmiStore's parsed spec by key (the service's, kept current)."""
@@ -69,6 +66,7 @@ class CleanupStep(step.Step):
         self._objects = objects  # (account, region) -> HeadObject client
         self._permission = permission or cleanuppermission.Permission()
         self._parsed = parsed
+        self._book = book or cleanupbook.CleanupBook()
         self._runner = runner
         self._clients: dict[tuple[str, str], ImageApi] = {}
         self._unstored: dict[str, set[str]] = {}  # marked Deregistering, not yet stored
@@ -78,11 +76,12 @@ class CleanupStep(step.Step):
     async def run(self, inputs: step.PollInputs) -> step.Part:
         """This poll's cleanup: the entries' cleanup fields and the ``Archived`` condition."""
         spec, key = inputs.wanted, inputs.ref.key
-        if self._factory is None or self._objects is None or not cleanup.deregisters(spec):
-            return step.Part()
         known = inputs.entries
         if known is None:  # a status another process wrote: its entries are all there is
             known = tuple(taskentries.from_status(inputs.prior or {}))
+        self._book.learn(key, (spec.account, spec.region), known)
+        if self._factory is None or self._objects is None or not cleanup.deregisters(spec):
+            return step.Part()
         prev = {str(e.get("amiId")): e for e in known}
         changed: dict[str, dict[str, Any]] = {}
         due = self._due(inputs, prev, changed)
@@ -96,7 +95,7 @@ class CleanupStep(step.Step):
                     self._unstored.get(key, set())
                 ):
                     events += await self._deregister(client, inputs, prev[ami_id], changed)
-                else:
+                elif self._book.claim(key, (spec.account, spec.region), ami_id):
                     changed[ami_id] = cleanup.deregistering(prev[ami_id])
                     self._unstored.setdefault(key, set()).add(ami_id)
         changed.update(self._done.get(key, {}))
@@ -122,10 +121,17 @@ class CleanupStep(step.Step):
             refusal = (cleanup.ACCOUNT_NOT_ALLOWED, inputs.denial)
         later = self._not_before.setdefault(key, {})
         due: list[str] = []
+        where = (spec.account, spec.region)
         for ami_id in spec.image_ids:
             entry = prev.get(ami_id)
             if entry is None or cleanup.state(entry) in cleanup.ENDED:
                 continue
+            if self._book.ended(where, ami_id):  # gone: ours if marked, else another's
+                ours = cleanup.state(entry) == cleanup.DEREGISTERING
+                changed[ami_id] = cleanup.deregistered(entry, now, None, gone=not ours)
+                continue
+            if self._book.held_by_other(key, where, ami_id):
+                continue  # another AmiStore has marked it: its cleanup goes first
             kept_by = self._kept_by(inputs, ami_id)
             verdict = cleanup.local(spec, entry, now, refusal=refusal, kept_by=kept_by)
             if verdict.reason in (cleanup.EXPORTING, cleanup.VERIFYING):
@@ -232,6 +238,7 @@ class CleanupStep(step.Step):
     def _gone(self, inputs: step.PollInputs, entry: Mapping[str, Any]) -> dict[str, Any]:
         """The entry of an AMI AWS has no more: ours if it was marked, else someone else's."""
         ours = cleanup.state(entry) == cleanup.DEREGISTERING
+        self._book.end((inputs.wanted.account, inputs.wanted.region), str(entry.get("amiId")))
         return cleanup.deregistered(entry, inputs.now, None, gone=not ours)
 
     async def _deregister(
@@ -250,24 +257,24 @@ class CleanupStep(step.Step):
             sizes = await self._runner(client.snapshots, list(ids)) if ids else {}
             result = await self._runner(client.deregister, ami_id, delete)
         except errors.AwsError as exc:
-            if exc.code in _GONE:
+            if exc.code in _GONE:  # gone between DescribeImages and the call: not by us
+                self._book.end((spec.account, spec.region), ami_id)
                 changed[ami_id] = cleanup.deregistered(entry, inputs.now, None, gone=True)
             elif exc.reason not in _TRANSIENT:  # AWS refused: it did nothing
                 verdict = cleanup.Verdict(cleanup.ACCESS_DENIED, f"{exc.code}: {exc.message}")
                 self._judged(inputs, ami_id, entry, verdict, changed)
             return []  # else AWS may have acted: the next poll reads the AMI
+        self._book.end((spec.account, spec.region), ami_id)
         done = cleanup.deregistered(entry, inputs.now, cleanup.freed_bytes(result, sizes))
         changed[ami_id] = done
         self._done.setdefault(inputs.ref.key, {})[ami_id] = done
         return [statusevents.image_deregistered(ami_id, result, sizes)]
 
     def _client(self, account: str, region: str) -> ImageApi:
-        found = self._clients.get((account, region))
-        if found is None and self._factory is not None:
-            found = self._clients[(account, region)] = self._factory(account, region)
-        if found is None:
-            raise AssertionError("no client factory")
-        return found
+        assert self._factory is not None  # run() asks for none without it
+        if (account, region) not in self._clients:
+            self._clients[(account, region)] = self._factory(account, region)
+        return self._clients[(account, region)]
 
     def written(self, key: str) -> None:
         """The status is stored: the AMIs it marked may be deregistered."""
@@ -278,13 +285,16 @@ class CleanupStep(step.Step):
         """Not stored: the next poll marks them again (what was deregistered stays known)."""
         self._unstored.pop(key, None)
 
+    def observe(self, ref: resource.ResourceRef, snap: resource.Snapshot) -> None:
+        """A watched status (all of them before the first poll after a restart): learnt."""
+        raw, status = snap.raw_spec or {}, snap.status or {}
+        region = status.get("region") or raw.get("region")
+        if isinstance(region, str):
+            where = (str(raw.get("account") or ""), region)
+            self._book.learn(ref.key, where, taskentries.from_status(status))
+
     def forget(self, key: str) -> None:
         """The resource is gone."""
         for memo in (self._unstored, self._not_before, self._done):
             memo.pop(key, None)
-
-    def rejected(
-        self, ref: resource.ResourceRef, prior: Mapping[str, Any] | None, now: datetime.datetime
-    ) -> step.Part:
-        """Nothing of its own to keep in the status."""
-        return step.Part()
+        self._book.release(key)

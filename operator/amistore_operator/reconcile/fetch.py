@@ -46,8 +46,10 @@ class Fetch:
         hub: poller_hub.PollerHub,
         gate: accountgate.AccountGate,
         polled: Callable[[str], bool],
+        retired: Callable[[tuple[str, str]], frozenset[str]] = lambda where: frozenset(),
     ) -> None:
         self._hub = hub
+        self._retired = retired  # (account, region) -> AMIs deregistered (``cleanupbook``)
         self._gate = gate
         self._polled = polled  # whether a key is still polled (not forgotten meanwhile)
 
@@ -97,7 +99,8 @@ class Fetch:
                 lambda: {} if other else status.known_tasks(prior, generation)
             )
             awaiting = _requested(entries if entries is not None else (), prior)
-            view = await self._view(ref.key, wanted, known, awaiting, _retired(entries, prior))
+            retired = _retired(entries, prior) | self._retired((wanted.account, wanted.region))
+            view = await self._view(ref.key, wanted, known, awaiting, retired)
             if not self._polled(ref.key):
                 return Restart.GONE
             fresh = read()

@@ -32,6 +32,7 @@ from amistore_operator.observe import metrics
 from amistore_operator.polling import hub as poller_hub
 from amistore_operator.reconcile import (
     accountgate,
+    cleanupbook,
     cleanupstep,
     createstep,
     exporter,
@@ -86,7 +87,9 @@ class AmiStoreService:
         self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
-        self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=self._generations.__contains__)
+        book = cleanupbook.CleanupBook(hub.retire)  # deregistered AMIs: polled by no AmiStore
+        polled = self._generations.__contains__
+        self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=polled, retired=book.ended_in)
         # After the fetch every poll runs these in turn: a new capability is a new step.
         self._steps: tuple[step.Step, ...] = (
             createstep.ExportStep(
@@ -97,7 +100,9 @@ class AmiStoreService:
                 spec_account=self._gate.spec_account,
             ),
             verifystep.VerifyStep(objects, runner=runner),  # a blocking call in a thread
-            cleanupstep.CleanupStep(images, objects, cleanup, parsed=self._parsed, runner=runner),
+            cleanupstep.CleanupStep(
+                images, objects, cleanup, parsed=self._parsed, book=book, runner=runner
+            ),
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)
         self._rejected: dict[str, int] = {}  # the generation whose invalid spec was reported

@@ -25,6 +25,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.views: list[tuple[str, model.AmiStoreSpec, Mapping[str, model.StoreTask]]] = []
         self.woken: list[str] = []
+        self.retired: list[tuple[tuple[str, str], str]] = []
         self.forgotten: list[str] = []
         self.awaiting: list[frozenset[str]] = []  # what each view was asked to poll every interval
         self.refreshed: list[tuple[str, tuple[str, ...]]] = []
@@ -61,6 +62,9 @@ class FakeHub:
 
     def wake(self, key: str) -> None:
         self.woken.append(key)
+
+    def retire(self, where: tuple[str, str], ami: str) -> None:
+        self.retired.append((where, ami))
 
     def refresh(self, key: str, amis: tuple[str, ...]) -> None:
         self.refreshed.append((key, amis))
