@@ -90,11 +90,11 @@ class CleanupStep(step.Step):
             client = self._client(spec.account, spec.region)
             head = self._objects(spec.account, spec.region).head
             ready = await self._guards(client, head, inputs, {a: prev[a] for a in due}, changed)
-            for ami_id in ready:
+            for ami_id, image in ready.items():
                 if cleanup.state(prev[ami_id]) == cleanup.DEREGISTERING and ami_id not in (
                     self._unstored.get(key, set())
                 ):
-                    events += await self._deregister(client, inputs, prev[ami_id], changed)
+                    events += await self._deregister(client, inputs, image, prev[ami_id], changed)
                 elif self._book.claim(key, (spec.account, spec.region), ami_id):
                     changed[ami_id] = cleanup.deregistering(prev[ami_id])
                     self._unstored.setdefault(key, set()).add(ami_id)
@@ -166,8 +166,8 @@ class CleanupStep(step.Step):
         inputs: step.PollInputs,
         entries: Mapping[str, Mapping[str, Any]],
         changed: dict[str, dict[str, Any]],
-    ) -> list[str]:
-        """The AMIs every AWS guard allows now; the others' verdicts go in ``changed``."""
+    ) -> dict[str, amis.Image]:
+        """The AMIs every AWS guard allows now, as read; the others' verdicts go in ``changed``."""
         account = inputs.view.account
         alive: dict[str, amis.Image] = {}
         try:
@@ -191,13 +191,14 @@ class CleanupStep(step.Step):
                     alive[ami_id] = image
             used = await self._runner(client.references, list(alive)) if alive else []
         except errors.AwsError as exc:
-            return self._failed(inputs, entries, exc, changed)
-        ready = []
+            self._failed(inputs, entries, exc, changed)
+            return {}
+        ready = {}
         for ami_id, image in alive.items():
             refs = [r for r in used if r.image_id == ami_id]
             verdict = cleanup.image_guard(image, account, None, refs)
             if self._judged(inputs, ami_id, entries[ami_id], verdict, changed):
-                ready.append(ami_id)
+                ready[ami_id] = image
         return ready
 
     def _judged(
@@ -225,15 +226,14 @@ class CleanupStep(step.Step):
         entries: Mapping[str, Mapping[str, Any]],
         exc: errors.AwsError,
         changed: dict[str, dict[str, Any]],
-    ) -> list[str]:
+    ) -> None:
         """A read failed: nothing proceeds this poll; refused access shows, the rest waits."""
         if exc.reason in _TRANSIENT:
-            return []  # read again at the next poll
+            return  # read again at the next poll
         logger.warning("cleanup of %s: %s", inputs.ref.key, exc)
         verdict = cleanup.Verdict(cleanup.ACCESS_DENIED, f"{exc.code}: {exc.message}")
         for ami_id, entry in entries.items():
             self._judged(inputs, ami_id, entry, verdict, changed)
-        return []
 
     def _gone(self, inputs: step.PollInputs, entry: Mapping[str, Any]) -> dict[str, Any]:
         """The entry of an AMI AWS has no more: ours if it was marked, else someone else's."""
@@ -245,15 +245,15 @@ class CleanupStep(step.Step):
         self,
         client: ImageApi,
         inputs: step.PollInputs,
+        image: amis.Image,
         entry: Mapping[str, Any],
         changed: dict[str, dict[str, Any]],
     ) -> list[statusevents.Event]:
-        """``DeregisterImage`` once, for an AMI marked in a stored status; its Event."""
+        """``DeregisterImage`` once, for a stored mark (``image``: as the guards read it)."""
         spec, ami_id = inputs.wanted, str(entry.get("amiId"))
         delete = spec.after_export == model.AFTER_EXPORT_DELETE_SNAPSHOTS
         try:
-            image = (await self._runner(client.images, [ami_id])).get(ami_id)
-            ids = image.snapshot_ids if image is not None and delete else ()
+            ids = image.snapshot_ids if delete else ()
             sizes = await self._runner(client.snapshots, list(ids)) if ids else {}
             result = await self._runner(client.deregister, ami_id, delete)
         except errors.AwsError as exc:
