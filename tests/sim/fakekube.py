@@ -52,6 +52,7 @@ class Write:
     outcome: str  # stored | refused | lost (stored, but the caller saw a timeout) | invalid
     unchanged: bool  # its content equals the status stored before it
     errors: tuple[str, ...] = ()
+    result: dict[str, Any] | None = None  # the status stored after it (stored, lost)
 
 
 @dataclasses.dataclass
@@ -133,7 +134,7 @@ class FakeApiServer:
             raise daemon.WriteRefusedError("409 Conflict")
         lost = self._in(self.faults.lost)
         self.writes.append(
-            Write(self.now(), key, dict(status), "lost" if lost else "stored", unchanged)
+            Write(self.now(), key, dict(status), "lost" if lost else "stored", unchanged, (), new)
         )
         self._store(key, dataclasses.replace(last, t=self.now(), status=new))
         if lost:

@@ -157,6 +157,35 @@ def no_idle_write(log: scenario.Log) -> Violations:
     return found
 
 
+def stored_as_computed(log: scenario.Log) -> Violations:
+    """Each status stored is the one the operator computed, with nothing left of an earlier one.
+
+    A status write is a JSON merge patch: a field the new status no longer has stays
+    stored unless the patch names it ``null``, also one a write that got no answer stored.
+    A field left over mixes two statuses (e.g. a retry recorded handled beside entries that
+    never asked for it).
+    """
+    return [
+        f"t={w.t:.1f}: {w.key} stored {sorted(_left_over(w.result, w.status))} "
+        "left over from an earlier status"
+        for w in log.kube.writes
+        if w.result is not None and _left_over(w.result, w.status)
+    ]
+
+
+def _left_over(stored: Any, sent: Any, path: str = "") -> list[str]:
+    """The fields of ``stored`` that ``sent`` (a merge patch) neither has nor removes."""
+    if not isinstance(stored, dict) or not isinstance(sent, dict):
+        return []
+    found = []
+    for key, value in stored.items():
+        if key not in sent:
+            found.append(path + key)
+        else:
+            found.extend(_left_over(value, sent[key], f"{path}{key}."))
+    return found
+
+
 def no_traceback(log: scenario.Log) -> Violations:
     """No traceback and no ERROR in the operator's log."""
     return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in log.tracebacks]
@@ -240,6 +269,7 @@ ALL: tuple[Invariant, ...] = (
     no_call_through_refused_account,
     statuses_valid,
     no_idle_write,
+    stored_as_computed,
     no_traceback,
     every_export_started_or_refused,
     quiet_at_the_end,

@@ -35,6 +35,8 @@ FOUND_SEEDS = [
     *(5591, 5606, 5680, 7550, 7877, 8244, 10591, 11938, 13317, 13934, 15320, 15590, 15601),
     # every_retry_acted_on, when it was added
     *(100, 172, 182, 253, 290, 370, 559, 830, 998, 5000, 5367, 6150),
+    # stored_as_computed, when it was added (3642: a retry lost that way)
+    *(90, 95, 148, 157, 206, 225, 325, 347, 389, 3642),
 ]
 VERIFY_SEEDS = range(40)
 # Seeds of `make sim VERIFY=1` that once broke a rule.

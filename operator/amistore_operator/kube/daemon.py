@@ -43,7 +43,7 @@ async def run(
             outcome = await svc.poll(ref, read)
             if outcome.changed:
                 try:
-                    written = await write(outcome.status)
+                    written = await write(svc.patch(ref, outcome.status, read().status))
                 except WriteRefusedError as exc:
                     # Not written: the next poll computes it again from the stored status,
                     # with the same events, so none is posted for a change nobody can see.

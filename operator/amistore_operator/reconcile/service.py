@@ -8,14 +8,12 @@ with the pure core and keeps the metrics in step (``track``), and asks the
 poller for what the steps ask. ``poll`` is that list; a new capability is a new
 step in ``self._steps``, not more lines in it.
 
-The status holds at most 500 task entries; the service keeps every entry of the
-status it last computed in memory and hands them back to the core, so a task
-past the cap is compared with its own previous entry (one Event per change,
-never a repeated one) and has its metric series.
-
-Accounts: before any AWS call the service asks the ``accountgate`` whether the
-resource may use its account; a reloaded map is applied at once: resources it
-denies now leave their pollers and are marked within seconds.
+The service keeps every task entry of the status it last computed (the status holds
+500) and hands them back to the core, so a task past the cap is compared with its
+own previous entry (one Event per change, never a repeated one) and has its series;
+and what the API may hold, so a write leaves exactly the new status (``patch``).
+Before any AWS call the ``accountgate`` says whether the resource may use its
+account; a reloaded map denies within seconds.
 """
 
 from __future__ import annotations
@@ -242,11 +240,9 @@ class AmiStoreService:
         self._collector.forget(ref.namespace, ref.name)
         self._memory.forget(ref.key)
         self._tracker.forget(ref.key)
-        memos: tuple[dict[str, Any], ...] = (self._generations, self._parsed, self._requested)
-        for memo in memos:
+        for memo in (self._generations, self._parsed, self._requested, self._rejected):
             memo.pop(ref.key, None)
         self._wakeups.poll_in(ref.key, None)
-        self._rejected.pop(ref.key, None)
         self._gate.allow(ref.key)
         self._wakeups.edited(ref.key)
         for each in self._steps:
@@ -264,6 +260,10 @@ class AmiStoreService:
         requested = self._requested.pop(ref.key, ())
         if requested:
             self._hub.refresh(ref.key, requested)
+
+    def patch(self, ref: resource.ResourceRef, new: Mapping[str, Any], watched: Any) -> Any:
+        """The merge patch that stores exactly ``new``, whatever status the API holds now."""
+        return self._memory.patch(ref, new, watched)
 
     def unwritten(self, ref: resource.ResourceRef, *, ambiguous: bool = False) -> None:
         """The last status was refused by the API: compute the next from the stored one.

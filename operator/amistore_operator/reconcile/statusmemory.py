@@ -9,6 +9,8 @@
   computed; the one before the newest is what the API holds when the newest is
   refused.
 - Which entries the metrics render, so an unchanged status re-renders nothing.
+- The statuses the API may hold (the last confirmed, those written with no answer
+  since), so the next write deletes their fields it lacks (``patch``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from amistore_operator.core import status
+from amistore_operator.core import status, statuspatch
 from amistore_operator.reconcile import resource
 
 Entries = tuple[dict[str, Any], ...]
@@ -29,6 +31,8 @@ class StatusMemory:
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
         self._stored: dict[str, tuple[str, dict[str, Any]]] = {}  # the last write confirmed
         self._uncertain: set[str] = set()  # a write got no answer: write the next one anyway
+        # The statuses written with no answer since the last confirmed one: maybe stored.
+        self._unanswered: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         # uid, the status computed, its entries; the newest last.
         self._entries: dict[str, list[tuple[str, Mapping[str, Any], Entries]]] = {}
         self._rendered: dict[str, tuple[str, Entries]] = {}
@@ -59,9 +63,26 @@ class StatusMemory:
         self._rendered[ref.key] = (ref.uid, outcome.entries)
         return True
 
+    def patch(
+        self,
+        ref: resource.ResourceRef,
+        new: Mapping[str, Any],
+        watched: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """``new`` as the merge patch that leaves exactly it stored, whatever the API holds.
+
+        The API holds the last status confirmed, or one written since with no answer, or
+        (after a restart) the watched body or a later one.
+        """
+        kept = [self._stored[ref.key]] if ref.key in self._stored else []
+        kept += self._unanswered.get(ref.key, ())
+        bodies = [body for uid, body in kept if uid == ref.uid]
+        return statuspatch.exact(new, watched, *bodies)
+
     def stored(self, key: str) -> None:
         """The API confirmed the last status written."""
         self._uncertain.discard(key)
+        self._unanswered.pop(key, None)
         written = self._written.get(key)
         if written is not None:
             self._stored[key] = written
@@ -78,6 +99,9 @@ class StatusMemory:
         """
         if ambiguous:
             self._uncertain.add(key)
+            attempted = self._written.get(key)
+            if attempted is not None:
+                self._unanswered.setdefault(key, []).append(attempted)
         stored = self._stored.get(key)
         if stored is None:
             self._written.pop(key, None)
@@ -89,6 +113,13 @@ class StatusMemory:
 
     def forget(self, key: str) -> None:
         """The resource is gone."""
-        for memo in (self._written, self._stored, self._entries, self._rendered):
+        memos: tuple[dict[str, Any], ...] = (
+            self._written,
+            self._stored,
+            self._entries,
+            self._rendered,
+            self._unanswered,
+        )
+        for memo in memos:
             memo.pop(key, None)
         self._uncertain.discard(key)

@@ -70,3 +70,32 @@ def test_forget_drops_the_stored_status_too() -> None:
     memory.forget(REF.key)
     memory.refused(REF.key)
     assert memory.prior(REF, WATCHED) is WATCHED
+
+
+def test_a_write_that_got_no_answer_has_its_fields_deleted_by_the_next_one() -> None:
+    # The write with no answer may be stored: a merge patch that did not name its
+    # retry value would leave it beside entries that never asked for that retry.
+    memory = statusmemory.StatusMemory()
+    memory.record(REF, outcome("first"))
+    memory.stored(REF.key)
+    lost = status.Outcome(
+        status={"note": "lost", "lastHandledRetryAt": "r1"}, changed=True, events=()
+    )
+    memory.record(REF, lost)
+    memory.refused(REF.key, ambiguous=True)
+    patch = memory.patch(REF, {"note": "next"}, watched=None)
+    assert patch == {"note": "next", "lastHandledRetryAt": None}
+    memory.record(REF, status.Outcome(status={"note": "next"}, changed=True, events=()))
+    memory.stored(REF.key)  # the next one stored: the API holds exactly it
+    assert memory.patch(REF, {"note": "after"}, watched=None) == {"note": "after"}
+
+
+def test_fields_of_the_watched_body_the_new_status_lacks_are_deleted() -> None:
+    # After a restart, or a refusal with no write confirmed, the status is built on a
+    # watched body that may lag what the API holds.
+    memory = statusmemory.StatusMemory()
+    watched = {"note": "old", "estimatedCompletionTime": "t", "kopf": {"progress": {}}}
+    assert memory.patch(REF, {"note": "new"}, watched=watched) == {
+        "note": "new",
+        "estimatedCompletionTime": None,
+    }
