@@ -183,6 +183,8 @@ def deregistered_only_when_every_guard_held(log: scenario.Log) -> Violations:
             seen = _during(versions, t - window, t)
             if seen and all(_lists(v.spec, call) and _after(v.spec) == KEEP for v in seen):
                 found.append(f"{where}, which {key} keeps (afterExport Keep)")
+            if seen and all(_exports_it(log, v.spec, call.account, ami, t) for v in seen):
+                found.append(f"{where}, which {key} still exported (none Completed)")
         listers = [
             key
             for key, versions in sorted(log.kube.objects.items())
@@ -215,19 +217,38 @@ def never_deregistered_twice(log: scenario.Log) -> Violations:
 
 def never_polled_after_deregistered(log: scenario.Log) -> Violations:
     """No DescribeStoreImageTasks names an AMI its account had deregistered (AWS would fail
-    the whole batch)."""
+    the whole batch), while the operator can know it: the process that saw it go, or a
+    stored status that shows it ``Deregistered`` or ``Gone``. A restarted operator whose
+    AmiStores' specs all dropped the AMI meanwhile (their statuses with it) cannot know."""
     found = []
     for call in log.ec2.calls:
         if call.op != "describe_ids":
             continue
         for ami in call.amis:
             gone = log.ec2.images.deregistered_at(call.account, call.region, ami)
-            if gone is not None and call.t > gone:
-                found.append(
-                    f"t={call.t:.1f}: DescribeStoreImageTasks names {ami} "
-                    f"({call.account or 'own'}), deregistered at t={gone:.1f}"
-                )
+            if gone is None or call.t <= gone:
+                continue
+            restarted = any(gone < crash < call.t for crash in log.crashes)
+            if restarted and not _shown_ended(log, call.account, ami, call.t):
+                continue
+            found.append(
+                f"t={call.t:.1f}: DescribeStoreImageTasks names {ami} "
+                f"({call.account or 'own'}), deregistered at t={gone:.1f}"
+            )
     return found
+
+
+def _shown_ended(log: scenario.Log, account: str, ami: str, t: float) -> bool:
+    """Whether a status stored at ``t`` in ``account`` shows ``ami`` deregistered or gone."""
+    for versions in log.kube.objects.values():
+        stored = [v for v in versions if v.t <= t]
+        status = (stored[-1].status if stored else None) or {}
+        if _status_account(status) != account:
+            continue
+        for entry in status.get("tasks") or ():
+            if entry.get("amiId") == ami and entry.get("cleanupState") in ("Deregistered", "Gone"):
+                return True
+    return False
 
 
 def _status_account(status: dict[str, Any]) -> str:
@@ -270,19 +291,35 @@ def _cleaning_up(log: scenario.Log, key: str, raw: dict[str, Any]) -> bool:
     )
 
 
+def _exports_it(log: scenario.Log, spec: dict[str, Any], account: str, ami: str, t: float) -> bool:
+    """Whether ``spec`` exports ``ami`` of ``account`` and no export into its bucket had
+    Completed by ``t``: deregistering it then leaves that AmiStore none to make."""
+    return (
+        bool(spec.get("createTasks"))
+        and ami in (spec.get("imageIds") or ())
+        and _account(spec) == account
+        and _region(spec) == scenario.REGION
+        and _latest_completed(log, account, scenario.REGION, ami, spec.get("bucket"), t) is None
+    )
+
+
+def _final_specs(versions: list[fakekube.Version]) -> list[dict[str, Any]]:
+    """The spec an AmiStore ends with, and if the operator rejects it, the last it accepted."""
+    last = versions[-1].spec
+    accepted = [v.spec for v in versions if _parsed(v.spec) is not None]
+    return [last] if _parsed(last) is not None else [last, *accepted[-1:]]
+
+
 def _kept(log: scenario.Log, account: str, ami: str) -> bool:
     """Whether an AmiStore keeps ``ami`` of ``account`` at the end (afterExport Keep): its
     last spec lists it, or, that spec rejected, the last spec the operator accepted did."""
     for versions in log.kube.objects.values():
-        last = versions[-1].spec
-        accepted = [v.spec for v in versions if _parsed(v.spec) is not None]
-        specs = [last] if _parsed(last) is not None else [last, *accepted[-1:]]
         if any(
             ami in (spec.get("imageIds") or ())
             and _account(spec) == account
             and _region(spec) == scenario.REGION
             and _after(spec) == KEEP
-            for spec in specs
+            for spec in _final_specs(versions)
         ):
             return True
     return False
@@ -313,6 +350,13 @@ def every_archive_finishes(log: scenario.Log) -> Violations:
             traits = log.ec2.images.of(ami)
             if _blockers(traits, log.end, 0.0) or _kept(log, account, ami):
                 continue
+            if any(
+                _exports_it(log, spec, account, ami, log.end)
+                for other, v in log.kube.objects.items()
+                if other != key
+                for spec in _final_specs(v)
+            ):
+                continue  # another AmiStore still exports it elsewhere: that keeps it
             settled = max(
                 [task.start + task.duration, task.visible_at, sc.active]
                 + [r.end for r in traits.references]

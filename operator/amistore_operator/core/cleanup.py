@@ -6,7 +6,8 @@ the order their cost asks (no call first, then one HeadObject, then the EC2 read
 1. ``local``: its export is the latest Completed task into the spec's bucket, verified
    (``verifiedTime``, ``objectETag``) at least ``afterExportDelaySeconds`` ago; the
    operator's flags (``--allow-deregister``, ``--deregister-namespaces``) and the account
-   map allow it; no other AmiStore lists the AMI with ``Keep``.
+   map allow it; no other AmiStore lists the AMI with ``Keep``, or still exports it into
+   another bucket (its export would never start).
 2. ``object_guard``: HeadObject, read again in this poll: the object exists, is not
    empty, is the one verified (same ETag) and no lifecycle rule expires it.
 3. ``image_guard``: DescribeImages (gone: someone deregistered it, ``Gone``): the account
@@ -98,11 +99,13 @@ def local(
     *,
     refusal: tuple[str, str] | None,
     kept_by: Sequence[str] = (),
+    exporting: Sequence[tuple[str, str]] = (),
 ) -> Verdict:
     """The guards that need no call, for one AMI's status ``entry``.
 
     ``refusal``: the flags' or the account map's (reason, message), if they refuse;
-    ``kept_by``: the other AmiStores that list the AMI with ``Keep``.
+    ``kept_by``: the other AmiStores that list the AMI with ``Keep``; ``exporting``: the
+    others (key, bucket) that export it into another bucket, not Completed there yet.
     """
     if refusal is not None:
         return Verdict(*refusal)
@@ -113,6 +116,9 @@ def local(
         return Verdict(VERIFYING, "its object is not verified yet")
     if kept_by:
         return Verdict(KEPT, f"{', '.join(sorted(kept_by))} keeps it (afterExport: Keep)")
+    if exporting:
+        still = (f"{key} still exports it into {bucket}" for key, bucket in sorted(exporting))
+        return Verdict(KEPT, "; ".join(still))
     until = verified + datetime.timedelta(seconds=spec.after_export_delay)
     if now < until:
         return Verdict(DELAY, f"deregistered after {timestamps.format_time(until)}", until)

@@ -2,9 +2,11 @@
 
 Two AmiStores may list one AMI with ``afterExport`` other than ``Keep``: the first to
 mark it ``Deregistering`` holds it (``claim``), the others wait, and once it is gone
-they record it ``Gone``. An AMI deregistered (or gone) is never polled again by any
-AmiStore of its account and region (``ended_in``): AWS fails a whole ImageIds batch
-naming it. Learnt from every stored status the operator sees (a restart too).
+they record it ``Gone``. One that still exports it into another bucket keeps it
+(``others``: its status shows no Completed export there). An AMI deregistered (or gone)
+is never polled again by any AmiStore of its account and region (``ended_in``): AWS
+fails a whole ImageIds batch naming it. Learnt from every stored status the operator
+sees (a restart too).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from amistore_operator.core import cleanup
+from amistore_operator.core import cleanup, model, taskentries
 
 Where = tuple[str, str]  # (account as the spec names it, region)
 
@@ -20,19 +22,70 @@ Where = tuple[str, str]  # (account as the spec names it, region)
 class CleanupBook:
     """Claims and ended AMIs, by (account, region)."""
 
-    def __init__(self, on_end: Callable[[Where, str], None] = lambda where, ami: None) -> None:
+    def __init__(
+        self,
+        on_end: Callable[[Where, str], None] = lambda where, ami: None,
+        spec_account: Callable[[str], str] = lambda polled: "",
+    ) -> None:
         self._on_end = on_end  # the poller's: the AMI leaves every batch at once
+        self._spec_account = spec_account  # a status's account as a spec names it
         self._claims: dict[tuple[str, str, str], str] = {}  # (account, region, AMI) -> key
         self._ended: dict[Where, set[str]] = {}
+        # (account, region, AMI) -> the bucket each AmiStore shows its export Completed in
+        self._completed: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def learn(self, key: str, where: Where, entries: Iterable[Mapping[str, Any]]) -> None:
         """What a status's entries say: the AMIs it marked, those deregistered or gone."""
         for entry in entries:
             ami_id, state = str(entry.get("amiId")), cleanup.state(entry)
+            done = self._completed.setdefault((*where, ami_id), {})
+            if entry.get("state") == model.TaskState.COMPLETED and entry.get("bucket"):
+                done[key] = str(entry["bucket"])
+            else:
+                done.pop(key, None)
             if state == cleanup.DEREGISTERING:
                 self._claims.setdefault((*where, ami_id), key)
             elif state in cleanup.ENDED:
                 self.end(where, ami_id)
+
+    def learn_status(self, key: str, raw: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """What a watched status says, where it was polled (whatever its spec says now)."""
+        region, polled = status.get("region") or raw.get("region"), status.get("account")
+        if isinstance(region, str):
+            named = self._spec_account(polled) if isinstance(polled, str) and polled else None
+            where = (named if named is not None else str(raw.get("account") or ""), region)
+            self.learn(key, where, taskentries.from_status(status))
+
+    def exported(self, key: str, where: Where, ami_id: str, bucket: str) -> bool:
+        """Whether ``key``'s status shows the AMI's export Completed into ``bucket``."""
+        return self._completed.get((*where, ami_id), {}).get(key) == bucket
+
+    def others(
+        self,
+        key: str,
+        spec: model.AmiStoreSpec,
+        ami_id: str,
+        parsed: Mapping[str, tuple[object, model.AmiStoreSpec]],
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """The other AmiStores (by their ``parsed`` specs) of the account and region that
+        keep ``ami_id``, and those that export it into another bucket (key, bucket) and show
+        no Completed export there yet: deregistering it would leave them none to make."""
+        where = (spec.account, spec.region)
+        kept, exporting = [], []
+        for other_key, (_, other) in parsed.items():
+            if other_key == key or ami_id not in other.image_ids:
+                continue
+            if (other.account, other.region) != where:
+                continue
+            if not cleanup.deregisters(other):
+                kept.append(other_key)
+            elif (
+                other.create_tasks
+                and other.bucket not in (None, spec.bucket)
+                and not self.exported(other_key, where, ami_id, str(other.bucket))
+            ):
+                exporting.append((other_key, str(other.bucket)))
+        return kept, exporting
 
     def claim(self, key: str, where: Where, ami_id: str) -> bool:
         """Whether ``key`` holds the AMI's cleanup (it does if no one else does)."""
@@ -63,3 +116,5 @@ class CleanupBook:
         """The AmiStore is gone: its claims go (its marks stay in no status any more)."""
         for claim in [c for c, holder in self._claims.items() if holder == key]:
             del self._claims[claim]
+        for done in self._completed.values():
+            done.pop(key, None)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from amistore_operator.aws import errors
 from amistore_operator.core import (
+    accountentries,
     cleanup,
     cleanuppermission,
     model,
@@ -79,6 +80,8 @@ class CleanupStep(step.Step):
         known = inputs.entries
         if known is None:  # a status another process wrote: its entries are all there is
             known = tuple(taskentries.from_status(inputs.prior or {}))
+        if accountentries.other_account(inputs.prior, inputs.view.account or spec.account):
+            known = ()  # another account's AMIs: nothing of them holds in this one
         self._book.learn(key, (spec.account, spec.region), known)
         if self._factory is None or self._objects is None or not cleanup.deregisters(spec):
             return step.Part()
@@ -132,8 +135,10 @@ class CleanupStep(step.Step):
                 continue
             if self._book.held_by_other(key, where, ami_id):
                 continue  # another AmiStore has marked it: its cleanup goes first
-            kept_by = self._kept_by(inputs, ami_id)
-            verdict = cleanup.local(spec, entry, now, refusal=refusal, kept_by=kept_by)
+            kept_by, exporting = self._book.others(key, spec, ami_id, self._parsed)
+            verdict = cleanup.local(
+                spec, entry, now, refusal=refusal, kept_by=kept_by, exporting=exporting
+            )
             if verdict.reason in (cleanup.EXPORTING, cleanup.VERIFYING):
                 continue  # nothing to record: its entry shows where it stands
             if not verdict.holds:
@@ -146,18 +151,6 @@ class CleanupStep(step.Step):
             later.pop(ami_id, None)
             due.append(ami_id)
         return due[:MAX_PER_POLL]
-
-    def _kept_by(self, inputs: step.PollInputs, ami_id: str) -> list[str]:
-        """The other AmiStores of the same account and region that keep ``ami_id``."""
-        spec = inputs.wanted
-        return [
-            key
-            for key, (_, other) in self._parsed.items()
-            if key != inputs.ref.key
-            and ami_id in other.image_ids
-            and (other.account, other.region) == (spec.account, spec.region)
-            and not cleanup.deregisters(other)
-        ]
 
     async def _guards(
         self,
@@ -287,11 +280,7 @@ class CleanupStep(step.Step):
 
     def observe(self, ref: resource.ResourceRef, snap: resource.Snapshot) -> None:
         """A watched status (all of them before the first poll after a restart): learnt."""
-        raw, status = snap.raw_spec or {}, snap.status or {}
-        region = status.get("region") or raw.get("region")
-        if isinstance(region, str):
-            where = (str(raw.get("account") or ""), region)
-            self._book.learn(ref.key, where, taskentries.from_status(status))
+        self._book.learn_status(ref.key, snap.raw_spec or {}, snap.status or {})
 
     def forget(self, key: str) -> None:
         """The resource is gone."""

@@ -85,7 +85,7 @@ class AmiStoreService:
         self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
-        book = cleanupbook.CleanupBook(hub.retire)  # deregistered AMIs: polled by no AmiStore
+        book = cleanupbook.CleanupBook(hub.retire, self._gate.spec_account)  # one AMI's cleanup
         polled = self._generations.__contains__
         self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=polled, retired=book.ended_in)
         # After the fetch every poll runs these in turn: a new capability is a new step.

@@ -56,6 +56,13 @@ def test_the_local_guards_in_order() -> None:
     assert cleanup.local(SPEC, unverified, later, refusal=None).reason == cleanup.VERIFYING
     kept = cleanup.local(SPEC, ENTRY, later, refusal=None, kept_by=("team-b/keep",))
     assert (kept.reason, kept.message) == (cleanup.KEPT, "team-b/keep keeps it (afterExport: Keep)")
+    exporting = cleanup.local(
+        SPEC, ENTRY, later, refusal=None, exporting=(("team-b/x", "b2"), ("team-a/y", "b3"))
+    )
+    assert (exporting.reason, exporting.message) == (
+        cleanup.KEPT,
+        "team-a/y still exports it into b3; team-b/x still exports it into b2",
+    )
 
 
 def test_the_delay_counts_from_verification() -> None:

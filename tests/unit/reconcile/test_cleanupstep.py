@@ -224,6 +224,22 @@ async def test_a_changed_object_blocks() -> None:
     assert not any(c.startswith("DeregisterImage") for c in ec2.calls)
 
 
+async def test_an_ami_another_amistore_still_exports_elsewhere_is_not_deregistered() -> None:
+    # Its export into its own bucket has not Completed: deregistering now would leave it
+    # with no AMI to export, ever.
+    ec2 = FakeImages()
+    run = Run(ec2)
+    other = resource.ResourceRef(namespace="other", name="exporter")
+    raw = {**RAW, "imageIds": [AMI], "bucket": "amis-other", "createTasks": True}
+    await run.svc.poll(other, lambda: resource.Snapshot(raw, None, 1, None))
+    for _ in range(3):
+        await run.poll()
+    assert run.entry()["cleanupReason"] == (
+        "KeptByAnotherAmiStore: other/exporter still exports it into amis-other"
+    )
+    assert ec2.calls == []
+
+
 async def test_an_ami_another_amistore_keeps_is_not_deregistered() -> None:
     ec2 = FakeImages()
     run = Run(ec2)
@@ -236,3 +252,19 @@ async def test_an_ami_another_amistore_keeps_is_not_deregistered() -> None:
         "KeptByAnotherAmiStore: other/keeper keeps it (afterExport: Keep)"
     )
     assert ec2.calls == []
+
+
+async def test_a_status_of_another_account_teaches_nothing_of_this_one() -> None:
+    # Another AmiStore, edited to this account, still shows the AMI it deregistered in
+    # the account it was polled in: that AMI ID is another account's image.
+    ec2 = FakeImages()
+    run = Run(ec2)
+    other = resource.ResourceRef(namespace="other", name="moved")
+    gone = {"amiId": AMI, "state": "Completed", "bucket": "amis-prod"}
+    gone |= {"taskStartTime": "2026-01-01T00:00:00Z", "cleanupState": "Deregistered"}
+    stored = {"account": "222233334444", "region": "eu-west-1", "tasks": [gone]}
+    run.svc.observe(other, 2, resource.Snapshot({**RAW, "imageIds": [AMI]}, stored, 2))
+    for _ in range(4):
+        await run.poll()
+    assert run.entry()["cleanupState"] == "Deregistered"
+    assert ec2.calls.count("DeregisterImage True") == 1
