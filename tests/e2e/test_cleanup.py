@@ -6,6 +6,8 @@ import pytest
 
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
+from tests.e2e.test_verify import screen_of_status
+from tests.sandbox import cluster
 from tests.sandbox.ec2sim import control
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +28,10 @@ def state_of(kubectl: harness.Kubectl, ami: str) -> object:
 
 
 def test_an_archive_is_deregistered_guarded_once_and_quiet_across_a_restart(
-    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+    ec2: control.Ec2SimControl,
+    kubectl: harness.Kubectl,
+    start_operator: OperatorFactory,
+    sandbox: cluster.Sandbox,
 ) -> None:
     ec2.register_amis([*AMIS, ELSEWHERE])
     for ami in [*AMIS, ELSEWHERE]:
@@ -76,6 +81,11 @@ def test_an_archive_is_deregistered_guarded_once_and_quiet_across_a_restart(
     assert archived["reason"] == "DeregistrationProtected"  # a person must act on it first
     blocked = [e for e in kubectl.events("archive") if e["reason"] == "CleanupBlocked"]
     assert len(blocked) == 2
+    screen = screen_of_status(sandbox.kubeconfig, kubectl.namespace, "archive")
+    assert "CLEANUP" in screen
+    assert "Deregistered" in screen
+    assert "Blocked: ImageInUse" in screen
+    assert "Blocked: DeregistrationProtected" in screen
 
     # The template moves on (its old version deleted): the AMI proceeds by itself.
     ec2.remove_reference("launch-template", template)

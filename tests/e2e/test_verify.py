@@ -26,11 +26,11 @@ def entries(kubectl: harness.Kubectl) -> dict[str, dict[str, object]]:
     return {str(e["amiId"]): e for e in tasks}
 
 
-def screen_of_status(config: pathlib.Path, namespace: str) -> str:
-    """What ``kubectl amistore status verified`` shows a person at a terminal."""
+def screen_of_status(config: pathlib.Path, namespace: str, name: str = "verified") -> str:
+    """What ``kubectl amistore status NAME`` shows a person at a terminal."""
     child = pexpect.spawn(
         tools.kubectl_path(),
-        ["amistore", "-n", namespace, "status", "verified"],
+        ["amistore", "-n", namespace, "status", name],
         env=plugin_env(config, TERM="xterm-256color", COLUMNS="140"),
         encoding="utf-8",
         dimensions=(40, 140),

@@ -96,6 +96,7 @@ class TaskRow:
     eta: str
     reason: str
     object: str = ""  # verifyObjects: the object's size and storage class, once verified
+    cleanup: str = ""  # afterExport: the cleanup state, with a blocker's reason
 
 
 def size(count: float) -> str:
@@ -115,6 +116,15 @@ def object_text(task: Obj) -> str:
     return f"{size(found)} {task.get('objectStorageClass') or 'STANDARD'}"
 
 
+def cleanup_text(task: Obj) -> str:
+    """afterExport's state of a task: ``Deregistered``, ``Blocked: ImageInUse`` (or empty)."""
+    found = task.get("cleanupState")
+    if not isinstance(found, str):
+        return ""
+    why = str(task.get("cleanupReason") or "").split(":", 1)[0]
+    return f"{found}: {why}" if found == "Blocked" and why else found
+
+
 def task_rows(obj: Obj, now: datetime.datetime) -> list[TaskRow]:
     """The status's tasks, in the status's order (newest first)."""
     return [
@@ -125,6 +135,7 @@ def task_rows(obj: Obj, now: datetime.datetime) -> list[TaskRow]:
             eta=eta(task, now) if task.get("state") == "InProgress" else "",
             reason=str(task.get("failureReason", "")),
             object=object_text(task),
+            cleanup=cleanup_text(task),
         )
         for task in status_of(obj).get("tasks") or []
         if isinstance(task, Mapping)
@@ -221,5 +232,6 @@ def plain_lines(obj: Obj, now: datetime.datetime) -> list[str]:
         line = f"  {row.ami} {row.state} {row.percent}%"
         line += f" eta {row.eta}" if row.eta else ""
         line += f" object {row.object}" if row.object else ""
+        line += f" cleanup {row.cleanup}" if row.cleanup else ""
         lines.append(f"{line}: {row.reason}" if row.reason else line)
     return lines

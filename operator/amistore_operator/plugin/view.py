@@ -77,13 +77,15 @@ def list_table(
 
 
 def tasks_table(obj: render.Obj, now: datetime.datetime, ascii_bars: bool) -> table.Table:
-    """One row per task: AMI, state, bar, ETA, failure reason (and the object, once verified)."""
+    """One row per task: AMI, state, bar, ETA, failure reason (and the object once verified,
+    the cleanup state with afterExport)."""
     rows = render.task_rows(obj, now)
-    objects = any(row.object for row in rows)
-    grid = _table("AMI", "STATE", "PROGRESS", "ETA", *(["OBJECT"] if objects else []), "REASON")
+    objects, cleanups = any(row.object for row in rows), any(row.cleanup for row in rows)
+    extra = [*(["OBJECT"] if objects else []), *(["CLEANUP"] if cleanups else [])]
+    grid = _table("AMI", "STATE", "PROGRESS", "ETA", *extra, "REASON")
     for row in rows:
         cells: list[Any] = [row.ami, _state(row.state), _bar(row.percent, row.state, ascii_bars)]
-        cells += [row.eta, *([row.object] if objects else [])]
+        cells += [row.eta, *([row.object] if objects else []), *([row.cleanup] if cleanups else [])]
         grid.add_row(*cells, text.Text(row.reason, style="red"))
     return grid
 

@@ -152,3 +152,14 @@ def test_a_verified_task_shows_its_object_size_and_storage_class() -> None:
     assert render.size(1536) == "1.5 KiB"
     lines = render.plain_lines(store(tasks=[verified]), NOW)
     assert lines[-1] == "  ami-1 Completed 100% object 8.0 GiB GLACIER"
+
+
+def test_a_cleaned_up_task_shows_its_cleanup_state_and_a_blockers_reason() -> None:
+    done = {"amiId": "ami-1", "state": "Completed", "progressPercentage": 100}
+    blocked = {**done, "amiId": "ami-2", "cleanupState": "Blocked"}
+    blocked["cleanupReason"] = "ImageInUse: used by ec2:LaunchTemplate arn:aws:ec2:..."
+    gone = {**done, "amiId": "ami-3", "cleanupState": "Deregistered"}
+    rows = render.task_rows(store(tasks=[blocked, gone, done]), NOW)
+    assert [row.cleanup for row in rows] == ["Blocked: ImageInUse", "Deregistered", ""]
+    lines = render.plain_lines(store(tasks=[gone]), NOW)
+    assert lines[-1] == "  ami-3 Completed 100% cleanup Deregistered"
