@@ -112,9 +112,13 @@ class CleanupBook:
         """The AMIs of ``where`` known deregistered."""
         return frozenset(self._ended.get(where, ()))
 
-    def release(self, key: str) -> None:
-        """The AmiStore is gone: its claims go (its marks stay in no status any more)."""
+    def release(self, key: str, keep: Where | None = None, amis: Iterable[str] = ()) -> None:
+        """``key`` holds no claim but on ``amis`` in ``keep`` (none at all: it is gone, or
+        its spec no longer lists them or cleans up), so another AmiStore's cleanup may go."""
+        kept = {(*keep, ami) for ami in amis} if keep is not None else set()
         for claim in [c for c, holder in self._claims.items() if holder == key]:
-            del self._claims[claim]
-        for done in self._completed.values():
-            done.pop(key, None)
+            if claim not in kept:
+                del self._claims[claim]
+        if keep is None:
+            for done in self._completed.values():
+                done.pop(key, None)

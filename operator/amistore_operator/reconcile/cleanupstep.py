@@ -82,8 +82,11 @@ class CleanupStep(step.Step):
             known = tuple(taskentries.from_status(inputs.prior or {}))
         if accountentries.other_account(inputs.prior, inputs.view.account or spec.account):
             known = ()  # another account's AMIs: nothing of them holds in this one
-        self._book.learn(key, (spec.account, spec.region), known)
-        if self._factory is None or self._objects is None or not cleanup.deregisters(spec):
+        where = (spec.account, spec.region)
+        self._book.learn(key, where, known)
+        cleans = cleanup.deregisters(spec)
+        self._book.release(key, where, spec.image_ids if cleans else ())
+        if self._factory is None or self._objects is None or not cleans:
             return step.Part()
         prev = {str(e.get("amiId")): e for e in known}
         changed: dict[str, dict[str, Any]] = {}

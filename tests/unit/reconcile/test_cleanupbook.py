@@ -1,0 +1,40 @@
+"""What every AmiStore's cleanup knows of each AMI: claims, ended AMIs, exports elsewhere."""
+
+from __future__ import annotations
+
+from amistore_operator.reconcile import cleanupbook
+
+HERE = ("", "eu-west-1")
+AMI = "ami-0123456789abcdef0"
+
+
+def test_a_claim_goes_when_its_amistore_no_longer_lists_the_ami() -> None:
+    # Marked Deregistering, then edited out of its spec before the call: another
+    # AmiStore listing the AMI must not wait for it for ever.
+    book = cleanupbook.CleanupBook()
+    book.learn("team/a", HERE, [{"amiId": AMI, "cleanupState": "Deregistering"}])
+    assert book.held_by_other("team/b", HERE, AMI)
+    book.release("team/a", HERE, [AMI])  # still listed: still held
+    assert book.held_by_other("team/b", HERE, AMI)
+    book.release("team/a", HERE, [])
+    assert not book.held_by_other("team/b", HERE, AMI)
+    assert book.claim("team/b", HERE, AMI)
+
+
+def test_a_claim_in_another_account_goes_with_an_account_edit() -> None:
+    book = cleanupbook.CleanupBook()
+    book.learn(
+        "team/a", ("111122223333", "eu-west-1"), [{"amiId": AMI, "cleanupState": "Deregistering"}]
+    )
+    book.release("team/a", HERE, [AMI])
+    assert not book.held_by_other("team/b", ("111122223333", "eu-west-1"), AMI)
+
+
+def test_a_watched_status_is_learnt_where_it_was_polled() -> None:
+    ended: list[tuple[tuple[str, str], str]] = []
+    book = cleanupbook.CleanupBook(lambda where, ami: ended.append((where, ami)), str)
+    gone = {"amiId": AMI, "state": "Completed", "cleanupState": "Deregistered"}
+    status = {"account": "222233334444", "region": "eu-west-1", "tasks": [gone]}
+    book.learn_status("team/a", {"imageIds": [AMI]}, status)  # its spec names no account now
+    assert ended == [(("222233334444", "eu-west-1"), AMI)]
+    assert not book.ended(HERE, AMI)
