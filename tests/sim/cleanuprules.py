@@ -434,10 +434,46 @@ def cleanup_quiet_at_the_end(log: scenario.Log) -> Violations:
     return found
 
 
+def archived_means_every_ami_ended(log: scenario.Log) -> Violations:
+    """``Archived=True`` is stored only when every AMI its spec lists shows ``Deregistered``
+    or ``Gone``; and an AmiStore whose AMIs all ended, allowed to clean up, ends with it
+    True (``kubectl wait --for=condition=Archived`` returns)."""
+    found = []
+    for key, versions in sorted(log.kube.objects.items()):
+        for version in versions:
+            status = version.status or {}
+            said = _archived(status, version.generation)
+            ended = _all_ended(status, version.spec)
+            if said == "True" and not ended:
+                found.append(f"t={version.t:.1f}: {key} stored Archived=True with an AMI left")
+        last = versions[-1]
+        status = last.status or {}
+        ended = _cleaning_up(log, key, last.spec) and _all_ended(status, last.spec)
+        if ended and _archived(status, last.generation) not in ("True", None):
+            found.append(f"{key}: every AMI ended, but Archived is not True at the end")
+    return found
+
+
+def _archived(status: dict[str, Any], generation: int) -> str | None:
+    """The Archived condition's status, when it was set for ``generation``."""
+    for c in status.get("conditions") or ():
+        if c.get("type") == "Archived" and c.get("observedGeneration") == generation:
+            return str(c.get("status"))
+    return None
+
+
+def _all_ended(status: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """Whether every AMI ``spec`` lists shows Deregistered or Gone in ``status``."""
+    states = {e.get("amiId"): e.get("cleanupState") for e in status.get("tasks") or ()}
+    amis = spec.get("imageIds") or ()
+    return bool(amis) and all(states.get(a) in ("Deregistered", "Gone") for a in amis)
+
+
 ALL = (
     deregistered_only_when_every_guard_held,
     never_deregistered_twice,
     never_polled_after_deregistered,
     every_archive_finishes,
+    archived_means_every_ami_ended,
     cleanup_quiet_at_the_end,
 )

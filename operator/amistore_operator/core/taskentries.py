@@ -48,7 +48,8 @@ def for_image_ids(
     entries = []
     for ami_id in spec.image_ids:
         prev = prev_entries.get(ami_id)
-        if prev is not None and not matches(prev, spec):
+        gone = prev is not None and cleanup.state(prev) in cleanup.ENDED  # no task can come
+        if prev is not None and not matches(prev, spec) and not gone:
             prev = None  # e.g. a task into the bucket the spec used before
         if ami_id in view.tasks:
             entries.append(merge(ami_id, prev, view.tasks[ami_id], spec, stamp))

@@ -210,6 +210,15 @@ def test_terminal_entry_of_a_previous_bucket_is_not_kept() -> None:
     assert entry(moved, A)["state"] == "Pending"
 
 
+def test_a_deregistered_amis_entry_stays_whatever_bucket_the_spec_names_now() -> None:
+    # The AMI is gone: no task into the new bucket can come, and its archive is where the
+    # entry says (a Pending entry would promise an export, and lose the cleanup record).
+    done = run(None, spec(A, bucket="old"), view({A: task(A, "Completed", 100, bucket="old")}), 0)
+    gone = {**entry(done, A), "cleanupState": "Deregistered"}
+    moved = run({**done.status, "tasks": [gone]}, spec(A, bucket="new"), view({}), 1)
+    assert entry(moved, A) == gone
+
+
 def test_missing_view_key_keeps_the_previous_entry() -> None:
     first = run(None, spec(A, B), view({A: task(A, "Completed", 100), B: task(B)}), 0)
     second = run(first.status, spec(A, B), view({B: task(B, progress=20)}), 1)
