@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from tests.deploy import conftest, prometheus, tools
 
 DASHBOARD = tools.DEPLOY / "grafana" / "amistore-dashboard.json"
+METRICS_DOC = tools.REPO / "docs" / "metrics.md"
 METRICS = {
     "amistore_task_progress_percent", "amistore_task_state", "amistore_task_failure_info",
     "amistore_task_start_time_seconds", "amistore_task_info", "amistore_resource_synced",
@@ -20,15 +24,28 @@ METRICS = {
     "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
     "amistore_export_queued", "amistore_task_object_bytes", "amistore_task_freed_snapshot_bytes",
 }  # fmt: skip
+# The price variables' documented defaults: AWS's published us-east-1 prices per GB-month,
+# as of December 2026 (docs/metrics.md).
+PRICES = {
+    "snapshot_price": "0.05",
+    "s3_standard_price": "0.023",
+    "s3_standard_ia_price": "0.0125",
+    "s3_onezone_ia_price": "0.01",
+    "s3_glacier_ir_price": "0.004",
+    "s3_glacier_price": "0.0036",
+    "s3_deep_archive_price": "0.00099",
+    "s3_intelligent_tiering_price": "0.023",
+}
 # What Grafana would put in: All for the multi-value variables, short windows for a 1 s scrape.
 SUBSTITUTIONS = {
-    "$namespace": ".*",
-    "$region": ".*",
-    "$account": ".*",
-    "$__rate_interval": "10s",
-    "$__range": "1m",
-    "$snapshot_price": "0.05",
+    "namespace": ".*",
+    "region": ".*",
+    "account": ".*",
+    "__rate_interval": "10s",
+    "__range": "1m",
+    **PRICES,
 }
+GRAFANA_BUILTINS = {"__rate_interval", "__range"}
 
 
 def dashboard() -> dict[str, Any]:
@@ -46,10 +63,21 @@ def targets() -> list[tuple[str, str]]:
     ]
 
 
-def substitute(expr: str) -> str:
-    """The query as Grafana would send it with the default variable values."""
-    for variable in sorted(SUBSTITUTIONS, key=len, reverse=True):
-        expr = expr.replace(variable, SUBSTITUTIONS[variable])
+def panel_expr(title: str) -> str:
+    """The query of the panel with this title (its only one)."""
+    (expr,) = [expr for where, expr in targets() if where.split("/")[0] == title]
+    return expr
+
+
+def used_variables(expr: str) -> set[str]:
+    """The variables a query refers to, as `$name` or `${name}`."""
+    return set(re.findall(r"\$\{?(\w+)", expr))
+
+
+def substitute(expr: str, **values: str) -> str:
+    """The query as Grafana would send it: the default variable values, else `values`."""
+    table = {**SUBSTITUTIONS, **values}
+    expr = re.sub(r"\$\{?(\w+)\}?", lambda match: table[match[1]], expr)
     assert "$" not in expr, expr
     return expr
 
@@ -85,6 +113,7 @@ def test_panels_cover_the_brief() -> None:
         "Time since last successful poll", "EC2 calls by outcome",
         "Effective poll interval vs EC2 budget", "Time remaining per task", "Stalled tasks",
         "Export queue", "Export creates by outcome", "Archived objects", "Snapshot storage freed",
+        "Archived objects monthly cost", "Net monthly saving",
     } <= titles  # fmt: skip
 
 
@@ -169,3 +198,162 @@ def test_export_creates_by_outcome_counts_only_creates(
     counts = {s["metric"]["outcome"]: float(s["value"][1]) for s in totals}
     assert counts["success"] == len(conftest.EXPORT_AMIS)  # each AMI exported once
     assert counts["dry_run"] >= 1
+
+
+def test_queries_use_only_defined_variables() -> None:
+    defined = {variable["name"] for variable in dashboard()["templating"]["list"]}
+    for where, expr in targets():
+        assert used_variables(expr) - GRAFANA_BUILTINS <= defined, where
+
+
+def test_price_variables_default_to_the_documented_prices() -> None:
+    variables = {var["name"]: var for var in dashboard()["templating"]["list"]}
+    priced = {var["name"] for var in variables.values() if var["type"] in {"textbox", "constant"}}
+    assert priced == set(PRICES)
+    used = set().union(*(used_variables(expr) for _, expr in targets()))
+    section = METRICS_DOC.read_text().partition("\n## Dashboard\n")[2].partition("\n## ")[0]
+    assert "December 2026" in section
+    assert "upper bound" in section
+    for name, price in PRICES.items():
+        variable = variables[name]
+        assert name in used, name
+        assert variable["query"] == variable["current"]["value"] == price, name
+        assert [option["value"] for option in variable["options"]] == [price], name
+        assert f"${price} per GB-month, as of December 2026" in variable["description"], name
+        rows = [line for line in section.splitlines() if line.startswith(f"| `{name}` |")]
+        assert len(rows) == 1, f"{name}: no row of its own in the docs' dashboard section"
+        assert f"| {price} |" in rows[0], name
+
+
+def test_savings_panels_say_they_are_upper_bounds() -> None:
+    panels = {panel["title"]: panel for panel in dashboard()["panels"]}
+    for title in ("Snapshot storage freed", "Net monthly saving"):
+        assert "An upper bound" in panels[title]["description"], title
+        assert "at most" in panels[title]["targets"][-1]["legendFormat"], title
+    for title in ("Archived objects monthly cost", "Net monthly saving"):
+        assert panels[title]["fieldConfig"]["defaults"]["unit"] == "currencyUSD", title
+
+
+# Fixed series for the cost panels, one namespace per case: (namespace, storage class, GiB);
+# storage class None is an AMI whose snapshots were deleted, with their full size.
+GIB = 1 << 30
+COST_SERIES = [
+    ("two-classes", "STANDARD", 2),
+    ("two-classes", "DEEP_ARCHIVE", 4),
+    ("two-classes", "DEEP_ARCHIVE", 6),
+    ("two-classes", None, 60),
+    ("two-classes", None, 40),
+    ("every-class", "STANDARD", 1),
+    ("every-class", "STANDARD_IA", 2),
+    ("every-class", "ONEZONE_IA", 3),
+    ("every-class", "GLACIER_IR", 4),
+    ("every-class", "GLACIER", 5),
+    ("every-class", "DEEP_ARCHIVE", 6),
+    ("every-class", "INTELLIGENT_TIERING", 7),
+    ("every-class", "REDUCED_REDUNDANCY", 8),  # no variable of its own: the Standard price
+    ("freed-only", None, 20),
+]
+# (namespace, S3 cost a month, net saving a month) at the default prices, worked by hand.
+COST_CASES = [
+    # 2 GiB x 0.023 + 10 GiB x 0.00099; 100 GiB x 0.05 - that.
+    ("two-classes", 0.0559, 4.9441),
+    # 1 x 0.023 + 2 x 0.0125 + 3 x 0.01 + 4 x 0.004 + 5 x 0.0036 + 6 x 0.00099 + 7 x 0.023
+    # + 8 x 0.023; no snapshots freed.
+    ("every-class", 0.46294, -0.46294),
+    ("freed-only", 0.0, 1.0),  # 20 GiB x 0.05, no objects: 0, not "no data"
+    ("no-such-namespace", 0.0, 0.0),
+]
+# The GiB each S3 price variable applies to in "every-class".
+PRICED_GIB = {
+    "s3_standard_price": 1 + 8,
+    "s3_standard_ia_price": 2,
+    "s3_onezone_ia_price": 3,
+    "s3_glacier_ir_price": 4,
+    "s3_glacier_price": 5,
+    "s3_deep_archive_price": 6,
+    "s3_intelligent_tiering_price": 7,
+}
+
+
+def cost_exposition() -> str:
+    """COST_SERIES in the Prometheus text format, as the operator would publish them."""
+    lines = []
+    for number, (namespace, storage_class, gib) in enumerate(COST_SERIES):
+        labels = (
+            f'namespace="{namespace}",name="archive",ami_id="ami-{number:017x}",'
+            'region="us-east-1",account="111111111111"'
+        )
+        if storage_class is None:
+            lines.append(f"amistore_task_freed_snapshot_bytes{{{labels}}} {gib * GIB}")
+        else:
+            labels += f',storage_class="{storage_class}"'
+            lines.append(f"amistore_task_object_bytes{{{labels}}} {gib * GIB}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def priced_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[prometheus.PrometheusServer]:
+    """A real Prometheus scraping COST_SERIES from a loopback endpoint, stopped at the end."""
+    body = cost_exposition().encode()
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics) as endpoint:
+        thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
+        thread.start()
+        server = prometheus.PrometheusServer(
+            binary=tools.tool("prometheus"),
+            workdir=tmp_path_factory.mktemp("prometheus-prices"),
+            scrape_url=f"http://127.0.0.1:{endpoint.server_address[1]}/metrics",
+        )
+        server.start()
+        try:
+            server.wait_for("amistore_task_object_bytes")  # one scrape brings every series
+            yield server
+        finally:
+            server.stop()
+            endpoint.shutdown()
+            thread.join(timeout=10)
+
+
+def only_value(samples: list[prometheus.Sample]) -> float:
+    """The value of the one sample a sum answers with."""
+    assert len(samples) == 1, samples
+    return float(samples[0]["value"][1])
+
+
+@pytest.mark.parametrize(("namespace", "s3_cost", "net_saving"), COST_CASES)
+def test_cost_panels_price_each_storage_class(
+    priced_prometheus: prometheus.PrometheusServer,
+    namespace: str,
+    s3_cost: float,
+    net_saving: float,
+) -> None:
+    cost = panel_expr("Archived objects monthly cost")
+    net = panel_expr("Net monthly saving")
+    got_cost = only_value(priced_prometheus.query(substitute(cost, namespace=namespace)))
+    got_net = only_value(priced_prometheus.query(substitute(net, namespace=namespace)))
+    assert got_cost == pytest.approx(s3_cost, rel=1e-9, abs=1e-12)
+    assert got_net == pytest.approx(net_saving, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("variable", sorted(PRICED_GIB))
+def test_each_price_variable_prices_its_storage_classes(
+    priced_prometheus: prometheus.PrometheusServer, variable: str
+) -> None:
+    # Price one variable at $1 and the others at $0: the cost is then that variable's GiB.
+    prices = {name: "1" if name == variable else "0" for name in PRICED_GIB}
+    cost = panel_expr("Archived objects monthly cost")
+    expr = substitute(cost, namespace="every-class", **prices)
+    assert only_value(priced_prometheus.query(expr)) == PRICED_GIB[variable]
