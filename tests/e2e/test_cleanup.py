@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from amistore_operator.core import timestamps
 
 from tests.e2e import harness
 from tests.e2e.conftest import POLL_INTERVAL, OperatorFactory
@@ -162,3 +163,50 @@ def test_a_sigkill_while_deregister_image_is_in_flight_never_calls_it_twice(
     assert len(ec2.calls(DEREGISTER)) == 1
     assert all(FREE not in c["params"].get("ImageIds", []) for c in polls)
     assert "Traceback" not in second.logs()
+
+
+def test_a_namespace_not_allowed_then_a_missing_object_and_the_delay(
+    ec2: control.Ec2SimControl, kubectl: harness.Kubectl, start_operator: OperatorFactory
+) -> None:
+    missing, later = FREE, OLD_TEMPLATE
+    ec2.register_amis([missing, later])
+    for ami in (missing, later):
+        ec2.create_task(ami, BUCKET, state="Completed", started_seconds_ago=600)
+    delay = 15
+    refused = start_operator("--allow-deregister", "--deregister-namespaces", "someone-else")
+    kubectl.apply(
+        harness.amistore(
+            "archive", imageIds=[missing, later], bucket=BUCKET, afterExport="Deregister",
+            afterExportDelaySeconds=delay,
+        )
+    )  # fmt: skip
+
+    def reasons() -> list[str]:
+        found = entries(kubectl)
+        why = [str(found.get(a, {}).get("cleanupReason", "")) for a in (missing, later)]
+        return [reason.split(":")[0] for reason in why]
+
+    harness.wait_until(
+        lambda: reasons() == ["DeregisterNotAllowed"] * 2, timeout=WAIT, what="both refused"
+    )
+    assert ec2.calls("DescribeImages") == []  # a refusal reads nothing of the image
+    assert ec2.calls(DEREGISTER) == []
+    refused.stop()
+
+    ec2.delete_object(BUCKET, f"{missing}.bin")  # e.g. someone emptied the bucket meanwhile
+    allowed = start_operator("--allow-deregister")
+    harness.wait_until(
+        lambda: state_of(kubectl, later) == "Deregistered", timeout=WAIT, what="deregistered"
+    )
+    harness.wait_until(
+        lambda: reasons()[0] == "ObjectMissing", timeout=WAIT, what="the missing object blocks"
+    )
+    done = entries(kubectl)[later]
+    verified = timestamps.parse_time(str(done["verifiedTime"]))
+    deregistered = timestamps.parse_time(str(done["deregisteredTime"]))
+    assert verified is not None
+    assert deregistered is not None
+    assert (deregistered - verified).total_seconds() >= delay
+    assert len(ec2.calls(DEREGISTER)) == 1
+    assert ec2.image(missing)["state"] == "available"
+    assert "Traceback" not in refused.logs() + allowed.logs()
