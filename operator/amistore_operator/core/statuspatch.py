@@ -31,3 +31,17 @@ def exact(status: Mapping[str, Any], *maybe_stored: Mapping[str, Any] | None) ->
             elif isinstance(value, Mapping) and isinstance(patch[key], Mapping):
                 patch[key] = exact(patch[key], value)
     return patch
+
+
+def union(first: Mapping[str, Any] | None, second: Mapping[str, Any]) -> dict[str, Any]:
+    """A status with every field either has (objects field by field; else ``second``'s).
+
+    What ``exact`` needs of several statuses the API may hold, kept in one: a long run of
+    writes with no answer holds one status, not one per write.
+    """
+    merged = dict(first or {})
+    for key, value in second.items():
+        before = merged.get(key)
+        both = isinstance(before, Mapping) and isinstance(value, Mapping)
+        merged[key] = union(before, value) if both else value
+    return merged

@@ -31,8 +31,9 @@ class StatusMemory:
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
         self._stored: dict[str, tuple[str, dict[str, Any]]] = {}  # the last write confirmed
         self._uncertain: set[str] = set()  # a write got no answer: write the next one anyway
-        # The statuses written with no answer since the last confirmed one: maybe stored.
-        self._unanswered: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        # Every field of the statuses written with no answer since the last confirmed one
+        # (maybe stored), in one status (``statuspatch.union``).
+        self._unanswered: dict[str, tuple[str, dict[str, Any]]] = {}
         # uid, the status computed, its entries; the newest last.
         self._entries: dict[str, list[tuple[str, Mapping[str, Any], Entries]]] = {}
         self._rendered: dict[str, tuple[str, Entries]] = {}
@@ -74,9 +75,8 @@ class StatusMemory:
         The API holds the last status confirmed, or one written since with no answer, or
         (after a restart) the watched body or a later one.
         """
-        kept = [self._stored[ref.key]] if ref.key in self._stored else []
-        kept += self._unanswered.get(ref.key, ())
-        bodies = [body for uid, body in kept if uid == ref.uid]
+        kept = [self._stored.get(ref.key), self._unanswered.get(ref.key)]
+        bodies = [found[1] for found in kept if found is not None and found[0] == ref.uid]
         return statuspatch.exact(new, watched, *bodies)
 
     def stored(self, key: str) -> None:
@@ -101,7 +101,10 @@ class StatusMemory:
             self._uncertain.add(key)
             attempted = self._written.get(key)
             if attempted is not None:
-                self._unanswered.setdefault(key, []).append(attempted)
+                uid, body = attempted
+                before = self._unanswered.get(key)
+                fields = before[1] if before is not None and before[0] == uid else None
+                self._unanswered[key] = (uid, statuspatch.union(fields, body))
         stored = self._stored.get(key)
         if stored is None:
             self._written.pop(key, None)

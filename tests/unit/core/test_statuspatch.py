@@ -31,3 +31,19 @@ def test_the_status_itself_is_not_changed() -> None:
     new = {"note": "n"}
     statuspatch.exact(new, {"gone": 1})
     assert new == {"note": "n"}
+
+
+def test_the_union_of_two_statuses_has_every_field_of_both() -> None:
+    first = {"a": 1, "summary": {"x": 1}, "tasks": [1]}
+    second = {"b": 2, "summary": {"y": 2}, "tasks": [2]}
+    assert statuspatch.union(first, second) == {
+        "a": 1,
+        "b": 2,
+        "summary": {"x": 1, "y": 2},
+        "tasks": [2],
+    }
+    assert statuspatch.exact({"tasks": []}, statuspatch.union(None, first)) == {
+        "tasks": [],
+        "a": None,
+        "summary": None,
+    }

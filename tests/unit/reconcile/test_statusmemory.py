@@ -99,3 +99,17 @@ def test_fields_of_the_watched_body_the_new_status_lacks_are_deleted() -> None:
         "note": "new",
         "estimatedCompletionTime": None,
     }
+
+
+def test_many_writes_with_no_answer_are_all_deleted_by_the_next_one() -> None:
+    memory = statusmemory.StatusMemory()
+    for n in range(3):
+        lost = {"note": "lost", f"field{n}": n}
+        memory.record(REF, status.Outcome(status=lost, changed=True, events=()))
+        memory.refused(REF.key, ambiguous=True)
+    assert memory.patch(REF, {"note": "next"}, watched=None) == {
+        "note": "next",
+        "field0": None,
+        "field1": None,
+        "field2": None,
+    }
