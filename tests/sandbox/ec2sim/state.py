@@ -18,7 +18,17 @@ import time
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import faults, hold, images, model, objects, references, sts, throttle
+from tests.sandbox.ec2sim import (
+    faults,
+    hold,
+    images,
+    model,
+    objects,
+    references,
+    sts,
+    thaw,
+    throttle,
+)
 
 
 @dataclasses.dataclass
@@ -89,6 +99,7 @@ class SimState:
         """The default account's AMIs, tasks and buckets, and what every account shares."""
         self.ids = images.IdSource()
         self.image_settings = images.ImageSettings()
+        self.thaw_settings = thaw.ThawSettings()
         self._accounts: dict[str, SimState] = {}
         self.model = model.SimModel()
         self.throttler = throttle.Throttler(self._throttle_default)
