@@ -25,6 +25,7 @@ from tests.sandbox.ec2sim import (
     model,
     objects,
     references,
+    restores,
     sts,
     thaw,
     throttle,
@@ -99,6 +100,7 @@ class SimState:
         """The default account's AMIs, tasks and buckets, and what every account shares."""
         self.ids = images.IdSource()
         self.image_settings = images.ImageSettings()
+        self.restore_settings = restores.RestoreSettings()
         self.thaw_settings = thaw.ThawSettings()
         self._accounts: dict[str, SimState] = {}
         self.model = model.SimModel()
