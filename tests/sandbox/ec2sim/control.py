@@ -8,7 +8,12 @@ import urllib.request
 from typing import Any, NotRequired, TypedDict, cast
 
 from tests.sandbox import httpjson
-from tests.sandbox.ec2sim import control_images, control_objects, control_references
+from tests.sandbox.ec2sim import (
+    control_images,
+    control_objects,
+    control_references,
+    control_restore,
+)
 
 
 class TaskInfo(TypedDict):
@@ -41,11 +46,14 @@ class ControlError(Exception):
 
 
 class Ec2SimControl(
-    control_images.ImageControl, control_references.ReferenceControl, control_objects.ObjectControl
+    control_images.ImageControl,
+    control_references.ReferenceControl,
+    control_objects.ObjectControl,
+    control_restore.RestoreControl,
 ):
     """Drive a running simulator: `Ec2SimControl("http://127.0.0.1:PORT")`.
 
-    The calls for images, references and S3 objects are in the mixed-in classes.
+    The calls for images, references, S3 objects and restores are in the mixed-in classes.
     """
 
     def __init__(self, url: str, timeout: float = 30.0, account: str = "") -> None:

@@ -39,7 +39,7 @@ def image_json(sim: state.SimState, image: images.Image, now: float) -> dict[str
         "ami_id": image.ami_id,
         "owner": sim.account,
         "name": image.name,
-        "state": "available" if registered else "deregistered",
+        "state": image.state_at(now) if registered else "deregistered",
         "public": image.public,
         "user_ids": list(image.user_ids),
         "organization_arns": list(image.organization_arns),

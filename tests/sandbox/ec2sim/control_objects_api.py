@@ -12,6 +12,7 @@ POST /_sim/objects/{bucket}/{key}: change an object; only the keys given change:
         INTELLIGENT_TIERING object (x-amz-archive-status)
     overwrite: true, a new write of the same object: a new ETag, Last-Modified now
     create: true, make the object if there is none (of ``size``, 8 GiB by default)
+    (setting storage_class, restore or archive_status ends a RestoreObject's thaw)
 DELETE /_sim/objects/{bucket}/{key}: delete it (404 if there was none).
 GET /_sim/buckets: the buckets HeadObject refuses; POST /_sim/buckets/{bucket}
     {"denied": bool}: refuse (403) or allow HeadObject in that bucket.
@@ -100,6 +101,8 @@ async def update_object(sim: state.SimState, body: Body, request: web.Request) -
         obj.restore = restore
     if "archive_status" in body:
         obj.archive_status = status
+    if {"storage_class", "restore", "archive_status"} & body.keys():
+        obj.thawing = None  # what a test sets replaces a RestoreObject's thaw
     return obj.to_json()
 
 

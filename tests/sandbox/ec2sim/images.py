@@ -10,6 +10,10 @@ IDs or DescribeSnapshots, looks at every one). A record keeps its block device m
 after deregistration; the snapshots themselves are the book's, and go only when
 deleted (DeregisterImage with DeleteAssociatedSnapshots).
 
+An AMI CreateRestoreImageTask made carries its ``restores.Restore``, which moves it
+and its snapshots from ``pending`` on the clock; every other AMI is ``available``
+and every snapshot ``completed``.
+
 Deregistration protection follows EC2's User Guide: ``enabled`` and
 ``enabled-with-cooldown`` refuse DeregisterImage; turning an
 ``enabled-with-cooldown`` protection off leaves it ``disabled-until-<time>`` for
@@ -23,7 +27,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 
-from tests.sandbox.ec2sim import protocol
+from tests.sandbox.ec2sim import protocol, restores
 
 DEFAULT_SNAPSHOT_GIB = 8
 COOLDOWN_SECONDS = 24 * 3600.0
@@ -67,6 +71,16 @@ class Snapshot:
     start_time: float
     delete_result: str | None = None
     """A fault (one of DELETE_FAULTS) DeregisterImage reports for it instead of deleting it."""
+    tags: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    restored: restores.Restore | None = None
+    """The restore that is making it, if an AMI restore made it."""
+
+    def status_at(self, now: float) -> tuple[str, int]:
+        """(State, whole percent of Progress) as DescribeSnapshots reports them at ``now``."""
+        restore = self.restored
+        if restore is None:
+            return "completed", 100
+        return restores.SNAPSHOT_STATES[restore.state_at(now)], restore.progress_at(now)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +107,18 @@ class Image:
     protection: str = "disabled"
     cooldown_until: float | None = None
     deregistered_at: float | None = None
+    tags: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    restored: restores.Restore | None = None
+    """How CreateRestoreImageTask is making it; None for an AMI made any other way."""
+
+    def state_at(self, now: float) -> str:
+        """The state of the registered AMI at ``now``: available, or a restore's state."""
+        return "available" if self.restored is None else self.restored.state_at(now)
+
+    def state_reason(self, now: float) -> tuple[str, str] | None:
+        """The StateReason (code, message) of a failed restore."""
+        restore = self.restored
+        return restore.reason if restore is not None and restore.state_at(now) == "failed" else None
 
     def protection_at(self, now: float) -> str:
         """DeregistrationProtection as EC2 reports it at ``now``."""

@@ -39,6 +39,13 @@ def _token(next_token: str | None) -> str:
     return _el("nextToken", next_token) if next_token else ""
 
 
+def _tags(tags: list[tuple[str, str]]) -> str:
+    if not tags:
+        return ""
+    items = "".join(f"<item>{_el('key', k)}{_el('value', v)}</item>" for k, v in tags)
+    return f"<tagSet>{items}</tagSet>"
+
+
 def _device(device: images.BlockDevice) -> str:
     ebs = (
         f"{_el('snapshotId', device.snapshot_id)}{_el('volumeSize', device.size_gib)}"
@@ -50,17 +57,21 @@ def _device(device: images.BlockDevice) -> str:
 def _image(view: ImageView) -> str:
     image = view.image
     devices = "".join(_device(d) for d in image.devices)
+    reason = ""
+    if view.state == "failed" and image.restored is not None and image.restored.reason:
+        code, message = image.restored.reason
+        reason = f"<stateReason>{_el('code', code)}{_el('message', message)}</stateReason>"
     return (
         "<item>"
         f"{_el('imageId', image.ami_id)}{_el('imageLocation', f'{view.owner}/{image.name}')}"
-        f"{_el('imageState', view.state)}{_el('imageOwnerId', view.owner)}"
+        f"{_el('imageState', view.state)}{reason}{_el('imageOwnerId', view.owner)}"
         f"{_el('creationDate', protocol.timestamp(image.creation_time))}"
         f"{_el('isPublic', image.public)}{_el('architecture', 'x86_64')}"
         f"{_el('imageType', 'machine')}{_el('name', image.name)}"
         f"{_el('rootDeviceType', 'ebs')}{_el('rootDeviceName', images.DEVICE_NAMES[0])}"
         f"<blockDeviceMapping>{devices}</blockDeviceMapping>"
         f"{_el('virtualizationType', 'hvm')}{_el('hypervisor', 'xen')}"
-        f"{_el('deregistrationProtection', view.protection)}"
+        f"{_el('deregistrationProtection', view.protection)}{_tags(image.tags)}"
         "</item>"
     )
 
@@ -91,19 +102,24 @@ def attribute_value(request_id: str, ami_id: str, name: str, value: str) -> str:
     return _document("DescribeImageAttribute", request_id, body)
 
 
-def describe_snapshots(
-    request_id: str, shown: list[images.Snapshot], owner: str, next_token: str | None
-) -> str:
-    """A DescribeSnapshotsResponse."""
-    items = "".join(
+def _snapshot(snapshot: images.Snapshot, owner: str, now: float) -> str:
+    status, progress = snapshot.status_at(now)
+    return (
         "<item>"
-        f"{_el('snapshotId', s.snapshot_id)}{_el('volumeId', 'vol-ffffffff')}"
-        f"{_el('status', 'completed')}{_el('startTime', protocol.timestamp(s.start_time))}"
-        f"{_el('progress', '100%')}{_el('ownerId', owner)}{_el('volumeSize', s.size_gib)}"
-        f"{_el('encrypted', False)}{_el('storageTier', 'standard')}"
+        f"{_el('snapshotId', snapshot.snapshot_id)}{_el('volumeId', 'vol-ffffffff')}"
+        f"{_el('status', status)}{_el('startTime', protocol.timestamp(snapshot.start_time))}"
+        f"{_el('progress', f'{progress}%')}{_el('ownerId', owner)}"
+        f"{_el('volumeSize', snapshot.size_gib)}{_el('encrypted', False)}"
+        f"{_el('storageTier', 'standard')}{_tags(snapshot.tags)}"
         "</item>"
-        for s in shown
     )
+
+
+def describe_snapshots(
+    request_id: str, shown: list[images.Snapshot], owner: str, next_token: str | None, now: float
+) -> str:
+    """A DescribeSnapshotsResponse, each snapshot's State and Progress as at ``now``."""
+    items = "".join(_snapshot(s, owner, now) for s in shown)
     body = f"<snapshotSet>{items}</snapshotSet>{_token(next_token)}"
     return _document("DescribeSnapshots", request_id, body)
 
@@ -128,3 +144,8 @@ def image_references(request_id: str, found: list[references.Found], next_token:
     )
     body = f"<imageReferenceSet>{items}</imageReferenceSet>{_token(next_token)}"
     return _document("DescribeImageReferences", request_id, body)
+
+
+def restore_image_task(request_id: str, ami_id: str) -> str:
+    """A CreateRestoreImageTaskResponse: the new AMI's ID and nothing else."""
+    return _document("CreateRestoreImageTask", request_id, _el("imageId", ami_id))

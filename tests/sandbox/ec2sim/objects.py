@@ -11,8 +11,11 @@ every write. A later export of the same AMI into the same key overwrites it.
 Objects are made when looked at (HeadObject, the control API) from the tasks
 there are, and from the tasks replaced since (``SimModel.superseded``), so a
 million scripted tasks cost nothing until then. Nothing deletes an object but a
-test: the simulator has no lifecycle engine, so an expiration or a restore is
-only the header a test sets.
+test: the simulator has no lifecycle engine, so an expiration or a transition is
+only the header a test sets. A restore is what a test sets, or the thaw a
+RestoreObject started (see ``thaw``), which moves ``x-amz-restore`` on the clock.
+An object a store task wrote records the AMI's name and volumes, which
+CreateRestoreImageTask gives the AMI it restores.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import dataclasses
 import hashlib
 import itertools
 
-from tests.sandbox.ec2sim import images, model
+from tests.sandbox.ec2sim import images, model, thaw
 
 STORAGE_CLASSES = (
     "STANDARD",
@@ -58,6 +61,37 @@ class S3Object:
     archive_status: str | None = None
     source: tuple[str, float] | None = None
     """(AMI, start time) of the store task that wrote it; None for a test's write."""
+    thawing: thaw.Thaw | None = None
+    """The thaw a RestoreObject started, which sets ``restore`` (and the archive tier)."""
+    ami_name: str | None = None
+    """The stored AMI's name, when a store task wrote the object; None: no AMI in it."""
+    volumes: tuple[int, ...] = ()
+    """The stored AMI's volume sizes in GiB, the snapshots a restore of it makes."""
+
+    def refresh(self, now: float) -> None:
+        """Move ``restore`` (and an archive tier) to where the thaw is at ``now``."""
+        thawed = self.thawing
+        if thawed is None:
+            return
+        if now < thawed.ready_at:
+            self.restore = (True, None)
+        elif thawed.expires_at is None:  # INTELLIGENT_TIERING: back in Frequent Access
+            self.restore, self.archive_status = (False, None), None
+        elif now < thawed.expires_at:
+            self.restore = (False, thawed.expires_at)
+        else:  # the restored copy is gone, and so is the header
+            self.restore, self.thawing = None, None
+
+    def archive(self) -> str | None:
+        """The archive the object is in (GLACIER or DEEP_ARCHIVE), None if it is readable."""
+        return thaw.archive_of(self.storage_class, self.archive_status)
+
+    def readable(self, now: float) -> bool:
+        """Whether its data can be read: in no archive, or a restored copy is there now."""
+        if self.archive() is None:
+            return True
+        restore = self.restore
+        return restore is not None and not restore[0] and (restore[1] is None or now < restore[1])
 
     def to_json(self) -> dict[str, object]:
         """The control API's JSON shape of an object."""
@@ -77,6 +111,8 @@ class S3Object:
             "restore": restore,
             "archive_status": self.archive_status,
             "from_task": self.source is not None,
+            "thaw": None if self.thawing is None else self.thawing.to_json(),
+            "ami_name": self.ami_name,
         }
 
 
@@ -132,6 +168,10 @@ class ObjectStore:
                 tasks = [t for t in sim.tasks.values() if (t.bucket, t.object_key) == only]
         for task in tasks:
             self._from_task(sim, book, task, now)
+        looked = self.objects.values() if only is None else [self.objects.get(only)]
+        for obj in looked:
+            if obj is not None:
+                obj.refresh(now)
 
     def _from_task(
         self, sim: model.SimModel, book: images.ImageBook, task: model.StoreTask, now: float
@@ -148,7 +188,11 @@ class ObjectStore:
             return  # a test deleted it after this write
         image = book.get(task.ami_id, when)
         size = image.size_bytes() if image is not None else images.DEFAULT_SNAPSHOT_GIB * 2**30
-        self.write(task.bucket, task.object_key, size, when, source)
+        obj = self.write(task.bucket, task.object_key, size, when, source)
+        if image is None:
+            obj.ami_name, obj.volumes = f"image-{task.ami_id}", (images.DEFAULT_SNAPSHOT_GIB,)
+        else:
+            obj.ami_name, obj.volumes = image.name, tuple(d.size_gib for d in image.devices)
 
     def head(
         self, sim: model.SimModel, book: images.ImageBook, bucket: str, key: str

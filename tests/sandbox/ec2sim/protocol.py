@@ -20,6 +20,8 @@ _INDEXED = re.compile(r"^([A-Za-z0-9]+)\.(\d+)(?:\.(.+))?$")
 
 ResourceTypeRequest = tuple[str, list[tuple[str, list[str]]]]
 """DescribeImageReferences' (ResourceType, [(OptionName, OptionValues), ...])."""
+TagSpecification = tuple[str, list[tuple[str, str]]]
+"""(ResourceType, [(Key, Value), ...])."""
 
 
 @dataclasses.dataclass
@@ -43,6 +45,9 @@ class Ec2Request:
     include_all_resource_types: bool = False
     resource_types: list[ResourceTypeRequest] | None = None
     delete_snapshots: bool = False
+    object_key: str | None = None  # CreateRestoreImageTask's ObjectKey, Name, TagSpecifications
+    name: str | None = None
+    tag_specs: list[TagSpecification] = dataclasses.field(default_factory=list)
 
     def to_log(self) -> dict[str, object]:
         """The parameters as the call log keeps them (no credentials are ever here)."""
@@ -92,6 +97,15 @@ class Ec2Request:
             ]
         if self.delete_snapshots:
             out["DeleteAssociatedSnapshots"] = True
+        if self.object_key is not None:
+            out["ObjectKey"] = self.object_key
+        if self.name is not None:
+            out["Name"] = self.name
+        if self.tag_specs:
+            out["TagSpecifications"] = [
+                {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags]}
+                for kind, tags in self.tag_specs
+            ]
         return out
 
 
@@ -139,6 +153,11 @@ def _parse_image_params(req: Ec2Request, form: Mapping[str, str]) -> None:
     req.attribute = form.get("Attribute")
     req.include_all_resource_types = form.get("IncludeAllResourceTypes", "").lower() == "true"
     req.delete_snapshots = form.get("DeleteAssociatedSnapshots", "").lower() == "true"
+    req.object_key = form.get("ObjectKey")
+    req.name = form.get("Name")
+    for spec in _indexed(form, "TagSpecification").values():
+        tags = [(t.get("Key", ""), t.get("Value", "")) for t in _indexed(spec, "Tag").values()]
+        req.tag_specs.append((spec.get("ResourceType", ""), tags))
     kinds = _indexed(form, "ResourceType")
     if kinds:
         req.resource_types = []

@@ -1,12 +1,15 @@
-"""S3 HeadObject on the simulator's URL, path-style, as boto3 addresses a custom endpoint.
+"""S3 HeadObject and RestoreObject on the simulator's URL, path-style, as boto3 addresses
+a custom endpoint.
 
 boto3 given ``endpoint_url`` or ``AWS_ENDPOINT_URL_S3`` sends ``HEAD /{bucket}/{key}``
 (path-style: it does for a custom endpoint, an IP address or ``localhost``) signed
 for the service ``s3``. The signing key says whose objects are read (each
 account has its own, see ``objects``); faults, holds and throttling apply under
-the action name ``HeadObject``. A HEAD answer has no body, so botocore reports
-an error by its HTTP status (``404``, ``403``); the call log keeps S3's code.
-Any other S3 request (GetObject, ListBuckets...) is answered 501 NotImplemented.
+the action names ``HeadObject`` and ``RestoreObject`` (``POST ...?restore``, see
+``s3restore``). A HEAD answer has no body, so botocore reports an error by its
+HTTP status (``404``, ``403``); other answers carry S3's error document. The call
+log keeps S3's code. Any other S3 request (GetObject, ListBuckets...) is answered
+501 NotImplemented.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import objects, signing, state, sts
+from tests.sandbox.ec2sim import objects, s3restore, signing, state, sts
 
 ACTION = "HeadObject"
+RESTORE = "RestoreObject"
 # The S3 code and HTTP status of each injected fault kind.
 FAULTS: dict[str, tuple[str, int]] = {
     "InternalError": ("InternalError", 500),
@@ -33,13 +37,22 @@ FAULTS: dict[str, tuple[str, int]] = {
 }
 
 
-class S3Error(Exception):
-    """An S3 error: its code and HTTP status."""
+MESSAGES = {
+    "AccessDenied": "Access Denied",
+    "NoSuchKey": "The specified key does not exist.",
+    "InternalError": "We encountered an internal error. Please try again.",
+    "SlowDown": "Please reduce your request rate.",
+}
 
-    def __init__(self, code: str, status: int) -> None:
+
+class S3Error(Exception):
+    """An S3 error: its code, HTTP status and message."""
+
+    def __init__(self, code: str, status: int, message: str = "") -> None:
         super().__init__(code)
         self.code = code
         self.status = status
+        self.message = message or MESSAGES.get(code, code)
 
 
 def http_date(when: float) -> str:
@@ -92,14 +105,26 @@ def not_implemented(request: web.Request) -> web.Response:
     return web.Response(status=501, text=text, content_type="application/xml", headers=_ids())
 
 
-async def _head(
-    sim: state.SimState, request: web.Request, bucket: str, key: str
-) -> objects.S3Object:
-    """The object HeadObject reports, or the S3Error it answers."""
-    delay, fault = sim.faults.take(ACTION)
+def _error(request: web.Request, exc: S3Error) -> web.Response:
+    """S3's error answer: no body to a HEAD, S3's error document to anything else."""
+    ids = _ids()
+    if request.method == "HEAD":
+        return web.Response(status=exc.status, headers=ids)
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(exc.code)}</Code>'
+        f"<Message>{escape(exc.message)}</Message><Resource>{escape(request.path)}</Resource>"
+        f"<RequestId>{ids['x-amz-request-id']}</RequestId><HostId>{ids['x-amz-id-2']}</HostId>"
+        "</Error>"
+    )
+    return web.Response(status=exc.status, text=body, content_type="application/xml", headers=ids)
+
+
+async def _admit(sim: state.SimState, request: web.Request, action: str, bucket: str) -> None:
+    """Faults, holds, throttling and access, in that order, for one call of ``action``."""
+    delay, fault = sim.faults.take(action)
     if delay:
         await asyncio.sleep(delay)
-    await sim.holds.wait(ACTION)
+    await sim.holds.wait(action)
     if fault is not None and fault.kind == "drop":
         transport = request.transport
         if transport is not None:
@@ -107,24 +132,51 @@ async def _head(
         raise S3Error("ConnectionDropped", 0)
     if fault is not None:
         raise S3Error(*FAULTS.get(fault.kind, ("InternalError", 500)))
-    if not sim.throttler.allow(ACTION):
+    if not sim.throttler.allow(action):
         raise S3Error("SlowDown", 503)
     expected = request.headers.get("x-amz-expected-bucket-owner")
     if bucket in sim.objects.denied or expected not in (None, sim.account):
         raise S3Error("AccessDenied", 403)
+
+
+def _found(sim: state.SimState, bucket: str, key: str) -> objects.S3Object:
     obj = sim.objects.head(sim.model, sim.images, bucket, key)
     if obj is None:
         raise S3Error("NoSuchKey", 404)
     return obj
 
 
+async def _restore(
+    sim: state.SimState, request: web.Request, bucket: str, key: str, params: dict[str, object]
+) -> web.Response:
+    """RestoreObject; ``params`` gains Days and Tier for the call log."""
+    try:
+        days, tier = s3restore.parse(await request.read())
+        params.update({"Days": days, "Tier": tier} if days is not None else {"Tier": tier})
+        obj = _found(sim, bucket, key)
+        status = s3restore.restore(obj, days, tier, sim.model.clock.now(), sim.thaw_settings)
+    except s3restore.RefusedError as exc:
+        raise S3Error(exc.code, exc.status, exc.message) from None
+    return web.Response(status=status, headers=_ids())
+
+
+def _action(request: web.Request) -> str | None:
+    if request.method == "HEAD":
+        return ACTION
+    if request.method == "POST" and "restore" in request.query:
+        return RESTORE
+    return None
+
+
 async def handle_object(request: web.Request) -> web.StreamResponse:
-    """Serve ``HEAD /{bucket}/{key}`` (and refuse anything else on an object path)."""
-    if request.method != "HEAD":
+    """Serve ``HEAD /{bucket}/{key}`` and ``POST /{bucket}/{key}?restore``; refuse the rest."""
+    action = _action(request)
+    if action is None:
         return not_implemented(request)
     root = request.app[state.STATE_KEY]
     calls = root.calls  # a call in flight across a reset belongs to the log it started in
     bucket, key = request.match_info["bucket"], request.match_info["key"]
+    params: dict[str, object] = {"Bucket": bucket, "Key": key}
     authorization = request.headers.get("Authorization", "")
     account = ""
     try:
@@ -135,12 +187,16 @@ async def handle_object(request: web.Request) -> web.StreamResponse:
         except sts.StsError as exc:
             raise S3Error(exc.code, 400) from None
         sim = root.for_account(account)
-        obj = await _head(sim, request, bucket, key)
+        await _admit(sim, request, action, bucket)
+        if action == RESTORE:
+            response = await _restore(sim, request, bucket, key, params)
+        else:
+            headers = object_headers(_found(sim, bucket, key))
+            response = web.Response(status=200, headers={**headers, **_ids()})
     except S3Error as exc:
-        params: dict[str, object] = {"Bucket": bucket, "Key": key}
-        calls.add(root.model.clock.now(), ACTION, params, exc.status, exc.code, account)
+        calls.add(root.model.clock.now(), action, params, exc.status, exc.code, account)
         if exc.status == 0:
             raise web.HTTPServiceUnavailable() from None  # the socket is gone already
-        return web.Response(status=exc.status, headers=_ids())
-    calls.add(sim.model.clock.now(), ACTION, {"Bucket": bucket, "Key": key}, 200, None, account)
-    return web.Response(status=200, headers={**object_headers(obj), **_ids()})
+        return _error(request, exc)
+    calls.add(sim.model.clock.now(), action, params, response.status, None, account)
+    return response

@@ -1,5 +1,5 @@
-"""The aiohttp application: EC2 and STS Query endpoints at `/`, S3 HeadObject at
-`/{bucket}/{key}`, the control API under `/_sim/`.
+"""The aiohttp application: EC2 and STS Query endpoints at `/`, S3 HeadObject and
+RestoreObject at `/{bucket}/{key}`, the control API under `/_sim/`.
 
 A call goes to STS when its SigV4 scope names the service ``sts`` or its
 Action is an STS one (AWS_ENDPOINT_URL_STS points at the same URL), to S3 when
@@ -22,11 +22,13 @@ from tests.sandbox.ec2sim import (
     control_images_api,
     control_objects_api,
     control_references_api,
+    control_restore_api,
     errors,
     imageactions,
     model,
     protocol,
     referenceactions,
+    restoreactions,
     s3,
     signing,
     snapshotactions,
@@ -55,6 +57,7 @@ HANDLERS: dict[str, Handler] = {
     "DeregisterImage": imageactions.deregister_image,
     "DescribeImageReferences": referenceactions.describe_image_references,
     "DescribeSnapshots": snapshotactions.describe_snapshots,
+    "CreateRestoreImageTask": restoreactions.create_restore_image_task,
 }
 """Every EC2 action served: the store-task ones see the account's model, the others its state."""
 
@@ -213,6 +216,7 @@ def make_app(sim: state.SimState) -> web.Application:
         control_images_api.ROUTES,
         control_references_api.ROUTES,
         control_objects_api.ROUTES,
+        control_restore_api.ROUTES,
     ):
         control_api.add_routes(app, routes)
     app.router.add_route("POST", "/", handle_ec2)

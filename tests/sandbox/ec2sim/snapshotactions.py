@@ -1,5 +1,6 @@
 """DescribeSnapshots, validated as EC2 does.
 
+A snapshot is ``completed`` unless an AMI restore is making it (see ``restores``).
 A caller sees the snapshots its account owns: the simulator models no
 createVolumePermission, so no snapshot is shared or public. An ID of another
 account's snapshot is left out of the answer, as AWS leaves out a snapshot the
@@ -13,11 +14,11 @@ from tests.sandbox.ec2sim import errors, imageactions, images, imagexml, paging,
 SNAPSHOT_FILTERS = ("snapshot-id", "owner-id", "status", "volume-size")
 
 
-def _kept(snapshot: images.Snapshot, owner: str, req: protocol.Ec2Request) -> bool:
+def _kept(snapshot: images.Snapshot, owner: str, req: protocol.Ec2Request, now: float) -> bool:
     fields = {
         "snapshot-id": snapshot.snapshot_id,
         "owner-id": owner,
-        "status": "completed",
+        "status": snapshot.status_at(now)[0],
         "volume-size": str(snapshot.size_gib),
     }
     return all(
@@ -51,17 +52,18 @@ def describe_snapshots(sim: state.SimState, req: protocol.Ec2Request, request_id
     if req.dry_run:
         raise errors.dry_run_ok()
     account = sim.account
+    now = sim.model.clock.now()
     if req.owners is not None and not {"self", account} & set(req.owners):
         candidates: list[images.Snapshot] = []  # no other owner shares a snapshot
     elif req.snapshot_ids is not None:
         # An ID a caller has is of a snapshot made already: no record needs making.
         candidates = _by_ids(sim, req.snapshot_ids)
     else:
-        sim.images.registered_images(sim.model.clock.now())  # every default snapshot
+        sim.images.registered_images(now)  # every default snapshot
         candidates = sorted(sim.images.snapshots.values(), key=lambda s: s.snapshot_id)
-    shown, token = [s for s in candidates if _kept(s, account, req)], None
+    shown, token = [s for s in candidates if _kept(s, account, req, now)], None
     if req.snapshot_ids is None:
         shown, token = paging.page(
             "DescribeSnapshots", shown, lambda s: s.snapshot_id, limit, req.next_token
         )
-    return imagexml.describe_snapshots(request_id, shown, account, token)
+    return imagexml.describe_snapshots(request_id, shown, account, token, now)

@@ -18,7 +18,18 @@ import time
 
 from aiohttp import web
 
-from tests.sandbox.ec2sim import faults, hold, images, model, objects, references, sts, throttle
+from tests.sandbox.ec2sim import (
+    faults,
+    hold,
+    images,
+    model,
+    objects,
+    references,
+    restores,
+    sts,
+    thaw,
+    throttle,
+)
 
 
 @dataclasses.dataclass
@@ -89,6 +100,8 @@ class SimState:
         """The default account's AMIs, tasks and buckets, and what every account shares."""
         self.ids = images.IdSource()
         self.image_settings = images.ImageSettings()
+        self.restore_settings = restores.RestoreSettings()
+        self.thaw_settings = thaw.ThawSettings()
         self._accounts: dict[str, SimState] = {}
         self.model = model.SimModel()
         self.throttler = throttle.Throttler(self._throttle_default)

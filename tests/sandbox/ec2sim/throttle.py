@@ -21,6 +21,7 @@ CATEGORY_LIMITS: dict[str, tuple[float, float]] = {
     "DescribeImageReferences": NON_MUTATING,
     "DescribeSnapshots": NON_MUTATING,
     "DeregisterImage": MUTATING,
+    "CreateRestoreImageTask": MUTATING,
 }
 
 

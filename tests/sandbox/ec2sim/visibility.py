@@ -20,7 +20,7 @@ class Seen:
 
     image: images.Image
     owner: str
-    state: str  # "available" or "deregistered"
+    state: str  # "available" or "deregistered"; a restored AMI's: pending or failed too
 
     @property
     def ami_id(self) -> str:
@@ -44,10 +44,10 @@ def find(sim: state.SimState, ami_id: str, now: float) -> Seen | None:
     if own.registered(ami_id):
         record = own.get(ami_id, now)
         if record is not None:
-            return Seen(record, sim.account, "available")
+            return Seen(record, sim.account, record.state_at(now))
     for other in sim.accounts():
         if other is not sim and (record := _shared(other, ami_id, sim.account)) is not None:
-            return Seen(record, other.account, "available")
+            return Seen(record, other.account, record.state_at(now))
     shown = own.shown_deregistered(ami_id, now)
     if shown is not None:
         return Seen(shown, sim.account, "deregistered")
@@ -61,7 +61,8 @@ def hidden(sim: state.SimState, ami_id: str) -> bool:
 
 def listing(sim: state.SimState, now: float) -> list[Seen]:
     """Every AMI the caller sees, by ID."""
-    seen = {r.ami_id: Seen(r, sim.account, "available") for r in sim.images.registered_images(now)}
+    own = sim.images.registered_images(now)
+    seen = {r.ami_id: Seen(r, sim.account, r.state_at(now)) for r in own}
     for ami_id in sim.images.records:
         record = sim.images.shown_deregistered(ami_id, now)
         if record is not None:
@@ -72,5 +73,5 @@ def listing(sim: state.SimState, now: float) -> list[Seen]:
         for ami_id in other.images.records:
             record = _shared(other, ami_id, sim.account)
             if record is not None and ami_id not in seen:
-                seen[ami_id] = Seen(record, other.account, "available")
+                seen[ami_id] = Seen(record, other.account, record.state_at(now))
     return [seen[a] for a in sorted(seen)]
