@@ -208,6 +208,8 @@ def every_export_started_or_refused(log: scenario.Log) -> Violations:
         for ami in last.spec["imageIds"]:
             if any(t.bucket == last.spec["bucket"] for t in tasks.get(ami, ())):
                 continue
+            if log.ec2.images.deregistered_at(account, scenario.REGION, ami) is not None:
+                continue  # gone: no export can start (cleanuprules say when it may go)
             entry = entries.get(ami) or {}
             if entry.get("state") == "Failed" and entry.get("failureReason"):
                 continue  # refused, with AWS's reason
