@@ -59,6 +59,7 @@ class TaskCache:
         self.listings: dict[FilterKey, ListingEntry] = {}
         self._listing_subs: dict[FilterKey, set[str]] = {}
         self._interval: float | None = None  # interval(), until the subscriptions change
+        self.retired: set[str] = set()  # deregistered AMIs: no call names them again
 
     # --- subscriptions -------------------------------------------------------
 
@@ -191,8 +192,10 @@ class TaskCache:
         """A deregistered AMI: every subscription naming it goes on without it, at once.
 
         AWS fails a whole ImageIds batch naming it; each AmiStore's next poll asks for
-        the same spec without it (``reconcile.fetch``).
+        the same spec without it (``reconcile.fetch``); a batch planned before, still
+        waiting for its budget, goes without it too (``calls.Caller.describe_ids``).
         """
+        self.retired.add(ami)
         for key in sorted(self._ami_subs.get(ami, ())):
             sub = self.subs[key]
             rest = tuple(a for a in sub.spec.image_ids if a != ami)

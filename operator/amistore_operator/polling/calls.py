@@ -102,33 +102,43 @@ class Caller:
             return result
 
     async def describe_ids(self, batch: list[str], cyc: settle.Cycle) -> None:
-        """One ImageIds call; a batch with a rejected ID is bisected until it stands alone."""
-        api = self.api
+        """One ImageIds call; a batch with a rejected ID is bisected until it stands alone.
+
+        The batch is read when the call goes, after its budget: an AMI deregistered while
+        it waited is left out (AWS would fail the whole call naming it).
+        """
+        api, retired = self.api, self._cache.retired
+        sent: list[str] = []
+
+        def call() -> list[model.StoreTask]:
+            sent[:] = [ami for ami in batch if ami not in retired]
+            return api.describe_ids(sent) if sent else []
+
         try:
-            tasks = await self._call(cyc, lambda: api.describe_ids(batch))
+            tasks = await self._call(cyc, call)
         except Exception as exc:
             error = poll_error(exc)
             if error.reason is not model.PollErrorReason.INVALID_IMAGE_ID:
                 cyc.failed = True
-                for ami in batch:
+                for ami in sent:
                     self._settler.mark_error(ami, error, cyc)
                 return
             cyc.answered += 1  # AWS answered: the ID is bad, the region polls fine
-            if len(batch) == 1:
-                self._settler.mark_invalid(batch[0], error, cyc)
+            if len(sent) == 1:
+                self._settler.mark_invalid(sent[0], error, cyc)
             else:
                 # Bisect until the rejected IDs stand alone; the rest get their data.
-                half = len(batch) // 2
+                half = len(sent) // 2
                 await asyncio.gather(
-                    self.describe_ids(batch[:half], cyc),
-                    self.describe_ids(batch[half:], cyc),
+                    self.describe_ids(sent[:half], cyc),
+                    self.describe_ids(sent[half:], cyc),
                 )
             return
         latest: dict[str, model.StoreTask] = {}
         for task in tasks:
-            if task.ami_id in batch and cache.newer(task, latest.get(task.ami_id)):
+            if task.ami_id in sent and cache.newer(task, latest.get(task.ami_id)):
                 latest[task.ami_id] = task
-        for ami in batch:
+        for ami in sent:
             self._settler.settle(ami, latest.get(ami), cyc)
 
     async def _list_all(

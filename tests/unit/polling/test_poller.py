@@ -808,3 +808,30 @@ async def test_real_threads_and_clock() -> None:
         assert view.tasks == {"ami-0000000000000000a": ec2.tasks["ami-0000000000000000a"]}
     finally:
         await asyncio.wait_for(hub.close(), timeout=5)
+
+
+# --- retired AMIs ------------------------------------------------------------
+
+
+async def test_an_ami_retired_while_its_batch_waits_for_the_budget_is_not_sent(
+    make_env: Any,
+) -> None:
+    # A batch planned before the AMI's DeregisterImage, paid for after it: AWS would fail
+    # the whole call with InvalidAMIID.NotFound.
+    env = make_env(rate=0.5, burst=1)
+    ids = amis(40)  # two ImageIds calls: the second waits 2 s for its token
+    for ami in ids:
+        env.ec2.put(ami, "Completed")
+    task = asyncio.create_task(env.hub.view("ns/a", spec(*ids), {}))
+    await env.clock.advance(0.5)
+    assert len(env.ec2.calls) == 1
+    gone = next(a for a in ids if a not in env.ec2.calls[0].ids)
+    env.hub.retire(("", REGION), gone)
+    await env.clock.advance(5.0)
+    await asyncio.wait_for(task, 1)
+    assert len(env.ec2.calls) == 2
+    assert gone not in env.ec2.calls[1].ids
+    assert len(env.ec2.calls[1].ids) == 19
+    later = len(env.ec2.calls)
+    await env.clock.advance(10 * IV)  # steady: never named again
+    assert all(gone not in c.ids for c in env.ec2.calls[later:])
