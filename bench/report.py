@@ -1,4 +1,4 @@
-"""The benchmark's table: one row per size, the baseline ratios, the stretch case, export."""
+"""The benchmark's table: one row per size, the baseline ratios, stretch, export, cleanup."""
 
 from __future__ import annotations
 
@@ -100,6 +100,8 @@ def table(results: dict[str, Any]) -> str:
         )
     for row in results.get("export", []):
         lines.append(export_line(row))
+    if results.get("cleanup"):
+        lines.append(cleanup_line(results["cleanup"]))
     return "\n".join(lines)
 
 
@@ -120,4 +122,24 @@ def export_line(row: Mapping[str, Any]) -> str:
         f"capacity bound {cell(row.get('capacity_bound_seconds'))} s; after it "
         f"{cell(row.get('steady_creates'))} creates, "
         f"{cell(row.get('steady_status_writes'))} status writes"
+    )
+
+
+def cleanup_line(row: Mapping[str, Any]) -> str:
+    """The cleanup scenario against its targets: one DeregisterImage per AMI, quiet after."""
+    per_ami = row.get("calls_per_ami") or {}
+    failed = row.get("failed_checks")
+    return (
+        f"cleanup ({cell(row.get('amis'))} AMIs): archived in {cell(row.get('archived_seconds'))} "
+        f"s; per AMI HeadObject {cell(per_ami.get('HeadObject'))}, DescribeImages "
+        f"{cell(per_ami.get('DescribeImages'))}, DescribeImageAttribute "
+        f"{cell(per_ami.get('DescribeImageAttribute'))}, DescribeImageReferences "
+        f"{cell(per_ami.get('DescribeImageReferences'))}, DescribeSnapshots "
+        f"{cell(per_ami.get('DescribeSnapshots'))}, DeregisterImage "
+        f"{cell(per_ami.get('DeregisterImage'))} (exactly once "
+        f"{'yes' if row.get('deregister_exactly_once') else 'no'}); RLE "
+        f"{cell(row.get('request_limit_exceeded'))}; after it "
+        f"{cell(row.get('steady_status_writes'))} status writes, "
+        f"{cell(row.get('steady_cleanup_calls'))} cleanup calls; checks "
+        f"{'met' if failed == [] else 'FAILED: ' + ', '.join(failed or ['-'])}"
     )

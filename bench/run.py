@@ -2,7 +2,7 @@
 
     python -m bench.run [--sizes 10,100,1000,5000,10000] [--interval 60] [--intervals 3]
                         [--small-interval 10] [--naive-interval 20] [--naive-intervals 1]
-                        [--no-accounts] [--no-export] [--no-stretch] [--quick]
+                        [--no-accounts] [--no-export] [--no-cleanup] [--no-stretch] [--quick]
                         [--out bench/results/]
 
 Each size runs in a fresh sandbox (the EC2 simulator's real throttle on) with
@@ -14,12 +14,14 @@ in-progress AMIs, a 2-second interval). Between them, the accounts scenario
 AssumeRole, one budget per (account, region); then the export scenario
 (``bench/export.py``): 1,000 AMIs in two AmiStores with ``createTasks`` through
 AWS's capacity for 20 at a time, with the operator's default cap and without one
-(``--max-concurrent-stores 0``). Prints a table and writes ``results.json`` with
-the machine's core count.
+(``--max-concurrent-stores 0``); then the cleanup scenario (``bench/cleanup.py``):
+1,000 archived AMIs in two AmiStores with ``afterExport: DeregisterAndDeleteSnapshots``,
+deregistered once each, then a quiet steady window. Prints a table and writes
+``results.json`` with the machine's core count.
 
 ``--quick`` checks the harness, not the operator: shorter intervals (5 s, 20 s
 from 1,000), 2 steady intervals, 3 accounts x 50 AmiStores at 10 s, 100 AMIs to
-export, a shorter stretch case, and the results in a
+export, 100 AMIs to clean up, a shorter stretch case, and the results in a
 new temporary folder unless ``--out`` says where, so ``bench/results/`` keeps
 the last full run. Flags given with it still win.
 """
@@ -40,7 +42,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from bench import accounts, export, report, scenario
+from bench import accounts, cleanup, export, report, scenario
 
 OUT = "bench/results/"
 # What the full run and --quick use for every flag not given.
@@ -54,6 +56,9 @@ QUICK_ACCOUNTS = (3, 50, 10.0)
 EXPORT = export.Plan(amis=1000, task_seconds=10.0, interval=3.0)
 QUICK_EXPORT_AMIS = 100
 EXPORT_CAPS = (None, 0)  # the operator's default cap (20), then AWS's capacity alone
+# The cleanup scenario, on the export scenario's scaled time; --quick: 100 AMIs (2 x 50).
+CLEANUP = cleanup.Plan(amis=1000)
+QUICK_CLEANUP_AMIS = 100
 STRETCH = scenario.Plan(
     size=100,
     interval=2,
@@ -127,6 +132,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 results["export"].append(row)
                 print(json.dumps(row), flush=True)
                 _save(out, results)
+        if args.cleanup:
+            cleaning = dataclasses.replace(CLEANUP, python=args.operator_python)
+            if args.quick:
+                cleaning = dataclasses.replace(cleaning, amis=QUICK_CLEANUP_AMIS)
+            print(f"==> cleanup: {cleaning.amis} archived AMIs", flush=True)
+            results["cleanup"] = await cleanup.run(cleaning, pathlib.Path(tmp) / "cleanup")
+            print(json.dumps(results["cleanup"]), flush=True)
+            _save(out, results)
         if args.stretch:
             print("==> stretch case: --ec2-rate 0.1 --ec2-burst 2, 100 in progress", flush=True)
             stretch = dataclasses.replace(STRETCH, python=args.operator_python)
@@ -166,6 +179,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="skip the export scenario (1,000 AMIs through a capacity of 20; --quick: 100)",
     )
     parser.add_argument(
+        "--no-cleanup",
+        dest="cleanup",
+        action="store_false",
+        help="skip the cleanup scenario (1,000 archived AMIs deregistered; --quick: 100)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="check the harness: short intervals, temporary --out"
     )
     parser.add_argument("--out", help="where results.json goes (bench/results/)")
@@ -201,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results.get("export"):
         print()
         print(export.table(results["export"]))
+    if "cleanup" in results:
+        print()
+        print(cleanup.table(results["cleanup"]))
     print(f"\nresults: {pathlib.Path(args.out) / 'results.json'}")
     return 0
 
