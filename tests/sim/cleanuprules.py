@@ -292,14 +292,23 @@ def _cleaning_up(log: scenario.Log, key: str, raw: dict[str, Any]) -> bool:
 
 
 def _exports_it(log: scenario.Log, spec: dict[str, Any], account: str, ami: str, t: float) -> bool:
-    """Whether ``spec`` exports ``ami`` of ``account`` and no export into its bucket had
-    Completed by ``t``: deregistering it then leaves that AmiStore none to make."""
+    """Whether ``spec`` exports ``ami`` of ``account`` and its latest export into its bucket
+    (started by ``t``) had not Completed by ``t``: none, running, or Failed (a retry may
+    come). Deregistering it then leaves that AmiStore none to make."""
+    bucket = spec.get("bucket")
+    into = [
+        task
+        for task in log.ec2.region_tasks(account, scenario.REGION).get(ami, [])
+        if task.bucket == bucket and task.start <= t
+    ]
+    latest = max(into, key=lambda task: task.start, default=None)
     return (
         bool(spec.get("createTasks"))
+        and _parsed(spec) is not None  # a spec the operator rejects exports nothing
         and ami in (spec.get("imageIds") or ())
         and _account(spec) == account
         and _region(spec) == scenario.REGION
-        and _latest_completed(log, account, scenario.REGION, ami, spec.get("bucket"), t) is None
+        and (latest is None or latest.fails or latest.start + latest.duration > t)
     )
 
 

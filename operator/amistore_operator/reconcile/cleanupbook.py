@@ -31,18 +31,16 @@ class CleanupBook:
         self._spec_account = spec_account  # a status's account as a spec names it
         self._claims: dict[tuple[str, str, str], str] = {}  # (account, region, AMI) -> key
         self._ended: dict[Where, set[str]] = {}
-        # (account, region, AMI) -> the bucket each AmiStore shows its export Completed in
-        self._completed: dict[tuple[str, str, str], dict[str, str]] = {}
+        # (account, region, AMI) -> each AmiStore's entry of it: (state, bucket, task start)
+        self._shown: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {}
 
     def learn(self, key: str, where: Where, entries: Iterable[Mapping[str, Any]]) -> None:
         """What a status's entries say: the AMIs it marked, those deregistered or gone."""
         for entry in entries:
             ami_id, state = str(entry.get("amiId")), cleanup.state(entry)
-            done = self._completed.setdefault((*where, ami_id), {})
-            if entry.get("state") == model.TaskState.COMPLETED and entry.get("bucket"):
-                done[key] = str(entry["bucket"])
-            else:
-                done.pop(key, None)
+            shown = self._shown.setdefault((*where, ami_id), {})
+            task = (entry.get("state"), entry.get("bucket"), entry.get("taskStartTime"))
+            shown[key] = (str(task[0] or ""), str(task[1] or ""), str(task[2] or ""))
             if state == cleanup.DEREGISTERING:
                 self._claims.setdefault((*where, ami_id), key)
             elif state in cleanup.ENDED:
@@ -56,9 +54,16 @@ class CleanupBook:
             where = (named if named is not None else str(raw.get("account") or ""), region)
             self.learn(key, where, taskentries.from_status(status))
 
-    def exported(self, key: str, where: Where, ami_id: str, bucket: str) -> bool:
-        """Whether ``key``'s status shows the AMI's export Completed into ``bucket``."""
-        return self._completed.get((*where, ami_id), {}).get(key) == bucket
+    def exported(self, key: str, where: Where, ami_id: str, bucket: str, before: str) -> bool:
+        """Whether ``key``'s status shows the AMI's export into ``bucket`` done: Completed,
+        or InProgress with a task that started before ``before`` (the start of a later
+        task, into another bucket: AWS lists an AMI's latest task only, so that AmiStore
+        never sees its own end)."""
+        state, into, start = self._shown.get((*where, ami_id), {}).get(key, ("", "", ""))
+        if into != bucket:
+            return False
+        done = state == model.TaskState.COMPLETED
+        return done or (state == model.TaskState.IN_PROGRESS and bool(start) and start < before)
 
     def others(
         self,
@@ -66,10 +71,12 @@ class CleanupBook:
         spec: model.AmiStoreSpec,
         ami_id: str,
         parsed: Mapping[str, tuple[object, model.AmiStoreSpec]],
+        started: str,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """The other AmiStores (by their ``parsed`` specs) of the account and region that
         keep ``ami_id``, and those that export it into another bucket (key, bucket) and show
-        no Completed export there yet: deregistering it would leave them none to make."""
+        it not done there (``exported``, against ``started``: when this AmiStore's own
+        Completed task started): deregistering it would leave them none to make."""
         where = (spec.account, spec.region)
         kept, exporting = [], []
         for other_key, (_, other) in parsed.items():
@@ -82,7 +89,7 @@ class CleanupBook:
             elif (
                 other.create_tasks
                 and other.bucket not in (None, spec.bucket)
-                and not self.exported(other_key, where, ami_id, str(other.bucket))
+                and not self.exported(other_key, where, ami_id, str(other.bucket), started)
             ):
                 exporting.append((other_key, str(other.bucket)))
         return kept, exporting
@@ -120,5 +127,5 @@ class CleanupBook:
             if claim not in kept:
                 del self._claims[claim]
         if keep is None:
-            for done in self._completed.values():
-                done.pop(key, None)
+            for shown in self._shown.values():
+                shown.pop(key, None)

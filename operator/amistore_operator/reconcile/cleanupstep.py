@@ -138,7 +138,8 @@ class CleanupStep(step.Step):
                 continue
             if self._book.held_by_other(key, where, ami_id):
                 continue  # another AmiStore has marked it: its cleanup goes first
-            kept_by, exporting = self._book.others(key, spec, ami_id, self._parsed)
+            started = str(entry.get("taskStartTime") or "")
+            kept_by, exporting = self._book.others(key, spec, ami_id, self._parsed, started)
             verdict = cleanup.local(
                 spec, entry, now, refusal=refusal, kept_by=kept_by, exporting=exporting
             )

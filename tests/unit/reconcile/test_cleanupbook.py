@@ -38,3 +38,20 @@ def test_a_watched_status_is_learnt_where_it_was_polled() -> None:
     book.learn_status("team/a", {"imageIds": [AMI]}, status)  # its spec names no account now
     assert ended == [(("222233334444", "eu-west-1"), AMI)]
     assert not book.ended(HERE, AMI)
+
+
+def test_an_export_elsewhere_is_done_once_completed_or_behind_a_later_task() -> None:
+    # AWS lists an AMI's latest task only: an InProgress entry older than this AmiStore's
+    # own Completed task ended before it started, though its AmiStore never saw the end.
+    book = cleanupbook.CleanupBook()
+    older, mine, newer = "2026-01-01T00:00:56Z", "2026-01-01T00:01:04Z", "2026-01-01T00:02:00Z"
+    running = {"amiId": AMI, "state": "InProgress", "bucket": "b2", "taskStartTime": older}
+    book.learn("team/other", HERE, [running])
+    assert book.exported("team/other", HERE, AMI, "b2", mine)
+    book.learn("team/other", HERE, [{**running, "taskStartTime": newer}])
+    assert not book.exported("team/other", HERE, AMI, "b2", mine)  # still running: keeps it
+    book.learn("team/other", HERE, [{"amiId": AMI, "state": "Queued", "bucket": "b2"}])
+    assert not book.exported("team/other", HERE, AMI, "b2", mine)
+    book.learn("team/other", HERE, [{**running, "state": "Completed", "taskStartTime": newer}])
+    assert book.exported("team/other", HERE, AMI, "b2", mine)
+    assert not book.exported("team/other", HERE, AMI, "b3", mine)  # not into its bucket
