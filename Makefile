@@ -70,7 +70,7 @@ $(BENCH_STAMP): pyproject.toml requirements/constraints.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c requirements/constraints.txt -e .
 	@touch $@
 
-bench: $(STAMP) $(BENCH_STAMP) ## Measure the operator at 10 to 10,000 AmiStores, 3 accounts x 1,000 and 1,000 exports, against a naive baseline (about an hour)
+bench: $(STAMP) $(BENCH_STAMP) ## Measure the operator at 10 to 10,000 AmiStores, 3 accounts x 1,000, 1,000 exports and 1,000 archived AMIs, against a naive baseline (about 70 minutes)
 	$(BIN)/python -m bench.run --operator-python $(BENCH_VENV)/bin/python
 
 sandbox-up: $(STAMP) ## Start the sandbox in the background and print its environment
