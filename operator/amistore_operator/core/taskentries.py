@@ -144,7 +144,8 @@ def merge(
 def unseen(
     spec: model.AmiStoreSpec, view: model.ResourceView, entries: Iterable[Mapping[str, Any]]
 ) -> frozenset[str]:
-    """The AMIs whose InProgress entry AWS shows no more: a later task hides it.
+    """The AMIs whose InProgress entry AWS shows no more: a later task hides it, or the
+    AMI is gone (deregistered: no AmiStore polls it again).
 
     AWS lists an AMI's latest task only; once a task into another bucket starts, the
     entry's task is kept as it was last seen, its progress since unknown.
@@ -153,8 +154,13 @@ def unseen(
         entry["amiId"]
         for entry in entries
         if entry.get("state") == IN_PROGRESS
-        and (task := view.tasks.get(entry["amiId"])) is not None
-        and not task_matches(task, spec)
+        and (
+            cleanup.state(entry) in cleanup.ENDED
+            or (
+                (task := view.tasks.get(entry["amiId"])) is not None
+                and not task_matches(task, spec)
+            )
+        )
     )
 
 

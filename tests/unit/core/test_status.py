@@ -219,6 +219,16 @@ def test_a_deregistered_amis_entry_stays_whatever_bucket_the_spec_names_now() ->
     assert entry(moved, A) == gone
 
 
+def test_a_gone_amis_unseen_task_is_never_called_stalled() -> None:
+    # Hidden behind a later task, then deregistered by another AmiStore: nothing will
+    # ever show its progress again, so it stays as last seen.
+    first = run(None, spec(A), view({A: task(A, progress=87)}), 0)
+    gone = {**entry(first, A), "cleanupState": "Gone"}
+    later = run({**first.status, "tasks": [gone]}, spec(A), view({}), 6 * 60)
+    assert "stalled" not in entry(later, A)
+    assert not later.changed or entry(later, A) == gone
+
+
 def test_missing_view_key_keeps_the_previous_entry() -> None:
     first = run(None, spec(A, B), view({A: task(A, "Completed", 100), B: task(B)}), 0)
     second = run(first.status, spec(A, B), view({B: task(B, progress=20)}), 1)
