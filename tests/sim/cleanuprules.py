@@ -228,6 +228,8 @@ def never_polled_after_deregistered(log: scenario.Log) -> Violations:
             gone = log.ec2.images.deregistered_at(call.account, call.region, ami)
             if gone is None or call.t <= gone:
                 continue
+            if call.t < _learnt_gone(log, call, ami, gone):
+                continue  # its DeregisterImage's answer was lost: not known gone yet
             restarted = any(gone < crash < call.t for crash in log.crashes)
             if restarted and not _shown_ended(log, call.account, ami, call.t):
                 continue
@@ -236,6 +238,31 @@ def never_polled_after_deregistered(log: scenario.Log) -> Violations:
                 f"({call.account or 'own'}), deregistered at t={gone:.1f}"
             )
     return found
+
+
+def _learnt_gone(log: scenario.Log, call: fakeaws.Call, ami: str, gone: float) -> float:
+    """When the operator could know ``ami`` gone: at once if AWS's answer to its
+    DeregisterImage came back; else at its next DescribeImages naming it (the guards' read
+    in the poll after, which finds it gone)."""
+    acted = [
+        c
+        for c in log.ec2.calls
+        if c.op == "deregister"
+        and ami in c.amis
+        and abs(c.t - gone) < 1e-3
+        and (c.account, c.region) == (call.account, call.region)
+    ]
+    if not acted or acted[0].outcome != "lost":
+        return gone
+    later = [
+        c.t
+        for c in log.ec2.calls
+        if c.op == "describe_images"
+        and c.t > gone
+        and ami in c.amis
+        and (c.account, c.region) == (call.account, call.region)
+    ]
+    return min(later, default=float("inf"))
 
 
 def _shown_ended(log: scenario.Log, account: str, ami: str, t: float) -> bool:
