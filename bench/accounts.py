@@ -150,6 +150,20 @@ def status_writes_by_account(
     return {a: observe.Writes(changed[a], unchanged[a], 0) for a in sorted(changed)}
 
 
+def operator_report(operator: harness.OperatorProcess, scrape: str) -> dict[str, Any]:
+    """What a scenario reports of the operator itself: its own EC2 request counts by
+    (account, region), the first problems its log shows, and whether it has a Traceback."""
+    logs = operator.logs()
+    return {
+        "operator_ec2_requests": {
+            f"{account or 'own'}/{region}": counts
+            for (account, region), counts in ec2_requests(scrape).items()
+        },
+        "log_problems": harness.log_problems(logs)[:5],
+        "traceback_in_log": "Traceback" in logs,
+    }
+
+
 def ec2_requests(text: str) -> dict[tuple[str, str], dict[str, float]]:
     """``amistore_ec2_requests_total`` from a scrape: (account, region) -> "operation outcome"."""
     found: dict[tuple[str, str], dict[str, float]] = {}

@@ -296,12 +296,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         final = standing(await asyncio.to_thread(_items, sandbox.kube_url))
         result.update(_figures(plan, images, names, calls, requests, t0=t0, end=end, tail=tail))
         result.update(_standing_figures(final, plan.amis))
-        result["operator_ec2_requests"] = {
-            f"{account or 'own'}/{region}": counts
-            for (account, region), counts in accounts.ec2_requests(scrape).items()
-        }
-        result["log_problems"] = harness.log_problems(operator.logs())[:5]
-        result["traceback_in_log"] = "Traceback" in operator.logs()
+        result.update(accounts.operator_report(operator, scrape))
     finally:
         result["exit_code"] = operator.stop(timeout=30)
     return result

@@ -285,12 +285,7 @@ async def _run(plan: Plan, sandbox: cluster.Sandbox, workdir: pathlib.Path) -> d
         requests = await asyncio.to_thread(observe.kube_requests, sandbox.kube_url)
         scrape = await asyncio.to_thread(sandboxrun.scrape, operator)
         result.update(_figures(plan, images, names, calls, requests, t0=t0, end=end, tail=tail))
-        result["operator_ec2_requests"] = {
-            f"{account or 'own'}/{region}": counts
-            for (account, region), counts in accounts.ec2_requests(scrape).items()
-        }
-        result["log_problems"] = harness.log_problems(operator.logs())[:5]
-        result["traceback_in_log"] = "Traceback" in operator.logs()
+        result.update(accounts.operator_report(operator, scrape))
     finally:
         result["exit_code"] = operator.stop(timeout=30)
     return result
