@@ -33,6 +33,23 @@ class CleanupBook:
         self._ended: dict[Where, set[str]] = {}
         # (account, region, AMI) -> each AmiStore's entry of it: (state, bucket, task start)
         self._shown: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {}
+        self._kept: dict[str, tuple[Where, frozenset[str]]] = {}  # by rejected specs
+
+    def rejected(self, key: str, raw: Mapping[str, Any] | None, region: str) -> None:
+        """``key``'s spec is rejected: it keeps every AMI it lists unless it plainly asks
+        for cleanup (read leniently: its owner's intent is unknown until the spec is fixed,
+        so its last accepted spec does not speak for it alone)."""
+        raw = raw if isinstance(raw, Mapping) else {}
+        ids, account = raw.get("imageIds"), raw.get("account")
+        after = raw.get("afterExport", model.AFTER_EXPORT_KEEP)
+        cleans = after in model.AFTER_EXPORT_VALUES and after != model.AFTER_EXPORT_KEEP
+        listed = [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+        where = (account if isinstance(account, str) else "", region)
+        self._kept[key] = (where, frozenset(() if cleans else listed))
+
+    def accepted(self, key: str) -> None:
+        """``key``'s spec is accepted (or gone): its parsed spec speaks for it."""
+        self._kept.pop(key, None)
 
     def learn(self, key: str, where: Where, entries: Iterable[Mapping[str, Any]]) -> None:
         """What a status's entries say: the AMIs it marked, those deregistered or gone."""
@@ -73,19 +90,26 @@ class CleanupBook:
         parsed: Mapping[str, tuple[object, model.AmiStoreSpec]],
         started: str,
     ) -> tuple[list[str], list[tuple[str, str]]]:
-        """The other AmiStores (by their ``parsed`` specs) of the account and region that
-        keep ``ami_id``, and those that export it into another bucket (key, bucket) and show
-        it not done there (``exported``, against ``started``: when this AmiStore's own
-        Completed task started): deregistering it would leave them none to make."""
+        """The other AmiStores (by their ``parsed`` specs, and what ``rejected`` specs list)
+        of the account and region that keep ``ami_id``, and those that export it into
+        another bucket (key, bucket) and show it not done there (``exported``, against
+        ``started``: when this AmiStore's own Completed task started): deregistering it
+        would leave them none to make."""
         where = (spec.account, spec.region)
-        kept, exporting = [], []
+        kept = [
+            other_key
+            for other_key, (there, amis) in self._kept.items()
+            if other_key != key and there == where and ami_id in amis
+        ]
+        exporting: list[tuple[str, str]] = []
         for other_key, (_, other) in parsed.items():
             if other_key == key or ami_id not in other.image_ids:
                 continue
             if (other.account, other.region) != where:
                 continue
             if not cleanup.deregisters(other):
-                kept.append(other_key)
+                if other_key not in kept:
+                    kept.append(other_key)
             elif (
                 other.create_tasks
                 and other.bucket not in (None, spec.bucket)
@@ -127,5 +151,6 @@ class CleanupBook:
             if claim not in kept:
                 del self._claims[claim]
         if keep is None:
+            self._kept.pop(key, None)
             for shown in self._shown.values():
                 shown.pop(key, None)

@@ -1,12 +1,10 @@
 """The work of one poll, between the kopf handlers and the core: no kopf in here.
 
-A handler hands over the resource's identity, spec and previous status; the
-service validates the spec, fetches AWS's view through the account gate and the
-shared poller (``fetch``), runs each step of the poll on the same inputs
-(``step``; export's is ``createstep``), folds their parts into the new status
-with the pure core and keeps the metrics in step (``track``), and asks the
-poller for what the steps ask. ``poll`` is that list; a new capability is a new
-step in ``self._steps``, not more lines in it.
+A handler hands over the resource's identity, spec and previous status; the service
+validates the spec, fetches AWS's view through the account gate and the shared poller
+(``fetch``), runs each step of the poll on the same inputs (``step``), folds their parts
+into the new status with the pure core and keeps the metrics in step (``track``), and
+asks the poller for what the steps ask. A new capability is a new step in ``self._steps``.
 
 The service keeps every task entry of the status it last computed (the status holds
 500) and hands them back to the core, so a task past the cap is compared with its
@@ -21,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,8 +39,6 @@ from amistore_operator.reconcile import (
     verifystep,
     wakeups,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime.datetime:
@@ -85,9 +80,9 @@ class AmiStoreService:
         self._memory = statusmemory.StatusMemory()
         self._generations: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[str, int], model.AmiStoreSpec]] = {}
-        book = cleanupbook.CleanupBook(hub.retire, self._gate.spec_account)  # one AMI's cleanup
-        polled = self._generations.__contains__
-        self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=polled, retired=book.ended_in)
+        self._book = cleanupbook.CleanupBook(hub.retire, self._gate.spec_account)  # AMI cleanup
+        polled, retired = self._generations.__contains__, self._book.ended_in
+        self._fetch = fetch.Fetch(hub=hub, gate=self._gate, polled=polled, retired=retired)
         # After the fetch every poll runs these in turn: a new capability is a new step.
         self._steps: tuple[step.Step, ...] = (
             createstep.ExportStep(
@@ -99,7 +94,7 @@ class AmiStoreService:
             ),
             verifystep.VerifyStep(objects, runner=runner),  # a blocking call in a thread
             cleanupstep.CleanupStep(
-                images, objects, cleanup, parsed=self._parsed, book=book, runner=runner
+                images, objects, cleanup, parsed=self._parsed, book=self._book, runner=runner
             ),
         )
         self._tracker = track.Tracker(memory=self._memory, collector=collector)
@@ -182,6 +177,8 @@ class AmiStoreService:
         now = self._clock()
         parts = [each.rejected(ref, prior, now) for each in self._steps]
         self._rejected[ref.key] = snap.generation
+        region = resource.region_named(snap.raw_spec, self._default_region)
+        self._book.rejected(ref.key, snap.raw_spec, region)  # what it lists, it keeps
         outcome = status.reject_spec(
             prior,
             message,
@@ -190,7 +187,6 @@ class AmiStoreService:
             previous_entries=entries,
             **step.status_args(parts),
         )
-        region = resource.region_named(snap.raw_spec, self._default_region)
         self._tracker.record(ref, region, outcome)
         return outcome
 
@@ -290,6 +286,7 @@ class AmiStoreService:
             return cached[1]
         wanted = self.parse(snap.raw_spec)
         self._parsed[ref.key] = ((ref.uid, snap.generation), wanted)
+        self._book.accepted(ref.key)
         return wanted
 
     async def close(self) -> None:

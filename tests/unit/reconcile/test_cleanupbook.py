@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from amistore_operator.core import model
 from amistore_operator.reconcile import cleanupbook
 
 HERE = ("", "eu-west-1")
@@ -55,3 +56,45 @@ def test_an_export_elsewhere_is_done_once_completed_or_behind_a_later_task() -> 
     book.learn("team/other", HERE, [{**running, "state": "Completed", "taskStartTime": newer}])
     assert book.exported("team/other", HERE, AMI, "b2", mine)
     assert not book.exported("team/other", HERE, AMI, "b3", mine)  # not into its bucket
+
+
+def test_a_rejected_spec_keeps_what_it_lists_whatever_it_last_had_accepted() -> None:
+    # Cleanup seed 744: an AmiStore edited to list the AMI in another account, with the
+    # default Keep, but its bucket invalid. Its last accepted spec cleaned up other AMIs
+    # in the own account; the AmiStore that deregisters this one must still see it kept.
+    book = cleanupbook.CleanupBook()
+    theirs = ("111122223333", "eu-west-1")
+    mine = model.AmiStoreSpec(
+        image_ids=(AMI,),
+        bucket="b1",
+        task_states=(),
+        poll_interval=60.0,
+        account=theirs[0],
+        region=theirs[1],
+        after_export=model.AFTER_EXPORT_DEREGISTER,
+    )
+    accepted = model.AmiStoreSpec(
+        image_ids=("ami-00000000000000001",),
+        bucket="b1",
+        task_states=(),
+        poll_interval=60.0,
+        region=theirs[1],
+        after_export=model.AFTER_EXPORT_DEREGISTER,
+    )
+    parsed = {"team/other": (None, accepted)}
+    raw = {"imageIds": [AMI], "bucket": "a..b", "account": theirs[0]}
+    assert book.others("team/mine", mine, AMI, parsed, "") == ([], [])
+    book.rejected("team/other", raw, theirs[1])
+    assert book.others("team/mine", mine, AMI, parsed, "") == (["team/other"], [])
+    # Asking plainly for cleanup, or fixed and accepted, it keeps nothing of its own.
+    book.rejected("team/other", {**raw, "afterExport": "Deregister"}, theirs[1])
+    assert book.others("team/mine", mine, AMI, parsed, "") == ([], [])
+    book.rejected("team/other", raw, theirs[1])
+    book.accepted("team/other")
+    assert book.others("team/mine", mine, AMI, parsed, "") == ([], [])
+    # Another region's, or deleted: none.
+    book.rejected("team/other", raw, "us-east-1")
+    assert book.others("team/mine", mine, AMI, parsed, "") == ([], [])
+    book.rejected("team/other", raw, theirs[1])
+    book.release("team/other")
+    assert book.others("team/mine", mine, AMI, parsed, "") == ([], [])
