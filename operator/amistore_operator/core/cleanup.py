@@ -247,15 +247,19 @@ def reason_of(entry: Mapping[str, Any]) -> str:
     return VERIFYING if not entry.get("verifiedTime") else DELAY
 
 
-def kept(prev: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The cleanup fields of the previous entry of the same Completed task."""
-    if prev is None or prev.get("state") != _COMPLETED:
+def kept(prev: Mapping[str, Any] | None, *, gone: bool = False) -> dict[str, Any]:
+    """The cleanup fields of the previous entry of the same Completed task (``gone``: of
+    an entry with no task, once its AMI is gone)."""
+    if prev is None or (prev.get("state") != _COMPLETED and not gone):
+        return {}
+    if gone and state(prev) not in ENDED:
         return {}
     return {name: prev[name] for name in FIELDS if name in prev}
 
 
 def apply(
-    entries: Iterable[dict[str, Any]], cleaned: Mapping[str, tuple[str, Mapping[str, Any]]]
+    entries: Iterable[dict[str, Any]],
+    cleaned: Mapping[str, tuple[str | None, Mapping[str, Any]]],
 ) -> list[dict[str, Any]]:
     """The entries with this poll's cleanup fields (AMI -> (task start, fields)) on their task's.
 
@@ -272,12 +276,13 @@ def apply(
 
 def changes(
     changed: Mapping[str, Mapping[str, Any]],
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The entries changed, as ``apply`` takes them: AMI -> (task start, cleanup fields)."""
+) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """The entries changed, as ``apply`` takes them: AMI -> (task start, cleanup fields).
+
+    An entry with no task (``Pending``: AWS lists none) shows only that its AMI is gone.
+    """
     return {
-        ami_id: (
-            str(entry.get("taskStartTime")),
-            {k: entry[k] for k in FIELDS if k in entry},
-        )
+        ami_id: (entry.get("taskStartTime"), {k: entry[k] for k in FIELDS if k in entry})
         for ami_id, entry in changed.items()
+        if entry.get("taskStartTime") or state(entry) in ENDED
     }

@@ -88,7 +88,7 @@ def reconcile(
     export_retry_handled: str | None = None,
     export_records: Sequence[Mapping[str, Any]] | None = None,
     verified: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
-    cleaned: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    cleaned: Mapping[str, tuple[str | None, Mapping[str, Any]]] | None = None,
     archived: tuple[str, str, str, str] | None = None,
 ) -> Outcome:
     """Merge AWS's view into the previous status for one resource.

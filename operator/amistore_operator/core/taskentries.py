@@ -165,13 +165,15 @@ def unseen(
 
 
 def pending(ami_id: str, prev: dict[str, Any] | None, stamp: str) -> dict[str, Any]:
-    """A Pending entry, keeping the transition time of a previous Pending one."""
+    """A Pending entry, keeping the transition time of a previous Pending one (and that
+    its AMI is gone: AWS lists it no task again)."""
     was_pending = prev is not None and prev.get("state") == PENDING
     return {
         "amiId": ami_id,
         "state": PENDING,
         "progressPercentage": 0,
         "lastTransitionTime": _transition(prev, stamp) if was_pending else stamp,
+        **(cleanup.kept(prev, gone=True) if was_pending else {}),
     }
 
 

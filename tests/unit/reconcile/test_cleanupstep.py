@@ -268,3 +268,30 @@ async def test_a_status_of_another_account_teaches_nothing_of_this_one() -> None
         await run.poll()
     assert run.entry()["cleanupState"] == "Deregistered"
     assert ec2.calls.count("DeregisterImage True") == 1
+
+
+async def test_an_ami_listed_after_another_amistore_deregistered_it_shows_gone() -> None:
+    # Cleanup seed 523: edited to list an AMI another AmiStore had deregistered. AWS
+    # shows it no task (it is never polled again), so its entry is Pending: that entry
+    # says Gone (Archived counts it so), and stays so with no write.
+    ec2 = FakeImages()
+    run = Run(ec2)
+    gone_ami = "ami-0aaaabbbbccccdddd"
+    other = resource.ResourceRef(namespace="other", name="done")
+    gone = {"amiId": gone_ami, "state": "Completed", "bucket": "amis-prod"}
+    gone |= {"taskStartTime": "2026-01-01T00:00:00Z", "cleanupState": "Deregistered"}
+    stored = {"region": "eu-west-1", "tasks": [gone]}
+    run.svc.observe(other, 2, resource.Snapshot({**RAW, "imageIds": [gone_ami]}, stored, 2))
+    raw = {**RAW, "imageIds": [AMI, BUSY, gone_ami]}
+    for _ in range(4):
+        await run.poll(raw)
+    assert run.status is not None
+    shown = next(e for e in run.status["tasks"] if e["amiId"] == gone_ami)
+    assert (shown["state"], shown["cleanupState"]) == ("Pending", "Gone")
+    assert run.entry()["cleanupState"] == "Deregistered"
+    assert run.archived()["reason"] == "Exporting"  # BUSY's export still runs
+    for _ in range(5):
+        quiet = await run.poll(raw)
+        assert not quiet.changed
+    shown = next(e for e in run.status["tasks"] if e["amiId"] == gone_ami)
+    assert shown["cleanupState"] == "Gone"
