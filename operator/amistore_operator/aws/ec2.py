@@ -26,7 +26,7 @@ import botocore.loaders
 import botocore.session
 
 from amistore_operator import __version__
-from amistore_operator.aws import ec2model, errors, imagemodel
+from amistore_operator.aws import ec2model, errors, imagemodel, restoremodel
 from amistore_operator.core import model
 
 if TYPE_CHECKING:
@@ -249,13 +249,13 @@ def make_client(
 
 class _OneOperationLoader(botocore.loaders.Loader):
     """botocore's loader, except that EC2's model is the subset the operator calls: export's
-    (``ec2model``) and cleanup's (``imagemodel``)."""
+    (``ec2model``), cleanup's (``imagemodel``) and restore's (``restoremodel``)."""
 
     def load_service_model(
         self, service_name: str, type_name: str, api_version: str | None = None
     ) -> Any:
         if service_name == ec2model.SERVICE and type_name == "service-2":
-            return imagemodel.merged(copy.deepcopy(ec2model.MODEL))
+            return restoremodel.merged(imagemodel.merged(copy.deepcopy(ec2model.MODEL)))
         return super().load_service_model(service_name, type_name, api_version)
 
 

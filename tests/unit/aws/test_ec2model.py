@@ -43,7 +43,13 @@ def test_model_is_botocores_operations_and_shapes() -> None:
 def test_client_loads_only_the_subset() -> None:
     client = ec2.make_client("eu-west-1")
     service = client.client.meta.service_model
-    expected = [ec2.OPERATION, create.OPERATION, *images.READS, images.DEREGISTER]
+    expected = [
+        ec2.OPERATION,
+        create.OPERATION,
+        *images.READS,
+        images.DEREGISTER,
+        "CreateRestoreImageTask",
+    ]
     assert sorted(service.operation_names) == sorted(expected)
     assert service.api_version == ec2model.API_VERSION
     shape = service.operation_model(ec2.OPERATION).input_shape
