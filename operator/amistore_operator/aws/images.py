@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3.session
 
-from amistore_operator.aws import create, ec2, errors
+from amistore_operator.aws import create, ec2, errors, goneids
 from amistore_operator.core import images as core_images
 
 if TYPE_CHECKING:
@@ -36,10 +36,9 @@ if TYPE_CHECKING:
 READS = ("DescribeImages", "DescribeImageAttribute", "DescribeImageReferences", "DescribeSnapshots")
 DEREGISTER = "DeregisterImage"
 GIB = 2**30
-# AWS fails a whole describe when one of its IDs is gone (or going): InvalidAMIID.Malformed
-# and every other error still raise.
-_GONE_IMAGE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
-_GONE_SNAPSHOT = frozenset({"InvalidSnapshot.NotFound"})
+# AWS fails a whole describe when one of its IDs is gone (or going).
+_GONE_IMAGE = goneids.GONE_IMAGE
+_GONE_SNAPSHOT = goneids.GONE_SNAPSHOT
 # Explicit options replace IncludeAllResourceTypes' defaults for the type; the default depth
 # looks at a launch template's newest 10 versions only.
 _DEEP_TEMPLATES: list[ResourceTypeRequestTypeDef] = [
@@ -124,22 +123,7 @@ class ImageClient:
     def _present(
         self, ids: Sequence[str], describe: Callable[[list[str]], list[_T]], gone: frozenset[str]
     ) -> list[_T]:
-        """``describe(ids)``; when AWS fails it for a gone ID, each half again (alone: absent)."""
-        unique = list(dict.fromkeys(ids))
-        if not unique:
-            return []
-        try:
-            return describe(unique)
-        except Exception as exc:
-            error = errors.to_aws_error(exc, self.endpoint)
-            if error.code not in gone:
-                raise error from None
-        if len(unique) == 1:
-            return []
-        half = len(unique) // 2
-        return self._present(unique[:half], describe, gone) + self._present(
-            unique[half:], describe, gone
-        )
+        return goneids.present(ids, describe, gone, self.endpoint)
 
     def _describe_images(self, ids: list[str]) -> list[core_images.Image]:
         response = self.client.describe_images(
