@@ -61,7 +61,8 @@ def http_date(when: float) -> str:
 
 
 def object_headers(obj: objects.S3Object) -> dict[str, str]:
-    """HeadObject's headers for an object (no x-amz-storage-class for STANDARD, as S3)."""
+    """HeadObject's headers for an object (no x-amz-storage-class for STANDARD, as S3; the
+    stored AMI's name as user metadata ``ami-name``)."""
     headers = {
         "Content-Length": str(obj.size),
         "Content-Type": "application/octet-stream",
@@ -83,6 +84,8 @@ def object_headers(obj: objects.S3Object) -> dict[str, str]:
         headers["x-amz-restore"] = value
     if obj.archive_status is not None:
         headers["x-amz-archive-status"] = obj.archive_status
+    if obj.ami_name is not None:  # the stored AMI's name; the header's name is ours
+        headers["x-amz-meta-ami-name"] = obj.ami_name
     return headers
 
 
