@@ -388,4 +388,5 @@ def test_only_the_aws_subpackage_imports_boto3() -> None:
         "aws/create.py",
         "aws/objects.py",
         "aws/images.py",
+        "aws/restores.py",
     }
