@@ -301,6 +301,8 @@ def test_the_deregistration_is_one_attempt(rig: Rig) -> None:
 
 def test_reads_retry_and_the_writes_never_do(aws_env: None) -> None:
     client = restores.make_client("eu-west-1")
+    api: restoreview.RestoreApi = client  # mypy checks that it fills the interface
+    assert api is client
     reads: Any = client.client.meta.config
     writes: Any = client.write_client.meta.config
     s3: Any = client.s3.meta.config
