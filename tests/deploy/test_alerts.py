@@ -21,6 +21,7 @@ ALERTS = {
     "AmiStoreExportRefused",
     "AmiStoreCleanupBlocked",
     "AmiStoreOperatorDown",
+    "AmiRestoreFailed",
 }
 RULE = tools.DEPLOY / "base" / "prometheusrule.yaml"
 ALERTS_TEST = tools.FIXTURES / "alerts-test.yaml"
@@ -83,7 +84,8 @@ def test_alert_exprs_use_only_operator_metrics() -> None:
         "amistore_poll_last_success_timestamp_seconds", "amistore_resource_synced",
         "amistore_poll_effective_interval_seconds",
         "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
-        "amistore_ec2_requests_total", "amistore_task_cleanup_state", "up",
+        "amistore_ec2_requests_total", "amistore_task_cleanup_state", "amistore_restore_phase",
+        "up",
     }  # fmt: skip
     for rule in rules():
         used = set(re.findall(r"\b(amistore_\w+|up)\{", rule["expr"]))

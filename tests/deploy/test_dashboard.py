@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,11 @@ METRICS = {
     "amistore_ec2_budget_tokens", "amistore_task_estimated_completion_timestamp_seconds",
     "amistore_task_last_progress_timestamp_seconds", "amistore_task_stalled",
     "amistore_export_queued", "amistore_task_object_bytes", "amistore_task_freed_snapshot_bytes",
+    "amistore_restore_phase", "amistore_restore_progress_percent",
 }  # fmt: skip
+# The Restores row's panels: checked against fixed series (RESTORE_SERIES below), since the
+# live sandbox of conftest.py restores nothing.
+RESTORE_PANELS = {"Restores by phase", "Progress per restore", "Failed restores"}
 # The price variables' documented defaults: AWS's published us-east-1 prices per GB-month,
 # as of December 2026 (docs/metrics.md).
 PRICES = {
@@ -54,11 +60,16 @@ def dashboard() -> dict[str, Any]:
     return loaded
 
 
+def panels() -> list[dict[str, Any]]:
+    """The dashboard's panels that query, without its row headers."""
+    return [panel for panel in dashboard()["panels"] if panel["type"] != "row"]
+
+
 def targets() -> list[tuple[str, str]]:
     """(panel title + refId, expr) of every query in the dashboard."""
     return [
         (f"{panel['title']}/{target['refId']}", target["expr"])
-        for panel in dashboard()["panels"]
+        for panel in panels()
         for target in panel["targets"]
     ]
 
@@ -87,11 +98,12 @@ def test_dashboard_has_current_grafana_structure() -> None:
     assert board["schemaVersion"] >= 39
     assert board["uid"]
     assert board["title"]
-    panels = board["panels"]
-    assert len({panel["id"] for panel in panels}) == len(panels)
-    for panel in panels:
+    everything = board["panels"]
+    assert len({panel["id"] for panel in everything}) == len(everything)
+    for panel in everything:
         assert set(panel["gridPos"]) == {"h", "w", "x", "y"}
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+    for panel in panels():
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert panel["targets"]
         ref_ids = [target["refId"] for target in panel["targets"]]
@@ -113,8 +125,19 @@ def test_panels_cover_the_brief() -> None:
         "Time since last successful poll", "EC2 calls by outcome",
         "Effective poll interval vs EC2 budget", "Time remaining per task", "Stalled tasks",
         "Export queue", "Export creates by outcome", "Archived objects", "Snapshot storage freed",
-        "Archived objects monthly cost", "Net monthly saving",
+        "Archived objects monthly cost", "Net monthly saving", *RESTORE_PANELS,
     } <= titles  # fmt: skip
+
+
+def test_the_restores_row_heads_its_panels() -> None:
+    board = dashboard()["panels"]
+    [row] = [panel for panel in board if panel["type"] == "row"]
+    assert row["title"] == "Restores"
+    assert row["collapsed"] is False
+    assert row["gridPos"]["w"] == 24
+    # The row is the dashboard's last: below it only its own panels.
+    below = {p["title"] for p in board if p["gridPos"]["y"] > row["gridPos"]["y"]}
+    assert below == RESTORE_PANELS
 
 
 @pytest.mark.parametrize(("where", "expr"), targets())
@@ -127,7 +150,8 @@ def test_queries_use_only_operator_metrics(where: str, expr: str) -> None:
 def test_every_query_returns_data(prometheus_server: prometheus.PrometheusServer) -> None:
     # rate() needs two scrapes in its window: wait for them once, then every query must answer.
     prometheus_server.wait_for("count_over_time(amistore_ec2_requests_total[10s]) > 2")
-    empty = [where for where, expr in targets() if not prometheus_server.query(substitute(expr))]
+    live = [(where, expr) for where, expr in targets() if where.split("/")[0] not in RESTORE_PANELS]
+    empty = [where for where, expr in live if not prometheus_server.query(substitute(expr))]
     assert not empty, f"queries without data: {empty}"
 
 
@@ -291,20 +315,18 @@ def cost_exposition() -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def priced_prometheus(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[prometheus.PrometheusServer]:
-    """A real Prometheus scraping COST_SERIES from a loopback endpoint, stopped at the end."""
-    body = cost_exposition().encode()
+@contextlib.contextmanager
+def scraping(body: str, workdir: Path, first: str) -> Iterator[prometheus.PrometheusServer]:
+    """A real Prometheus scraping `body` from a loopback endpoint until `first` has data."""
+    encoded = body.encode()
 
     class Metrics(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(encoded)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(encoded)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -314,17 +336,27 @@ def priced_prometheus(
         thread.start()
         server = prometheus.PrometheusServer(
             binary=tools.tool("prometheus"),
-            workdir=tmp_path_factory.mktemp("prometheus-prices"),
+            workdir=workdir,
             scrape_url=f"http://127.0.0.1:{endpoint.server_address[1]}/metrics",
         )
         server.start()
         try:
-            server.wait_for("amistore_task_object_bytes")  # one scrape brings every series
+            server.wait_for(first)  # one scrape brings every series
             yield server
         finally:
             server.stop()
             endpoint.shutdown()
             thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def priced_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[prometheus.PrometheusServer]:
+    """A real Prometheus scraping COST_SERIES from a loopback endpoint, stopped at the end."""
+    workdir = tmp_path_factory.mktemp("prometheus-prices")
+    with scraping(cost_exposition(), workdir, "amistore_task_object_bytes") as server:
+        yield server
 
 
 def only_value(samples: list[prometheus.Sample]) -> float:
@@ -357,3 +389,77 @@ def test_each_price_variable_prices_its_storage_classes(
     cost = panel_expr("Archived objects monthly cost")
     expr = substitute(cost, namespace="every-class", **prices)
     assert only_value(priced_prometheus.query(expr)) == PRICED_GIB[variable]
+
+
+# Fixed AmiRestores for the Restores row, as the operator publishes them: one series per phase,
+# 1 for the current one (namespace, name, region, account, phase, progress); account "" is
+# the operator's own identity (Prometheus stores no empty label).
+PHASES = ["Pending", "Thawing", "Restoring", "Available", "Failed"]
+RESTORES = [
+    ("team-a", "web", "eu-west-1", "", "Restoring", 40),
+    ("team-a", "db", "eu-west-1", "111122223333", "Available", 100),
+    ("team-b", "golden", "us-east-1", "", "Failed", 35),
+    ("team-b", "cold", "us-east-1", "444455556666", "Thawing", 0),
+]
+
+
+def restore_exposition() -> str:
+    """RESTORES in the Prometheus text format."""
+    lines = []
+    for namespace, name, region, account, phase, progress in RESTORES:
+        labels = f'namespace="{namespace}",name="{name}",region="{region}",account="{account}"'
+        lines.append(f"amistore_restore_progress_percent{{{labels}}} {progress}")
+        for each in PHASES:
+            value = 1 if each == phase else 0
+            lines.append(f'amistore_restore_phase{{{labels},phase="{each}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def restore_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[prometheus.PrometheusServer]:
+    """A real Prometheus scraping RESTORES from a loopback endpoint, stopped at the end."""
+    workdir = tmp_path_factory.mktemp("prometheus-restores")
+    with scraping(restore_exposition(), workdir, "amistore_restore_phase") as server:
+        yield server
+
+
+def test_restores_by_phase_counts_each_phase(
+    restore_prometheus: prometheus.PrometheusServer,
+) -> None:
+    samples = restore_prometheus.query(substitute(panel_expr("Restores by phase")))
+    counts = {s["metric"]["phase"]: float(s["value"][1]) for s in samples}
+    assert counts == {"Pending": 0, "Thawing": 1, "Restoring": 1, "Available": 1, "Failed": 1}
+    team_a = restore_prometheus.query(
+        substitute(panel_expr("Restores by phase"), namespace="team-a")
+    )
+    assert {s["metric"]["phase"]: float(s["value"][1]) for s in team_a} == {
+        "Pending": 0, "Thawing": 0, "Restoring": 1, "Available": 1, "Failed": 0,
+    }  # fmt: skip
+
+
+def test_progress_per_restore_shows_each_restore(
+    restore_prometheus: prometheus.PrometheusServer,
+) -> None:
+    samples = restore_prometheus.query(substitute(panel_expr("Progress per restore")))
+    progress = {
+        (s["metric"]["namespace"], s["metric"]["name"]): float(s["value"][1]) for s in samples
+    }
+    assert progress == {(r[0], r[1]): r[5] for r in RESTORES}
+    account = restore_prometheus.query(
+        substitute(panel_expr("Progress per restore"), account="111122223333")
+    )
+    assert [s["metric"]["name"] for s in account] == ["db"]
+
+
+def test_failed_restores_lists_only_the_failed_one(
+    restore_prometheus: prometheus.PrometheusServer,
+) -> None:
+    samples = restore_prometheus.query(substitute(panel_expr("Failed restores")))
+    assert [s["metric"] for s in samples] == [
+        {"namespace": "team-b", "name": "golden", "region": "us-east-1"}
+    ]
+    assert not restore_prometheus.query(
+        substitute(panel_expr("Failed restores"), namespace="team-a")
+    )

@@ -1,11 +1,15 @@
-"""The export-mode IAM policy: AWS's store actions, S3 scoped to named buckets of one account."""
+"""The IAM policies: AWS's store and restore actions, S3 scoped to named buckets of one account,
+and each policy against the calls its part of the operator makes."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
 
+import botocore
+import botocore.session
 import pytest
 
 from tests.deploy import tools
@@ -156,3 +160,159 @@ def test_cleanup_policy_grants_what_the_cleanup_calls_scoped_where_iam_allows() 
     # HeadObject as verifyObjects asks for it: the same bucket objects of the same account.
     assert head["Resource"] == verify_statement["Resource"]
     assert head["Condition"] == verify_statement["Condition"]
+
+
+# Restore (AmiRestore): its own policy, beside the export, verify and cleanup ones.
+RESTORE_POLICY = tools.DEPLOY / "iam-policy-restore.json"
+RESTORES_MODULE = tools.REPO / "operator" / "amistore_operator" / "aws" / "restores.py"
+# The calls the operator makes for a restore, as the contract names them (and the IAM action
+# each needs: HeadObject is authorized by s3:GetObject).
+RESTORE_CALLS = {
+    "ec2:CreateRestoreImageTask": "ec2:CreateRestoreImageTask",
+    "ec2:DescribeImages": "ec2:DescribeImages",
+    "ec2:DescribeSnapshots": "ec2:DescribeSnapshots",
+    "ec2:DeregisterImage": "ec2:DeregisterImage",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:RestoreObject": "s3:RestoreObject",
+}
+# AWS: "If the snapshots that make up the AMI are encrypted, or if your account is enabled for
+# encryption by default, your IAM principal must have permission to use the KMS key"; an
+# SSE-KMS bucket's key decrypts the object for S3.
+RESTORE_KMS = {
+    "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext",
+}  # fmt: skip
+# The describes and the restore call itself (no resource-level permissions worth a condition).
+RESTORE_UNSCOPED = {
+    "ec2:CreateRestoreImageTask", "ec2:DescribeImages", "ec2:DescribeSnapshots",
+    "ec2:GetEbsEncryptionByDefault",
+}  # fmt: skip
+
+
+def restore_statements() -> dict[str, dict[str, Any]]:
+    """The restore policy's statements by Sid (the file must be a valid policy document)."""
+    policy = json.loads(RESTORE_POLICY.read_text())
+    assert policy["Version"] == "2012-10-17"
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert len(by_sid) == len(policy["Statement"]), "a Sid used twice"
+    return by_sid
+
+
+def restore_calls_in_source() -> set[str]:
+    """`service:Operation` of every boto3 client method the restore module calls."""
+    if not RESTORES_MODULE.is_file():
+        pytest.fail(
+            f"{RESTORES_MODULE.relative_to(tools.REPO)} not found: the restore policy is checked "
+            "against the calls that module makes (boto3 client methods such as "
+            "create_restore_image_task), so it must exist",
+            pytrace=False,
+        )
+    return boto3_calls(RESTORES_MODULE.read_text())
+
+
+def boto3_calls(source: str) -> set[str]:
+    """`service:Operation` of every EC2 or S3 client method called in this Python source."""
+    session = botocore.session.get_session()
+    operations: dict[str, set[str]] = {}
+    for service in ("ec2", "s3"):
+        for operation in session.get_service_model(service).operation_names:
+            operations.setdefault(botocore.xform_name(operation), set()).add(
+                f"{service}:{operation}"
+            )
+    called = {
+        node.func.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    return {call for name in called & set(operations) for call in operations[name]}
+
+
+def test_boto3_calls_finds_client_methods_and_nothing_else() -> None:
+    source = (
+        "def restore(self, s3, name):\n"
+        "    self.client.create_restore_image_task(Bucket='b', ObjectKey='k', Name=name)\n"
+        "    found = self.client.describe_images(Owners=['self'])['Images']\n"
+        "    s3.head_object(Bucket='b', Key='k')\n"
+        "    self._observe('RestoreObject', found)\n"
+        "    return describe_snapshots(found)\n"  # a bare name: not a client method
+    )
+    assert boto3_calls(source) == {
+        "ec2:CreateRestoreImageTask",
+        "ec2:DescribeImages",
+        "s3:HeadObject",
+    }
+
+
+def test_the_restore_module_makes_exactly_the_contracts_calls() -> None:
+    assert restore_calls_in_source() == set(RESTORE_CALLS)
+
+
+def test_restore_policy_grants_every_call_the_restore_module_makes() -> None:
+    granted = {a for s in restore_statements().values() for a in actions(s)}
+    needed = {RESTORE_CALLS.get(call, call) for call in restore_calls_in_source()}
+    assert needed <= granted, f"not granted: {sorted(needed - granted)}"
+
+
+def test_restore_policy_grants_what_aws_lists_for_restoring_and_the_operators_calls() -> None:
+    statements = restore_statements().values()
+    granted = [a for s in statements for a in actions(s)]
+    # No action twice within a statement (kms:Decrypt is in both key statements: one per key).
+    assert len(granted) == len({(a, s["Sid"]) for s in statements for a in actions(s)})
+    # restoring reads the object (s3:GetObject) besides AWS's restore-only actions.
+    assert set(granted) == (
+        RESTORE_ONLY | {"s3:GetObject"} | set(RESTORE_CALLS.values()) | RESTORE_KMS
+    )
+    # Nothing for storing: the restore role cannot write, delete or list the bucket.
+    assert not set(granted) & (AWS_STORE_AND_RESTORE - RESTORE_ONLY - {"s3:GetObject"})
+
+
+def test_restore_policy_only_allows() -> None:
+    for sid, statement in restore_statements().items():
+        assert sid.startswith("AmiRestore")
+        assert statement["Effect"] == "Allow", sid
+        assert not {"NotAction", "NotResource", "Principal"} & set(statement)
+        assert all("*" not in action for action in actions(statement)), sid
+
+
+def test_restore_policy_scopes_what_iam_can_scope() -> None:
+    by_actions = {frozenset(actions(s)): s for s in restore_statements().values()}
+    tags = by_actions[frozenset({"ec2:CreateTags"})]
+    assert tags["Resource"] == ["arn:aws:ec2:*::image/*", "arn:aws:ec2:*::snapshot/*"]
+    # Tags only as part of the restore call, never on an existing resource.
+    assert tags["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateRestoreImageTask"}}
+    deregister = by_actions[frozenset({"ec2:DeregisterImage"})]
+    assert deregister["Resource"] == "arn:aws:ec2:*::image/*"
+    # Only an image of the account that carries the operator's restore tag.
+    assert deregister["Condition"] == {
+        "StringEquals": {"ec2:Owner": "111122223333"},
+        "Null": {"aws:ResourceTag/amistore.io/restore-uid": "false"},
+    }
+    ebs = by_actions[
+        frozenset({"ebs:StartSnapshot", "ebs:PutSnapshotBlock", "ebs:CompleteSnapshot"})
+    ]
+    assert ebs["Resource"] == "arn:aws:ec2:*::snapshot/*"
+    objects = by_actions[frozenset({"s3:GetObject", "s3:RestoreObject"})]
+    export_objects = next(s for s in statements() if "s3:GetObject" in actions(s))
+    # The bucket's objects of one account, as the export policy names them.
+    assert objects["Resource"] == export_objects["Resource"]
+    assert objects["Condition"] == export_objects["Condition"]
+    describe = by_actions[frozenset(RESTORE_UNSCOPED)]
+    assert describe["Resource"] == "*"
+    assert "Condition" not in describe
+
+
+def test_restore_policy_uses_kms_keys_only_through_s3_and_ec2() -> None:
+    kms = [s for s in restore_statements().values() if actions(s) & RESTORE_KMS]
+    services = set()
+    for statement in kms:
+        assert actions(statement) <= RESTORE_KMS, statement["Sid"]
+        [key] = as_list(statement["Resource"])
+        assert re.fullmatch(r"arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}", key), key
+        [(operator, condition)] = statement["Condition"].items()
+        assert operator == "StringEquals"
+        assert set(condition) == {"kms:ViaService"}
+        services.add(condition["kms:ViaService"].split(".")[0])
+    assert services == {"s3", "ec2"}
+    by_service = {s["Condition"]["StringEquals"]["kms:ViaService"].split(".")[0]: s for s in kms}
+    # S3 decrypts an SSE-KMS object for the restore's read; EBS encrypts the new snapshots.
+    assert actions(by_service["s3"]) == {"kms:Decrypt"}
+    assert actions(by_service["ec2"]) == RESTORE_KMS

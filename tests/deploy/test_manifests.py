@@ -23,10 +23,14 @@ CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "Clust
 NAMESPACED_RULES = [
     {
         "apiGroups": ["amistore.io"],
-        "resources": ["amistores"],
+        "resources": ["amistores", "amirestores"],
         "verbs": ["list", "watch", "patch"],
     },
-    {"apiGroups": ["amistore.io"], "resources": ["amistores/status"], "verbs": ["patch"]},
+    {
+        "apiGroups": ["amistore.io"],
+        "resources": ["amistores/status", "amirestores/status"],
+        "verbs": ["patch"],
+    },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 CRD_RULE = {
@@ -45,9 +49,12 @@ def container(objects: Objects) -> dict[str, Any]:
     return result
 
 
+CRDS = ["amistores.amistore.io", "amirestores.amistore.io"]
+
+
 @pytest.mark.parametrize("form", [["-f", "crds/"], ["-k", "crds/"]])
-def test_the_crd_installs_with_apply_f_and_apply_k(form: list[str], tmp_path: Path) -> None:
-    """Both ways users install the CRD, with the real kubectl against the API emulator.
+def test_the_crds_install_with_apply_f_and_apply_k(form: list[str], tmp_path: Path) -> None:
+    """Both ways users install the CRDs, with the real kubectl against the API emulator.
 
     kubectl's ``-f DIR`` reads every .yaml file as an object; kustomize also reads the
     extensionless ``Kustomization`` that deploy/ needs to include ``../crds``.
@@ -67,23 +74,27 @@ def test_the_crd_installs_with_apply_f_and_apply_k(form: list[str], tmp_path: Pa
 
         result = kubectl("apply", *form)
         assert result.returncode == 0, result.stderr
-        assert result.stdout == (
-            "customresourcedefinition.apiextensions.k8s.io/amistores.amistore.io created\n"
+        assert sorted(result.stdout.splitlines()) == sorted(
+            f"customresourcedefinition.apiextensions.k8s.io/{crd} created" for crd in CRDS
         )
-        established = kubectl(
-            "wait", "--for=condition=Established", "crd/amistores.amistore.io", "--timeout=30s"
-        )
-        assert established.returncode == 0, established.stderr
+        for crd in CRDS:
+            established = kubectl(
+                "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s"
+            )
+            assert established.returncode == 0, established.stderr
         again = kubectl("apply", *form)
         assert again.returncode == 0, again.stderr
-        assert again.stdout.endswith("amistores.amistore.io unchanged\n")
+        assert sorted(again.stdout.splitlines()) == sorted(
+            f"customresourcedefinition.apiextensions.k8s.io/{crd} unchanged" for crd in CRDS
+        )
 
 
 def test_base_renders_every_object(base_objects: Objects) -> None:
     kinds = sorted(obj["kind"] for obj in base_objects)
     assert kinds == sorted(
         [
-            "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+            "Namespace", "CustomResourceDefinition", "CustomResourceDefinition",
+            "ServiceAccount", "ClusterRole",
             "ClusterRoleBinding", "Deployment", "Service", "ServiceMonitor", "PrometheusRule",
             "ConfigMap", "ConfigMap", "NetworkPolicy",
         ]
@@ -100,7 +111,7 @@ def test_objects_validate_strictly(
     objects = base_objects if which == "base" else overlay_objects
     rendered = tmp_path / f"{which}.yaml"
     rendered.write_text(yaml.safe_dump_all(objects))
-    crd = tools.CRDS / "amistores.amistore.io.yaml"
+    crds = [str(tools.CRDS / f"{crd}.yaml") for crd in CRDS]
     result = tools.run(
         [
             tools.tool("kubernetes-validate"),
@@ -108,7 +119,7 @@ def test_objects_validate_strictly(
             "-k",
             KUBERNETES_VERSION,
             str(rendered),
-            str(crd),
+            *crds,
         ]
     )
     output = result.stdout + result.stderr
@@ -116,7 +127,8 @@ def test_objects_validate_strictly(
     unknown = set(re.findall(r"Couldn't find schema for kind (\w+)", output))
     assert unknown <= OWN_SCHEMA_KINDS, output
     passed = len(re.findall(r"passed for resource", output))
-    assert passed == len([o for o in objects if o["kind"] not in OWN_SCHEMA_KINDS]) + 1, output
+    own = len([o for o in objects if o["kind"] not in OWN_SCHEMA_KINDS])
+    assert passed == own + len(crds), output
 
 
 @pytest.mark.parametrize("kind", sorted(OWN_SCHEMA_KINDS))
