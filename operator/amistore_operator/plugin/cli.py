@@ -1,7 +1,8 @@
 """``kubectl-amistore``: the command line (kubectl's flags), its output and its exit codes.
 
-Exit codes: 0 the watched AmiStore is Complete (or list/status succeeded), 1 a task Failed,
-2 the watch timed out, 3 any other error (bad flags, kubeconfig, cluster, missing resource).
+Exit codes: 0 the watched AmiStore is Complete or AmiRestore Available (or the command
+succeeded), 1 a task or the restore Failed, 2 the watch timed out, 3 any other error (bad
+flags, kubeconfig, cluster, missing resource, an AmiRestore of that name already there).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from amistore_operator.plugin import durations, errors, verdict
 
@@ -17,7 +18,8 @@ EPILOG = """\
 kubectl passes only the flags that follow the plugin's name:
   kubectl amistore -n NS list     (not: kubectl -n NS amistore list)
 
-exit codes: 0 Complete (or success), 1 a task Failed, 2 watch timed out, 3 any other error.
+NAME is an AmiStore's; amirestore/NAME (or amr/NAME) an AmiRestore's.
+exit codes: 0 Complete or Available (or success), 1 Failed, 2 watch timed out, 3 any other error.
 Colour follows the terminal; --no-color or NO_COLOR turns it off."""
 
 
@@ -52,31 +54,63 @@ def parser() -> Parser:
         "--all-namespaces",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="list AmiStores in every namespace",
+        help="list AmiStores and AmiRestores in every namespace",
     )
     top = Parser(
         prog="kubectl amistore",
-        description="Show AmiStore exports as progress bars with ETA, and wait for them.",
+        description=(
+            "Show AmiStore exports as progress bars with ETA, restore an archived AMI,"
+            " and wait for either."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common, every],
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", parents=[common, every], help="one row per AmiStore")
-    status = commands.add_parser("status", parents=[common], help="one AmiStore in detail")
-    status.add_argument("name", metavar="NAME")
-    watch = commands.add_parser(
-        "watch", parents=[common], help="live bars until Complete (0), Failed (1) or timeout (2)"
+    commands.add_parser(
+        "list", parents=[common, every], help="one row per AmiStore, then per AmiRestore"
     )
-    watch.add_argument("name", metavar="NAME")
-    watch.add_argument(
+    status = commands.add_parser(
+        "status", parents=[common], help="one AmiStore (NAME) or AmiRestore (amr/NAME) in detail"
+    )
+    status.add_argument("name", metavar="NAME|amirestore/NAME")
+    watch = commands.add_parser(
+        "watch",
+        parents=[common],
+        help="live bars until Complete or Available (0), Failed (1) or timeout (2)",
+    )
+    watch.add_argument("name", metavar="NAME|amirestore/NAME")
+    _timeout_flag(watch)
+    _restore_command(commands.add_parser, common)
+    return top
+
+
+def _restore_command(add: Any, common: Parser) -> None:
+    restore = add(
+        "restore",
+        parents=[common],
+        help="create an AmiRestore for s3://BUCKET/ami-....bin (--wait follows it as watch)",
+    )
+    flag = restore.add_argument
+    flag("url", metavar="s3://BUCKET/ami-....bin", help="the object a store task wrote")
+    flag("--ami-name", metavar="NAME", help="the new AMI's name (default: the object's record)")
+    flag("--resource-name", metavar="NAME", help="default: restore-AMI_ID from the key")
+    flag("--region", metavar="REGION", help="default: the operator's region")
+    flag("--account", metavar="ID", help="an account of the operator's account map")
+    flag("--thaw-days", type=int, metavar="N", help="archived object: keep a thawed copy N days")
+    flag("--thaw-tier", metavar="TIER", help="Standard (default), Bulk or Expedited")
+    flag("--wait", action="store_true", help="follow it until Available (0) or Failed (1)")
+    _timeout_flag(restore)
+
+
+def _timeout_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--timeout",
         type=_timeout,
         default=None,
         metavar="DURATION",
         help="give up after this long, exit 2 (e.g. 30s, 10m, 1h30m; default: no limit)",
     )
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""The cluster through the official ``kubernetes`` client: kubeconfig, AmiStores, Events, watch.
+"""The cluster through the official ``kubernetes`` client: kubeconfig, AmiStores and
+AmiRestores (list, get, watch; create an AmiRestore), Events.
 
 Every call returns plain dicts (the API's JSON) and turns the client's exceptions into one
-``PluginError`` line: a missing CRD, an unreachable cluster, a refused login.
+``PluginError`` line: a missing CRD, an unreachable cluster, a refused login, a name taken.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from typing import Any
 import urllib3
 from kubernetes import client, config, watch
 
-from amistore_operator.plugin import errors
+from amistore_operator.plugin import errors, kinds
 
-GROUP, VERSION, PLURAL = "amistore.io", "v1alpha1", "amistores"
-CRD = f"{PLURAL}.{GROUP}"
+GROUP, VERSION = kinds.GROUP, kinds.VERSION
 REQUEST_TIMEOUT = (10, 30)  # connect, read: a dead endpoint is an error, not a hang
 Obj = dict[str, Any]
 
@@ -47,14 +47,16 @@ def connect(kubeconfig: str | None, context: str | None) -> Cluster:
 
 
 @contextlib.contextmanager
-def _translated(cluster: Cluster) -> Iterator[None]:
+def _translated(cluster: Cluster, kind: kinds.Kind = kinds.AMISTORE) -> Iterator[None]:
     """The client's exceptions as one line each."""
     try:
         yield
     except client.ApiException as error:
+        if error.status == 404 and _details(error).get("kind") == "namespaces":
+            raise errors.PluginError(_message(error)) from None  # a create in no namespace
         if error.status == 404:
-            raise errors.PluginError(
-                f"the server has no AmiStore resource type: is the CRD {CRD} installed?"
+            raise errors.NoResourceTypeError(
+                f"the server has no {kind.kind} resource type: is the CRD {kind.crd} installed?"
             ) from None
         if error.status == 410:
             raise errors.WatchExpiredError("watch expired") from None
@@ -71,35 +73,84 @@ def _message(error: Any) -> str:
         return str(error.reason)
 
 
-def list_amistores(cluster: Cluster, namespace: str | None, name: str | None = None) -> Obj:
-    """The AmiStore list (``items``, ``metadata.resourceVersion``); all namespaces on None."""
+def _details(error: Any) -> Obj:
+    try:
+        return dict(json.loads(error.body).get("details") or {})
+    except (TypeError, ValueError, AttributeError):
+        return {}
+
+
+def list_objects(
+    cluster: Cluster, kind: kinds.Kind, namespace: str | None, name: str | None = None
+) -> Obj:
+    """The list of one kind (``items``, ``metadata.resourceVersion``); all namespaces on None."""
     api = client.CustomObjectsApi(cluster.api)
     selector = {"field_selector": f"metadata.name={name}"} if name else {}
-    with _translated(cluster):
+    with _translated(cluster, kind):
         if namespace is None:
             return dict(
                 api.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT, **selector
+                    GROUP, VERSION, kind.plural, _request_timeout=REQUEST_TIMEOUT, **selector
                 )
             )
         return dict(
             api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT, **selector
+                GROUP, VERSION, namespace, kind.plural, _request_timeout=REQUEST_TIMEOUT, **selector
             )
         )
 
 
-def get_amistore(cluster: Cluster, namespace: str, name: str) -> tuple[Obj, str]:
-    """One AmiStore and the list's resourceVersion to watch from; an error when absent."""
-    listing = list_amistores(cluster, namespace, name)
+def list_amistores(cluster: Cluster, namespace: str | None, name: str | None = None) -> Obj:
+    """The AmiStore list; all namespaces on None."""
+    return list_objects(cluster, kinds.AMISTORE, namespace, name)
+
+
+def get_object(cluster: Cluster, kind: kinds.Kind, namespace: str, name: str) -> tuple[Obj, str]:
+    """One resource and the list's resourceVersion to watch from; an error when absent."""
+    listing = list_objects(cluster, kind, namespace, name)
     items = listing.get("items") or []
     if not items:
-        raise errors.PluginError(f'amistore "{name}" not found in namespace "{namespace}"')
+        raise errors.PluginError(f'{kind.singular} "{name}" not found in namespace "{namespace}"')
     return dict(items[0]), str(listing.get("metadata", {}).get("resourceVersion", ""))
 
 
+def get_amistore(cluster: Cluster, namespace: str, name: str) -> tuple[Obj, str]:
+    """One AmiStore and the resourceVersion to watch from."""
+    return get_object(cluster, kinds.AMISTORE, namespace, name)
+
+
+def get_amirestore(cluster: Cluster, namespace: str, name: str) -> tuple[Obj, str]:
+    """One AmiRestore and the resourceVersion to watch from."""
+    return get_object(cluster, kinds.AMIRESTORE, namespace, name)
+
+
+def create_amirestore(cluster: Cluster, body: Obj) -> Obj:
+    """Create one AmiRestore as ``body`` says; a name already taken is an error."""
+    api = client.CustomObjectsApi(cluster.api)
+    meta = body["metadata"]
+    with _translated(cluster, kinds.AMIRESTORE):
+        try:
+            return dict(
+                api.create_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    meta["namespace"],
+                    kinds.AMIRESTORE.plural,
+                    body,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    raise errors.PluginError(
+        f'amirestore "{meta["name"]}" already exists in namespace "{meta["namespace"]}"'
+        " (--resource-name NAME picks another name)"
+    )
+
+
 def events(cluster: Cluster, obj: Obj) -> list[Obj]:
-    """The Events about one AmiStore (matched by UID, so a namesake's old Events are left out)."""
+    """The Events about one resource (matched by UID, so a namesake's old Events are left out)."""
     meta = obj["metadata"]
     api = client.CoreV1Api(cluster.api)
     with _translated(cluster):
@@ -114,26 +165,45 @@ def events(cluster: Cluster, obj: Obj) -> list[Obj]:
     return [e for e in items if (e.get("involvedObject") or {}).get("uid") in (uid, None)]
 
 
-def watch_amistore(
-    cluster: Cluster, namespace: str, name: str, resource_version: str, seconds: int
+def watch_object(
+    cluster: Cluster,
+    kind: kinds.Kind,
+    namespace: str,
+    name: str,
+    resource_version: str,
+    seconds: int,
 ) -> Iterator[tuple[str, Obj]]:
-    """(type, object) for each change of one AmiStore, for at most ``seconds``."""
+    """(type, object) for each change of one resource, for at most ``seconds``."""
     api = client.CustomObjectsApi(cluster.api)
     stream = watch.Watch().stream(
         api.list_namespaced_custom_object,
         GROUP,
         VERSION,
         namespace,
-        PLURAL,
+        kind.plural,
         field_selector=f"metadata.name={name}",
         resource_version=resource_version,
         timeout_seconds=seconds,
         allow_watch_bookmarks=False,
         _request_timeout=(REQUEST_TIMEOUT[0], seconds + 5),
     )
-    with _translated(cluster):
+    with _translated(cluster, kind):
         try:
             for event in stream:
                 yield str(event["type"]), dict(event["object"])
         except urllib3.exceptions.ReadTimeoutError:
             return  # no change within the window: the caller checks its deadline
+
+
+def watch_amistore(
+    cluster: Cluster, namespace: str, name: str, resource_version: str, seconds: int
+) -> Iterator[tuple[str, Obj]]:
+    """(type, object) for each change of one AmiStore, for at most ``seconds``."""
+    return watch_object(cluster, kinds.AMISTORE, namespace, name, resource_version, seconds)
+
+
+def watch_amirestore(
+    cluster: Cluster, namespace: str, name: str, resource_version: str, seconds: int
+) -> Iterator[tuple[str, Obj]]:
+    """(type, object) for each change of one AmiRestore, for at most ``seconds``."""
+    return watch_object(cluster, kinds.AMIRESTORE, namespace, name, resource_version, seconds)

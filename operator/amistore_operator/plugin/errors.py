@@ -9,3 +9,7 @@ class PluginError(Exception):
 
 class WatchExpiredError(PluginError):
     """The watch's resourceVersion is too old (410 Gone): list again and re-watch."""
+
+
+class NoResourceTypeError(PluginError):
+    """The server serves no such resource type (404): its CRD is not installed."""

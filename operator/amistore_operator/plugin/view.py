@@ -1,4 +1,5 @@
-"""Terminal output with rich: tables for ``list`` and ``status``, live bars for ``watch``.
+"""Terminal output with rich: tables for ``list`` and ``status``, live bars for ``watch``,
+for AmiStores and AmiRestores.
 
 The only module that imports rich. What it shows comes from ``render`` (pure); this module
 adds layout and colour. Without a terminal rich writes no colour or cursor codes.
@@ -14,11 +15,14 @@ from typing import IO, Any
 from rich import console, live, table, text
 from rich.console import Group, RenderableType
 
-from amistore_operator.plugin import render
+from amistore_operator.plugin import render, restorerender
 
 STATE_STYLES = {
     "Completed": "green",
+    "Available": "green",
     "InProgress": "cyan",
+    "Restoring": "cyan",
+    "Thawing": "blue",
     "Failed": "bold red",
     "Pending": "yellow",
     "Queued": "yellow",
@@ -100,10 +104,49 @@ def summary_grid(obj: render.Obj, now: datetime.datetime) -> table.Table:
     return grid
 
 
-def status_view(
+def restore_list_table(
+    rows: Sequence[restorerender.RestoreRow], *, namespaces: bool, ascii_bars: bool
+) -> table.Table:
+    """The AmiRestores of ``kubectl amistore list``."""
+    headers = ["NAME", "PHASE", "PROGRESS", "IMAGE", "SOURCE", "SYNCED", "AGE"]
+    grid = _table(*(["NAMESPACE", *headers] if namespaces else headers))
+    for row in rows:
+        cells: list[Any] = [row.name, _state(row.phase), _bar(row.percent, row.phase, ascii_bars)]
+        cells += [row.image or "-", row.source, row.synced, row.age]
+        grid.add_row(*([row.namespace, *cells] if namespaces else cells))
+    return grid
+
+
+def restore_summary(obj: render.Obj, now: datetime.datetime, ascii_bars: bool) -> table.Table:
+    """An AmiRestore's fields, with its progress as a bar."""
+    grid = table.Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    phase = restorerender.phase(obj)
+    for label, value in restorerender.summary(obj, now):
+        shown: Any = value
+        if label == "Phase":
+            shown = _state(value)
+        elif label == "Progress":
+            shown = _bar(restorerender.percent(obj), phase, ascii_bars)
+        elif label in ("Failure", "Not synced"):
+            shown = text.Text(value, style="red" if label == "Failure" else "yellow")
+        grid.add_row(f"{label}:", shown)
+    return grid
+
+
+def restore_status_view(
     obj: render.Obj, events: Sequence[render.Obj], now: datetime.datetime, ascii_bars: bool
 ) -> RenderableType:
-    """``kubectl amistore status``: summary, tasks, conditions, last Events."""
+    """``kubectl amistore status amirestore/NAME``: fields, conditions, last Events."""
+    return Group(
+        restore_summary(obj, now, ascii_bars), "", *_conditions_and_events(obj, events, now)
+    )
+
+
+def _conditions_and_events(
+    obj: render.Obj, events: Sequence[render.Obj], now: datetime.datetime
+) -> list[RenderableType]:
     conditions = _table("CONDITION", "STATUS", "REASON", "MESSAGE")
     for row in render.condition_rows(obj):
         conditions.add_row(*row)
@@ -112,22 +155,45 @@ def status_view(
         recent.add_row(
             text.Text(kind, style="yellow" if kind == "Warning" else ""), reason, age, message
         )
+    return [
+        conditions,
+        "",
+        "Events:" if events else "Events: <none>",
+        *([recent] if events else []),
+    ]
+
+
+def status_view(
+    obj: render.Obj, events: Sequence[render.Obj], now: datetime.datetime, ascii_bars: bool
+) -> RenderableType:
+    """``kubectl amistore status``: summary, tasks, conditions, last Events."""
     parts: list[RenderableType] = [summary_grid(obj, now), "", tasks_table(obj, now, ascii_bars)]
-    parts += ["", conditions, "", "Events:" if events else "Events: <none>"]
-    return Group(*parts, *([recent] if events else []))
+    return Group(*parts, "", *_conditions_and_events(obj, events, now))
+
+
+Screen = Callable[[render.Obj, datetime.datetime, bool], RenderableType]
+
+
+def store_screen(obj: render.Obj, now: datetime.datetime, ascii_bars: bool) -> RenderableType:
+    """An AmiStore's watch screen: summary and one bar per task."""
+    return Group(summary_grid(obj, now), "", tasks_table(obj, now, ascii_bars))
 
 
 class LiveView:
     """The watch's screen: summary and bars, redrawn on each change (ETAs tick every second)."""
 
-    def __init__(self, out: console.Console, clock: Callable[[], datetime.datetime]) -> None:
-        self._out, self._clock = out, clock
+    def __init__(
+        self,
+        out: console.Console,
+        clock: Callable[[], datetime.datetime],
+        screen: Screen = store_screen,
+    ) -> None:
+        self._out, self._clock, self._screen = out, clock, screen
         self._obj: render.Obj = {}
         self._live = live.Live(console=out, refresh_per_second=2, get_renderable=self._render)
 
     def _render(self) -> RenderableType:
-        now, ascii_bars = self._clock(), ascii_only(self._out)
-        return Group(summary_grid(self._obj, now), "", tasks_table(self._obj, now, ascii_bars))
+        return self._screen(self._obj, self._clock(), ascii_only(self._out))
 
     def __enter__(self) -> LiveView:
         self._live.start()

@@ -1,4 +1,5 @@
-"""``kubectl amistore watch``: follow one AmiStore through watch events until it ends.
+"""``kubectl amistore watch``: follow one AmiStore or AmiRestore through watch events until
+it ends (``restore --wait`` too).
 
 The loop updates on the API's watch events (no polling); each stream lasts at most
 ``WINDOW`` seconds or the time left, then resumes from the last resourceVersion.
@@ -12,10 +13,10 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
-from amistore_operator.plugin import cluster, errors, render, verdict
+from amistore_operator.plugin import cluster, errors, kinds, render, verdict
 
 WINDOW = 300  # seconds per watch request; a longer wait is several requests
 SHORT_WATCH = 1.0  # a stream that ends sooner with no change was cut short, not quiet
@@ -28,16 +29,26 @@ class Display(Protocol):
     def show(self, obj: render.Obj) -> None: ...
 
 
+Lines = Callable[[render.Obj, datetime.datetime], list[str]]
+Reader = Callable[[cluster.Cluster, str, str], tuple[render.Obj, str]]
+Watcher = Callable[[cluster.Cluster, str, str, str, int], Iterator[tuple[str, render.Obj]]]
+
+
 class PlainLines:
     """No terminal: print the lines that changed since the last version, for CI logs."""
 
-    def __init__(self, out: IO[str], clock: Callable[[], datetime.datetime]) -> None:
-        self._out, self._clock, self._last = out, clock, [""]
+    def __init__(
+        self,
+        out: IO[str],
+        clock: Callable[[], datetime.datetime],
+        lines: Lines = render.plain_lines,
+    ) -> None:
+        self._out, self._clock, self._last, self._lines = out, clock, [""], lines
 
     def show(self, obj: render.Obj) -> None:
-        """Print the summary line if it changed, and each task line that changed."""
+        """Print the summary line if it changed, and each detail line that changed."""
         stamp = self._clock().strftime("%H:%M:%S")
-        lines = render.plain_lines(obj, self._clock())
+        lines = self._lines(obj, self._clock())
         previous = set(self._last)
         if lines[0] != self._last[0] or any(line not in previous for line in lines[1:]):
             print(f"{stamp} {lines[0]}", file=self._out)
@@ -48,6 +59,13 @@ class PlainLines:
         self._last = lines
 
 
+def _calls(kind: kinds.Kind) -> tuple[Reader, Watcher]:
+    """The cluster's read and watch of one kind, looked up at each follow (tests replace them)."""
+    if kind == kinds.AMIRESTORE:
+        return cluster.get_amirestore, cluster.watch_amirestore
+    return cluster.get_amistore, cluster.watch_amistore
+
+
 def follow(
     api: cluster.Cluster,
     namespace: str,
@@ -56,14 +74,17 @@ def follow(
     timeout: float | None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    kind: kinds.Kind = kinds.AMISTORE,
 ) -> tuple[verdict.Verdict | None, render.Obj]:
     """The verdict that ended the watch and the last version seen; None when time ran out."""
     deadline = None if timeout is None else monotonic() + timeout
-    obj, version = cluster.get_amistore(api, namespace, name)
+    get, changes = _calls(kind)
+    judge = verdict.judge_for(kind)
+    obj, version = get(api, namespace, name)
     display.show(obj)
     wait, due = FIRST_WAIT, 0.0
     while True:
-        judged = verdict.judge(obj)
+        judged = judge(obj)
         if judged in verdict.EXIT_CODES:
             return judged, obj
         left = WINDOW if deadline is None else deadline - monotonic()
@@ -76,19 +97,19 @@ def follow(
         started, changed = monotonic(), False
         try:
             seconds = max(1, math.ceil(min(left, WINDOW)))
-            for kind, new in cluster.watch_amistore(api, namespace, name, version, seconds):
-                if kind == "DELETED":
-                    raise errors.PluginError(f'amistore "{name}" was deleted while watching')
-                if kind in ("ADDED", "MODIFIED"):
+            for event, new in changes(api, namespace, name, version, seconds):
+                if event == "DELETED":
+                    raise errors.PluginError(f'{kind.singular} "{name}" was deleted while watching')
+                if event in ("ADDED", "MODIFIED"):
                     changed = True
                     obj, version = new, str(new["metadata"].get("resourceVersion", version))
                     display.show(obj)
-                    if verdict.judge(obj) in verdict.EXIT_CODES:
+                    if judge(obj) in verdict.EXIT_CODES:
                         break
                 if deadline is not None and monotonic() >= deadline:
                     break
         except errors.WatchExpiredError:
-            obj, version = cluster.get_amistore(api, namespace, name)
+            obj, version = get(api, namespace, name)
             display.show(obj)
         if changed or monotonic() - started >= SHORT_WATCH:
             wait = FIRST_WAIT

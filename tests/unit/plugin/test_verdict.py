@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amistore_operator.plugin import verdict
+from amistore_operator.plugin import kinds, verdict
 from amistore_operator.plugin.verdict import Verdict
 
 
@@ -48,3 +48,48 @@ def test_failed_without_task_entries_uses_the_condition_message() -> None:
 def test_in_progress_keeps_waiting() -> None:
     running = obj(observedGeneration=1, tasks=[{"amiId": "ami-1", "state": "InProgress"}])
     assert verdict.judge(running) is Verdict.WAITING
+
+
+def restore(generation: int = 1, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "back", "generation": generation}, "status": status}
+
+
+def test_an_available_restore_ends_with_0() -> None:
+    assert verdict.judge_restore(restore(observedGeneration=1, phase="Available")) is (
+        Verdict.COMPLETE
+    )
+    by_condition = restore(observedGeneration=1, phase="Restoring", conditions=COMPLETE)
+    assert verdict.judge_restore(by_condition) is Verdict.COMPLETE
+
+
+def test_a_failed_restore_ends_with_1() -> None:
+    assert verdict.judge_restore(restore(observedGeneration=1, phase="Failed")) is Verdict.FAILED
+    failed = [{"type": "Failed", "status": "True"}, *COMPLETE]  # Failed wins over Complete
+    assert verdict.judge_restore(restore(observedGeneration=1, conditions=failed)) is (
+        Verdict.FAILED
+    )
+
+
+def test_a_restore_on_its_way_keeps_waiting() -> None:
+    for phase in ("Pending", "Thawing", "Restoring"):
+        waiting = restore(observedGeneration=1, phase=phase, progressPercentage=40)
+        assert verdict.judge_restore(waiting) is Verdict.WAITING
+    not_synced = [{"type": "Synced", "status": "False", "reason": "RestoreLimitExceeded"}]
+    assert verdict.judge_restore(restore(observedGeneration=1, conditions=not_synced)) is (
+        Verdict.WAITING
+    )
+
+
+def test_a_stale_restore_status_is_not_judged() -> None:
+    assert verdict.judge_restore(restore()) is Verdict.STALE
+    assert verdict.judge_restore(restore(2, observedGeneration=1, phase="Available")) is (
+        Verdict.STALE
+    )
+    assert verdict.judge_restore(restore(2, phase="Failed")) is Verdict.STALE
+
+
+def test_each_kind_has_its_judge() -> None:
+    assert verdict.judge_for(kinds.AMIRESTORE) is verdict.judge_restore
+    assert verdict.judge_for(kinds.AMISTORE) is verdict.judge
+    # An AmiStore's judge knows no phase: an Available AmiRestore is not Complete to it.
+    assert verdict.judge(restore(observedGeneration=1, phase="Available")) is Verdict.WAITING

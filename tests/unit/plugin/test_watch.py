@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from amistore_operator.plugin import cluster, errors, watch
+from amistore_operator.plugin import cluster, errors, kinds, restorerender, watch
 from amistore_operator.plugin.verdict import Verdict
 
 NOW = datetime.datetime(2026, 11, 27, 4, 0, tzinfo=datetime.UTC)
@@ -192,3 +192,53 @@ def test_a_410_at_once_backs_off_too(fake: FakeCluster) -> None:
     judged, _ = fake.follow(timeout=None)
     assert judged is Verdict.COMPLETE  # the relist shows it, without a wait first
     assert fake.clock.waits == pytest.approx([0.8, 1.6])
+
+
+def restore_version(rv: int, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "back", "generation": 1, "resourceVersion": str(rv)},
+        "status": {"observedGeneration": 1, **status},
+    }
+
+
+def test_a_restore_is_followed_through_its_own_calls_to_available(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scripted = FakeCluster(
+        [restore_version(1, phase="Pending")],
+        [
+            [
+                ("MODIFIED", restore_version(2, phase="Restoring", progressPercentage=40)),
+                ("MODIFIED", restore_version(3, phase="Available", imageId="ami-1")),
+            ]
+        ],
+    )
+    monkeypatch.setattr(cluster, "get_amirestore", scripted.get)
+    monkeypatch.setattr(cluster, "watch_amirestore", scripted.watch)
+    monkeypatch.setattr(cluster, "get_amistore", None)  # never the AmiStore's calls
+    shown = Recorder()
+    judged, last = watch.follow(API, "default", "back", shown, None, kind=kinds.AMIRESTORE)
+    assert judged is Verdict.COMPLETE
+    assert last["status"]["imageId"] == "ami-1"
+    assert [obj["status"]["phase"] for obj in shown.shown] == ["Pending", "Restoring", "Available"]
+
+
+def test_a_deleted_restore_is_named_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted = FakeCluster([restore_version(1, phase="Pending")], [[("DELETED", {})]])
+    monkeypatch.setattr(cluster, "get_amirestore", scripted.get)
+    monkeypatch.setattr(cluster, "watch_amirestore", scripted.watch)
+    with pytest.raises(errors.PluginError, match='amirestore "back" was deleted while watching'):
+        watch.follow(API, "default", "back", Recorder(), None, kind=kinds.AMIRESTORE)
+
+
+def test_plain_lines_of_a_restore() -> None:
+    out = io.StringIO()
+    lines = watch.PlainLines(out, lambda: NOW, restorerender.plain_lines)
+    lines.show(restore_version(1, phase="Restoring", progressPercentage=40, imageId="ami-1"))
+    lines.show(restore_version(2, phase="Restoring", progressPercentage=40, imageId="ami-1"))
+    lines.show(restore_version(3, phase="Failed", progressPercentage=40, failureReason="boom"))
+    assert out.getvalue().splitlines() == [
+        "04:00:00 back Restoring 40% ami-1",
+        "04:00:00 back Failed 40%",
+        "04:00:00   failed: boom",
+    ]
