@@ -13,12 +13,12 @@ from wsgiref import simple_server
 
 import kopf
 
-from amistore_operator.aws import create, credentials, ec2, images, objects, threads
-from amistore_operator.config import accountfile, settings
+from amistore_operator.aws import create, credentials, ec2, images, objects, restores, threads
+from amistore_operator.config import accountfile, settings, summary
 from amistore_operator.kube import handlers, logs
-from amistore_operator.observe import metrics, webserver
+from amistore_operator.observe import metrics, restoremetrics, webserver
 from amistore_operator.polling import hub as poller_hub
-from amistore_operator.reconcile import exporter, service
+from amistore_operator.reconcile import exporter, restorer, service
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,18 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
     """Start the metrics server and kopf with our handlers; return when kopf stops."""
     account_file = account_file or accountfile.AccountFile("")
     _check_port_free(config.liveness_port, "--liveness-port")
-    collector, operator_metrics, metrics_server = _start_metrics(config)
+    collector, operator_metrics, metrics_server, restore_series = _start_metrics(config)
     identities = _start_identities(config, account_file)
-    svc = _build_service(config, account_file, identities, collector, operator_metrics)
+    svc, hub, exports = _build_service(
+        config, account_file, identities, collector, operator_metrics
+    )
+
+    restore_svc = _build_restores(
+        config, account_file, identities, operator_metrics, restore_series, hub, exports
+    )
     kopf_registry = kopf.OperatorRegistry()
-    handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces)
-    _log_start(config, account_file)
+    handlers.register(kopf_registry, svc, cluster_wide=config.all_namespaces, restores=restore_svc)
+    summary.log_start(config, account_file)
     try:
         kopf.run(
             registry=kopf_registry,
@@ -69,16 +75,23 @@ def run(config: settings.Settings, account_file: accountfile.AccountFile | None 
 
 def _start_metrics(
     config: settings.Settings,
-) -> tuple[metrics.TaskCollector, metrics.OperatorMetrics, simple_server.WSGIServer]:
+) -> tuple[
+    metrics.TaskCollector,
+    metrics.OperatorMetrics,
+    simple_server.WSGIServer,
+    restoremetrics.RestoreCollector,
+]:
     """The metrics and the server of ``GET /metrics``; StartupError if its port is taken."""
     registry, collector, operator_metrics = metrics.build_registry(config.max_task_series)
+    restore_series = restoremetrics.RestoreCollector()
+    registry.register(restore_series)
     try:
         metrics_server = webserver.serve_metrics(registry, port=config.metrics_port)
     except OSError as exc:
         raise StartupError(
             f"--metrics-port {config.metrics_port}: cannot listen ({exc.strerror or exc})"
         ) from None
-    return collector, operator_metrics, metrics_server
+    return collector, operator_metrics, metrics_server, restore_series
 
 
 def _start_identities(
@@ -99,7 +112,7 @@ def _build_service(
     identities: credentials.Identities,
     collector: metrics.TaskCollector,
     operator_metrics: metrics.OperatorMetrics,
-) -> service.AmiStoreService:
+) -> tuple[service.AmiStoreService, poller_hub.PollerHub, exporter.Exporter]:
     """One poll of a resource: the shared poller, the exporter and the service over them."""
     hub = _build_hub(config, identities, operator_metrics)
     exports = _build_exporter(config, identities, operator_metrics)
@@ -121,7 +134,7 @@ def _build_service(
             read_timeout=config.ec2_read_timeout,
         )
 
-    return service.AmiStoreService(
+    svc = service.AmiStoreService(
         hub=hub,
         collector=collector,
         default_region=config.region,
@@ -137,6 +150,47 @@ def _build_service(
         images=image_client_for,
         cleanup=config.cleanup_permission(),
         runner=threads.run,
+    )
+    return svc, hub, exports
+
+
+def _build_restores(
+    config: settings.Settings,
+    account_file: accountfile.AccountFile,
+    identities: credentials.Identities,
+    operator_metrics: metrics.OperatorMetrics,
+    restore_series: restoremetrics.RestoreCollector,
+    hub: poller_hub.PollerHub,
+    exports: exporter.Exporter,
+) -> restorer.RestoreService:
+    """AmiRestores' service: their calls within each (account, region)'s budgets."""
+
+    def restore_client_for(account: str, region: str) -> restores.RestoreClient:
+        # AmiRestore: reads paid from the describe budget, its creates from the create one.
+        return identities.made(
+            account,
+            lambda session, label: restores.make_client(
+                region,
+                session=session,
+                on_read_attempt=hub.attempt_hook(region, account),
+                on_write_attempt=exports.attempt_hook(region, account),
+                metrics=operator_metrics,
+                s3_metrics=operator_metrics,
+                read_timeout=config.ec2_read_timeout,
+                account=label,
+            ),
+        )
+
+    return restorer.RestoreService(
+        clients=restore_client_for,
+        permission=config.restore_permission(),
+        default_region=config.region,
+        default_interval=config.poll_interval,
+        clock=service.utcnow,
+        account_map=account_file.map,
+        own_account=lambda: identities.own_account,
+        runner=threads.run,
+        gauges=restore_series.render,
     )
 
 
@@ -198,39 +252,6 @@ def _build_exporter(
         grace=datetime.timedelta(seconds=config.export_grace),
     )
     return exports
-
-
-def _log_start(config: settings.Settings, account_file: accountfile.AccountFile) -> None:
-    """One line of what the operator watches and spends, and one per optional feature."""
-    logger.info(
-        "Starting: %s, region %s, poll interval %ss, EC2 budget %s/s burst %s, metrics :%s",
-        "all namespaces" if config.all_namespaces else "namespaces " + ",".join(config.namespaces),
-        config.region,
-        config.poll_interval,
-        config.ec2_rate,
-        config.ec2_burst,
-        config.metrics_port,
-    )
-    if config.allow_create:
-        logger.info(
-            "Export mode: buckets %s, namespaces %s, CreateStoreImageTask budget %s/s burst %s",
-            ",".join(config.allowed_buckets) or "none",
-            ",".join(config.create_namespaces),
-            config.ec2_create_rate,
-            config.ec2_create_burst,
-        )
-    if config.allow_deregister:
-        logger.info(
-            "Cleanup (afterExport): DeregisterImage allowed, namespaces %s",
-            ",".join(config.deregister_namespaces),
-        )
-    if config.accounts_file:
-        logger.info(
-            "Account map %s: %d accounts, own identity for %s",
-            config.accounts_file,
-            len(account_file.map().accounts),
-            ", ".join(account_file.map().default_namespaces) or "no namespace",
-        )
 
 
 def _check_port_free(port: int, flag: str) -> None:

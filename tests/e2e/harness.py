@@ -163,6 +163,12 @@ def delete_namespace(kubeconfig: pathlib.Path, name: str) -> None:
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
 
+def amirestore(name: str, **spec: Any) -> str:
+    """An AmiRestore manifest as JSON (which is YAML)."""
+    body = {"apiVersion": "amistore.io/v1alpha1", "kind": "AmiRestore", "metadata": {"name": name}}
+    return json.dumps({**body, "spec": spec})
+
+
 def amistore(name: str, **spec: Any) -> str:
     """An AmiStore manifest as JSON (which is YAML)."""
     return json.dumps(

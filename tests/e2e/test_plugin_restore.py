@@ -199,7 +199,7 @@ def test_watch_of_a_failed_restore_exits_1_and_list_and_status_show_it(
     assert created.stdout.splitlines()[-1] == (
         f"next: kubectl wait --for=condition=Complete amirestore/broken -n {kubectl.namespace}"
     )
-    assert kubectl.get("amirestore", "broken")["spec"]["thaw"] == {"days": 2}
+    assert kubectl.get("amirestore", "broken")["spec"]["thaw"] == {"days": 2, "tier": "Standard"}
     reason = "InvalidObject: the object is not an AMI export"
     write_status(
         kubectl,

@@ -1,7 +1,7 @@
 """The shipped RBAC held against reality: the operator's real requests, from the server's log.
 
 Every request the operator makes during a full lifecycle (create, progress,
-spec edit, completion, failure, deletion) must be allowed by the ClusterRole of
+spec edit, completion, failure, deletion; an AmiRestore's too) must be allowed by the ClusterRole of
 ``deploy/rbac.yaml`` (cluster-wide mode) or the Role of the namespaced overlay,
 and no rule may grant a verb on a resource that the operator never uses. On the real
 API server the requests come from its audit log, the operator logs in as its service
@@ -75,6 +75,19 @@ def lifecycle(ec2: control.Ec2SimControl, kubectl: harness.Kubectl) -> None:
         what="the operator's Events",
     )
     kubectl.run("delete", "amistore", "lifecycle", "--timeout=30s", timeout=40)
+    # An AmiRestore: without --allow-restore its status says so, and it goes.
+    kubectl.apply(harness.amirestore("lifecycle", bucket="acme", objectKey=f"{AMI_A}.bin"))
+    harness.wait_until(
+        lambda: any(
+            c.get("reason") == "RestoreNotAllowed"
+            for c in (kubectl.get("amirestore", "lifecycle").get("status") or {}).get(
+                "conditions", ()
+            )
+        ),
+        timeout=30,
+        what="the AmiRestore's Synced=False",
+    )
+    kubectl.run("delete", "amirestore", "lifecycle", "--timeout=30s", timeout=40)
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,16 @@
 """Whose credentials sign a call: the operator's own identity, or a role assumed per account.
 
-One boto3 session per account, shared by every region of it. A mapped
-account's session holds botocore's own refreshable credentials
-(``DeferredRefreshableCredentials`` over ``AssumeRoleCredentialFetcher``):
-the first call assumes the role through the regional STS endpoint, botocore
-refreshes the session before it expires (15 minutes ahead), and a refused
-AssumeRole fails that call with ``AssumeRoleFailed`` and AWS's message, to be
-tried again by the next call. The role and external ID are read from the
-current account map at each refresh, and before each signed call the
-credentials compare the role they hold with the map's: a reload that changes an
-account's role or external ID makes its next call assume the new one (removing
-the account makes it fail, unsigned), through every client on the session
-wherever it is cached, while other accounts keep their sessions. Those
-credentials themselves, and how a session is made to sign with them, are
-``rolecredentials``'.
+One boto3 session per account, shared by every region of it. A mapped account's session
+holds botocore's own refreshable credentials (``DeferredRefreshableCredentials`` over
+``AssumeRoleCredentialFetcher``): the first call assumes the role through the regional STS
+endpoint, botocore refreshes the session before it expires (15 minutes ahead), and a refused
+AssumeRole fails that call with ``AssumeRoleFailed`` and AWS's message, to be tried again by
+the next call. The role and external ID are read from the current account map at each
+refresh, and before each signed call the credentials compare the role they hold with the
+map's: a reload that changes an account's role or external ID makes its next call assume the
+new one (removing the account makes it fail, unsigned), through every client on the session
+wherever it is cached, while other accounts keep their sessions. Those credentials
+themselves, and how a session is made to sign with them, are ``rolecredentials``'.
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ from amistore_operator.aws import create, ec2, errors, images, objects, rolecred
 from amistore_operator.core import accounts, model
 
 logger = logging.getLogger(__name__)
-_Client = TypeVar("_Client")
+_Made = TypeVar("_Made")
 
 # Who is calling, in CloudTrail of the target account (sts:RoleSessionName).
 ROLE_SESSION_NAME = "amistore-operator"
@@ -71,8 +68,7 @@ class Identities:
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe: clients made one by one
         self._sessions: dict[str, boto3.session.Session] = {}
         # Per account: the role its fetcher assumes; the fetcher caches that role's credentials.
-        self._fetchers: dict[str, tuple[Role, botocore.credentials.CachedCredentialFetcher]]
-        self._fetchers = {}
+        self._fetchers: dict[str, tuple[Role, botocore.credentials.CachedCredentialFetcher]] = {}
         self.own_account = ""  # from GetCallerIdentity (resolve_own_account); "" until known
         rolecredentials.quiet_refresh_tracebacks()
 
@@ -122,15 +118,20 @@ class Identities:
         read_timeout: float = 20.0,
     ) -> objects.ObjectClient:
         """A HeadObject client of ``account`` in ``region`` (verifyObjects)."""
+        return self.made(
+            account,
+            lambda session, label: objects.make_client(
+                region, session=session, metrics=metrics, read_timeout=read_timeout, account=label
+            ),
+        )
+
+    def made(
+        self, account: str, make: Callable[[boto3.session.Session, ec2.AccountLabel], _Made]
+    ) -> _Made:
+        """``make(session, account label)``: a client on ``account``'s shared session."""
         session = self.session(account)
         with self._lock:
-            return objects.make_client(
-                region,
-                session=session,
-                metrics=metrics,
-                read_timeout=read_timeout,
-                account=account or self._own_account_label,
-            )
+            return make(session, account or self._own_account_label)
 
     def image_client(
         self,
@@ -143,39 +144,40 @@ class Identities:
         read_timeout: float = 20.0,
     ) -> images.ImageClient:
         """The cleanup calls' client of ``account`` in ``region`` (afterExport)."""
-        session = self.session(account)
-        with self._lock:
-            return images.make_client(
+        return self.made(
+            account,
+            lambda session, label: images.make_client(
                 region,
                 session=session,
                 on_read_attempt=on_read_attempt,
                 on_write_attempt=on_write_attempt,
                 metrics=metrics,
                 read_timeout=read_timeout,
-                account=account or self._own_account_label,
-            )
+                account=label,
+            ),
+        )
 
     def _on_session(
         self,
-        make: Callable[..., _Client],
+        make: Callable[..., _Made],
         account: str,
         region: str,
         on_attempt: Callable[[], None] | None,
         metrics: ec2.Ec2CallObserver | None,
         read_timeout: float,
-    ) -> _Client:
-        """A client built by ``make`` on the account's shared session."""
-        session = self.session(account)
-        with self._lock:
-            return make(
+    ) -> _Made:
+        """A client built by ``make`` on the account's shared session (its label read later)."""
+        return self.made(
+            account,
+            lambda session, label: make(
                 region,
                 session=session,
                 on_attempt=on_attempt,
                 metrics=metrics,
                 read_timeout=read_timeout,
-                # Read at each attempt: STS may name our own account after the client is made.
-                account=account or self._own_account_label,
-            )
+                account=label,
+            ),
+        )
 
     def _own_account_label(self) -> str:
         return self.own_account

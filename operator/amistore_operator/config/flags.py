@@ -146,4 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated shell-style patterns of the namespaces whose AmiStores may "
         "deregister AMIs; repeatable (AMISTORE_DEREGISTER_NAMESPACES; every namespace)",
     )
+    add(
+        "--allow-restore",
+        action="store_true",
+        default=None,
+        help="let AmiRestores restore AMIs from buckets matching --allowed-buckets "
+        "(AMISTORE_ALLOW_RESTORE; off)",
+    )
+    add(
+        "--restore-namespaces",
+        action="append",
+        metavar="PATTERNS",
+        help="comma-separated shell-style patterns of the namespaces whose AmiRestores may "
+        "restore AMIs; repeatable (AMISTORE_RESTORE_NAMESPACES; every namespace)",
+    )
     return parser

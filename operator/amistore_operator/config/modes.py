@@ -1,7 +1,8 @@
 """The settings of the modes that change things in AWS, each off until its flag turns it on.
 
-Export (``--allow-create``: start store tasks) and cleanup (``--allow-deregister``:
-deregister exported AMIs); ``settings.load`` reads each group here, in this order.
+Export (``--allow-create``: start store tasks), cleanup (``--allow-deregister``:
+deregister exported AMIs) and restore (``--allow-restore``: AmiRestores);
+``settings.load`` reads each group here, in this order.
 """
 
 from __future__ import annotations
@@ -70,5 +71,20 @@ def cleanup(given: sources.Sources, defaults: settings.Settings) -> Cleanup:
             "--deregister-namespaces",
             "AMISTORE_DEREGISTER_NAMESPACES",
             defaults.deregister_namespaces,
+        ),
+    )
+
+
+class Restore(TypedDict):
+    allow_restore: bool
+    restore_namespaces: tuple[str, ...]
+
+
+def restore(given: sources.Sources, defaults: settings.Settings) -> Restore:
+    """Restore mode: whether AmiRestores may restore AMIs, and for which namespaces."""
+    return Restore(
+        allow_restore=given.switch("--allow-restore", "AMISTORE_ALLOW_RESTORE"),
+        restore_namespaces=given.patterns(
+            "--restore-namespaces", "AMISTORE_RESTORE_NAMESPACES", defaults.restore_namespaces
         ),
     )

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from amistore_operator.config import flags, modes, sources
 from amistore_operator.config import settingvalues as values
-from amistore_operator.core import cleanuppermission, export
+from amistore_operator.core import cleanuppermission, export, restorepermission
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -132,6 +132,12 @@ class Settings:
     (``--deregister-namespaces``, like ``--create-namespaces``). Default: every namespace.
     """
 
+    allow_restore: bool = False
+    """Whether AmiRestores may restore AMIs (``--allow-restore``, ``AMISTORE_ALLOW_RESTORE``)."""
+
+    restore_namespaces: tuple[str, ...] = ("*",)
+    """Patterns of the namespaces whose AmiRestores may restore (``--restore-namespaces``)."""
+
     @property
     def export_permission(self) -> export.Permission:
         """What the export flags allow, for the core's ``ExportReady`` decision."""
@@ -146,6 +152,12 @@ class Settings:
         return cleanuppermission.Permission(
             allow_deregister=self.allow_deregister,
             deregister_namespaces=self.deregister_namespaces,
+        )
+
+    def restore_permission(self) -> restorepermission.Permission:
+        """What the restore flags allow, asked before each AmiRestore's AWS calls."""
+        return restorepermission.Permission(
+            self.allow_restore, self.restore_namespaces, self.allowed_buckets
         )
 
     @property
@@ -169,6 +181,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         accounts_file=given.pick("--accounts", "AMISTORE_ACCOUNTS", _file, _DEFAULTS.accounts_file),
         **modes.export(given, _DEFAULTS),
         **modes.cleanup(given, _DEFAULTS),
+        **modes.restore(given, _DEFAULTS),
         ec2_read_timeout=values.rate(
             "AMISTORE_EC2_READ_TIMEOUT",
             environ.get("AMISTORE_EC2_READ_TIMEOUT", str(_DEFAULTS.ec2_read_timeout)),

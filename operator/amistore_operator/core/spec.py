@@ -96,11 +96,11 @@ def parse_spec(
         bucket=bucket,
         task_states=task_states,
         region=_region(raw.get("region"), default_region),
-        poll_interval=_seconds(
+        poll_interval=seconds_field(
             "pollIntervalSeconds", raw, default_interval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL
         ),
-        account=_account(raw.get("account")),
-        stall_after=_seconds(
+        account=account_field(raw.get("account")),
+        stall_after=seconds_field(
             "stallAfterSeconds",
             raw,
             default_stall_after,
@@ -111,7 +111,7 @@ def parse_spec(
         s3_object_tags=_s3_object_tags(raw.get("s3ObjectTags")),
         verify_objects=_flag("verifyObjects", raw.get("verifyObjects")),
         after_export=after_export,
-        after_export_delay=_seconds(
+        after_export_delay=seconds_field(
             "afterExportDelaySeconds", raw, DEFAULT_AFTER_EXPORT_DELAY, 0, MAX_AFTER_EXPORT_DELAY
         ),
     )
@@ -239,7 +239,8 @@ def _region(value: Any, default: str) -> str:
     return value
 
 
-def _account(value: Any) -> str:
+def account_field(value: Any) -> str:
+    """``spec.account``: 12 digits, or absent (the operator's own identity)."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -249,7 +250,9 @@ def _account(value: Any) -> str:
     return value
 
 
-def _seconds(name: str, raw: Mapping[str, Any], default: float, low: float, high: float) -> float:
+def seconds_field(
+    name: str, raw: Mapping[str, Any], default: float, low: float, high: float
+) -> float:
     """An optional whole number of seconds from ``low`` to ``high`` (absent: ``default``)."""
     value = raw.get(name)
     if value is None:

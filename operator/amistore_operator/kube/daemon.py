@@ -9,16 +9,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from amistore_operator.core import statusevents
-from amistore_operator.reconcile import resource, service
+from amistore_operator.core import status, statusevents
+from amistore_operator.reconcile import resource
 
 logger = logging.getLogger(__name__)
 
 # Writes ``status``; False when the object is gone, WriteRefusedError when the API refused.
 Writer = Callable[[Mapping[str, Any]], Awaitable[bool]]
 Poster = Callable[[statusevents.Event], None]
+
+
+class Polled(Protocol):
+    """A service whose resources this loop polls (AmiStore's and AmiRestore's)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def poll(
+        self, ref: resource.ResourceRef, read: Callable[[], resource.Snapshot]
+    ) -> status.Outcome: ...
+
+    def patch(self, ref: resource.ResourceRef, new: Mapping[str, Any], watched: Any) -> Any: ...
+
+    def written(self, ref: resource.ResourceRef) -> None: ...
+
+    def unwritten(self, ref: resource.ResourceRef, *, ambiguous: bool = False) -> None: ...
+
+    def forget(self, ref: resource.ResourceRef) -> None: ...
 
 
 class WriteRefusedError(Exception):
@@ -30,7 +49,7 @@ class WriteRefusedError(Exception):
 
 
 async def run(
-    svc: service.AmiStoreService,
+    svc: Polled,
     ref: resource.ResourceRef,
     read: Callable[[], resource.Snapshot],
     write: Writer,

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
 from amistore_operator.core import statusevents
 from amistore_operator.kube import daemon, kubelogin, statuswriter
-from amistore_operator.reconcile import resource, service
+from amistore_operator.reconcile import resource, restorer, service
 
 GROUP = "amistore.io"
 VERSION = "v1alpha1"
 PLURAL = "amistores"
+RESTORE_PLURAL = "amirestores"
 FINALIZER = "amistore.io/finalizer"
 RETRY_ANNOTATION = "amistore.io/retry-requested-at"  # export mode: retry failed tasks once
 
@@ -32,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 
 def register(
-    registry: kopf.OperatorRegistry, svc: service.AmiStoreService, *, cluster_wide: bool
+    registry: kopf.OperatorRegistry,
+    svc: service.AmiStoreService,
+    *,
+    cluster_wide: bool,
+    restores: restorer.RestoreService | None = None,
 ) -> None:
     """Register every handler of the operator on ``registry``.
 
@@ -63,10 +68,36 @@ def register(
         settings.scanning.disabled = not cluster_wide
         operator_settings.append(settings)
 
+    for plural, svc_of_kind in ((PLURAL, svc), (RESTORE_PLURAL, restores)):
+        if svc_of_kind is not None:
+            _register_kind(registry, plural, svc_of_kind, operator_settings)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await svc.close()
+        if restores is not None:
+            await restores.close()
+
+
+class _Service(daemon.Polled, Protocol):
+    """What the handlers of one kind hand the work to."""
+
+    def observe(self, ref: resource.ResourceRef, generation: int, snap: resource.Snapshot) -> None:
+        """A watch event delivered the resource."""
+
+
+def _register_kind(
+    registry: kopf.OperatorRegistry,
+    plural: str,
+    svc: _Service,
+    operator_settings: list[kopf.OperatorSettings],
+) -> None:
+    """One kind's daemon (its poll loop) and watch handler."""
+
     @kopf.daemon(
         GROUP,
         VERSION,
-        PLURAL,
+        plural,
         registry=registry,
         id="poll",
         cancellation_timeout=STOP_SECONDS,
@@ -81,7 +112,7 @@ def register(
         ref = resource.ResourceRef(
             namespace=meta.namespace or "", name=meta.name or "", uid=meta.uid or ""
         )
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}"
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{plural}/{ref.name}"
 
         def read() -> resource.Snapshot:
             # kopf keeps a daemon's body live: each read sees the latest watch event.
@@ -103,7 +134,7 @@ def register(
     # Async, as every handler that touches the service: kopf runs a plain ``def`` in a
     # thread pool, where it would change the poller's dicts and resolve its futures while
     # the event loop uses them.
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, plural, registry=registry)
     async def watched(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
         ref = resource.ResourceRef(namespace=meta.namespace or "", name=meta.name or "")
         if type == "DELETED" or meta.get("deletionTimestamp"):
@@ -112,10 +143,6 @@ def register(
             # With the retry annotation: the service notes when a new value was first seen.
             snap = snapshot(body)
             svc.observe(ref, snap.generation, snap)
-
-    @kopf.on.cleanup(registry=registry)
-    async def close(**_: Any) -> None:
-        await svc.close()
 
 
 def snapshot(body: kopf.Body) -> resource.Snapshot:
