@@ -46,8 +46,8 @@ deploy-check: $(STAMP) check-tools ## Render, validate and scan deploy/, Dockerf
 	$(BIN)/pytest tests/deploy
 
 SEEDS ?= 1000
-sim: $(STAMP) ## Run the deterministic simulation over SEEDS seeds (default 1000), or replay SEED=N; VERIFY=1 adds verifyObjects, CLEANUP=1 afterExport
-	$(BIN)/python -m tests.sim $(if $(SEED),--seed $(SEED) --verbose,--seeds $(SEEDS)) $(if $(VERIFY),--verify) $(if $(CLEANUP),--cleanup)
+sim: $(STAMP) ## Run the deterministic simulation over SEEDS seeds (default 1000), or replay SEED=N; VERIFY=1 adds verifyObjects, CLEANUP=1 afterExport, RESTORE=1 AmiRestores
+	$(BIN)/python -m tests.sim $(if $(SEED),--seed $(SEED) --verbose,--seeds $(SEEDS)) $(if $(VERIFY),--verify) $(if $(CLEANUP),--cleanup) $(if $(RESTORE),--restore)
 
 EXAMPLES ?= 500
 STEPS ?= 20

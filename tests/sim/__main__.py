@@ -5,6 +5,7 @@ python -m tests.sim --seed 42 --verbose      # replay one seed, with its calls a
 python -m tests.sim --seeds 200 --dump F     # every call, write and Event as JSON lines, to diff
 python -m tests.sim --seeds 1000 --verify    # with verifyObjects (HeadObject) in play
 python -m tests.sim --seeds 1000 --cleanup   # with afterExport (DeregisterImage) in play
+python -m tests.sim --seeds 1000 --restore   # AmiRestores (CreateRestoreImageTask) instead
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from tests.sim import invariants, scenario
+from tests.sim import invariants, restorerules, restorescenario, scenario
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         "shared, protected, in use) and the operator's --allow-deregister flags",
     )
     parser.add_argument(
+        "--restore",
+        action="store_true",
+        help="AmiRestores instead: objects in every storage class, thaws, failed restores and "
+        "their retries, names taken, the restore limit, with the same kinds of faults",
+    )
+    parser.add_argument(
         "--dump",
         type=argparse.FileType("w"),
         help="write every call, status write and Event of every seed to this file, one JSON "
@@ -47,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     started, failed = time.monotonic(), 0
     for seed in seeds:
+        if args.restore:
+            failed += _restore(seed, verbose=args.verbose)
+            continue
         log = scenario.run(scenario.draw(seed, verify=args.verify, cleanup=args.cleanup))
         broken = invariants.check(log)
         if args.dump:
@@ -71,6 +81,23 @@ def main(argv: list[str] | None = None) -> int:
     rate = elapsed / count
     print(f"{count - failed} passed, {failed} failed in {elapsed:.1f} s ({rate:.3f} s a seed)")
     return 1 if failed else 0
+
+
+def _restore(seed: int, *, verbose: bool) -> int:
+    """One seed of the AmiRestore simulation: 1 if it broke a rule (printed)."""
+    log = restorescenario.run(restorescenario.draw(seed))
+    if verbose:
+        for call in log.aws.calls:
+            print(f"t={call.t:.1f} {call.op} {call.key or call.name} {call.uid} {call.outcome}")
+        for write in log.kube.writes:
+            print(f"t={write.t:.1f} write {write.key} {write.outcome}")
+    broken = restorerules.check(log)
+    if broken:
+        print(f"seed {seed} broke {sorted(broken)}: replay with: make sim SEED={seed} RESTORE=1")
+        for name, violations in broken.items():
+            for violation in violations[:3]:
+                print(f"  {name}: {violation}")
+    return 1 if broken else 0
 
 
 def dump(seed: int, log: scenario.Log, out: TextIO) -> None:

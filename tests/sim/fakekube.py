@@ -1,4 +1,4 @@
-"""A fake API server for the simulation: AmiStores, status writes and watch lag.
+"""A fake API server for the simulation: AmiStores (or AmiRestores), status writes, watch lag.
 
 Status writes are JSON merge patches of ``/status``, checked against the CRD's
 status schema (an invalid one is refused with 422, as kube-apiserver does).
@@ -21,13 +21,15 @@ from amistore_operator.kube import daemon
 
 from tests.sandbox.kubeapi import patch, schema
 
-CRD = pathlib.Path(__file__).resolve().parents[2] / "crds" / "amistores.amistore.io.yaml"
+CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
+CRD = CRDS / "amistores.amistore.io.yaml"
+RESTORE_CRD = CRDS / "amirestores.amistore.io.yaml"
 
 
 @functools.cache
-def status_schema() -> Any:
+def status_schema(crd_file: pathlib.Path = CRD) -> Any:
     """The CRD's schema of ``status``."""
-    crd = yaml.safe_load(CRD.read_text())
+    crd = yaml.safe_load(crd_file.read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 
 
@@ -67,7 +69,10 @@ class WriteFaults:
 class FakeApiServer:
     """The AmiStores of the simulated cluster and their history."""
 
-    def __init__(self, *, now: Callable[[], float], rng: random.Random) -> None:
+    def __init__(
+        self, *, now: Callable[[], float], rng: random.Random, crd: pathlib.Path = CRD
+    ) -> None:
+        self.crd = crd
         self.now = now
         self.rng = rng
         self.objects: dict[str, list[Version]] = {}
@@ -124,7 +129,7 @@ class FakeApiServer:
         last = self.current(key)
         new = patch.merge_patch(last.status or {}, dict(status))
         unchanged = new == (last.status or {})
-        found = schema.validate(new, status_schema())
+        found = schema.validate(new, status_schema(self.crd))
         if found:
             problems = tuple(e.text() for e in found)
             self.writes.append(Write(self.now(), key, dict(status), "invalid", unchanged, problems))

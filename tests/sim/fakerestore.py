@@ -122,6 +122,7 @@ class FakeRestoreAws:
         capacity_gb: float = 600.0,
         visibility: float = 0.0,
         day_seconds: float = 86400.0,
+        thaw_scale: float = 1.0,
         faults: Faults | None = None,
     ) -> None:
         self.now = now
@@ -133,6 +134,7 @@ class FakeRestoreAws:
         self.capacity_gb = capacity_gb
         self.visibility = visibility
         self.day_seconds = day_seconds
+        self.thaw_scale = thaw_scale  # a thaw takes its tier's time times this
         self.faults = faults or Faults()
         self.calls: list[Call] = []
         self._ids = 0
@@ -161,7 +163,10 @@ class FakeRestoreAws:
     def thaw(self, bucket: str, key: str, days: int, tier: str, *, days_apply: bool) -> None:
         call = Call(self.now(), "thaw", bucket, key)
         self._down(call)
-        obj = self.objects[(bucket, key)]
+        obj = self.objects.get((bucket, key))
+        if obj is None:
+            self.calls.append(dataclasses.replace(call, outcome="refused"))
+            raise errors.AwsError(Reason.INVALID_REQUEST, "NoSuchKey", f"s3://{bucket}/{key}")
         now, seen = self.now(), obj.head(self.now())
         if seen.thaw_ongoing:
             self.calls.append(dataclasses.replace(call, outcome="in-progress"))
@@ -170,7 +175,7 @@ class FakeRestoreAws:
         if tier not in table:
             self.calls.append(dataclasses.replace(call, outcome="refused"))
             raise errors.AwsError(Reason.INVALID_REQUEST, "InvalidArgument", f"no {tier} tier")
-        obj.thawed_at = now + table[tier]
+        obj.thawed_at = now + table[tier] * self.thaw_scale
         obj.expires_at = obj.thawed_at + days * self.day_seconds
         self.calls.append(dataclasses.replace(call, outcome="acted"))
 

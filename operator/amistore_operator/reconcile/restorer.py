@@ -28,7 +28,8 @@ from amistore_operator.core.restore import Step
 from amistore_operator.reconcile import accountgate, resource, statusmemory, wakeups
 
 Clients = Callable[[str, str], rv.RestoreApi]  # (spec account, region) -> client
-MAX_BACKOFF = 3600.0
+MAX_BACKOFF = 3600.0  # the longest wait after AWS's limit refused a restore
+THAW_POLL = 900.0  # the longest wait between looks at a thawing object (a copy lasts a day)
 REFUSED_WAIT = 5.0  # a refused write is tried again this soon at the earliest
 VISIBLE_WITHIN = datetime.timedelta(minutes=15)  # a new image shows in DescribeImages by then
 
@@ -152,7 +153,6 @@ class RestoreService:
         stored: Mapping[str, Any],
         now: datetime.datetime,
     ) -> Step:
-        stamp = timestamps.format_time(now)
         name = stored.get("imageName")
         if isinstance(name, str) and name:
             found = await self._found(api, ref, stored, name, now)
@@ -164,6 +164,7 @@ class RestoreService:
         thaw = restore.thaw_needed(wanted, obj)
         if thaw is not None:
             step, call = thaw
+            self._waits[ref.key] = min(wanted.poll_interval, THAW_POLL)
             if call and wanted.thaw is not None:
                 days_apply = obj.storage_class != rv.INTELLIGENT_TIERING
                 args = (wanted.bucket, wanted.object_key, wanted.thaw.days, wanted.thaw.tier)
@@ -175,7 +176,7 @@ class RestoreService:
             if not chosen:
                 return restore.unnamed(wanted)
             self._waits[ref.key] = 0.0  # stored, the create follows at once
-            return Step({**fields, **restore.recorded(chosen, stamp).fields})
+            return Step({**fields, **restore.recorded(chosen, timestamps.format_time(now)).fields})
         return await self._create(api, ref, wanted, name, fields, now)
 
     async def _found(
@@ -253,9 +254,8 @@ class RestoreService:
         return restore.retried(retry)
 
     def _client(self, wanted: restorespec.RestoreSpec) -> rv.RestoreApi:
-        assert self._clients is not None, "a restore client factory is needed"
         where = (wanted.account, wanted.region)
-        if where not in self._cache:
+        if where not in self._cache and self._clients is not None:
             self._cache[where] = self._clients(*where)
         return self._cache[where]
 
