@@ -163,9 +163,10 @@ def delete_namespace(kubeconfig: pathlib.Path, name: str) -> None:
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
 
-def amirestore(name: str, **spec: Any) -> str:
+def amirestore(resource_name: str, **spec: Any) -> str:
     """An AmiRestore manifest as JSON (which is YAML)."""
-    body = {"apiVersion": "amistore.io/v1alpha1", "kind": "AmiRestore", "metadata": {"name": name}}
+    meta = {"name": resource_name}
+    body = {"apiVersion": "amistore.io/v1alpha1", "kind": "AmiRestore", "metadata": meta}
     return json.dumps({**body, "spec": spec})
 
 
