@@ -72,11 +72,15 @@ def test_restores_from_standard_and_deep_archive_once_then_quiet_across_a_restar
     ec2.set_storage_class(BUCKET, f"{AMI_B}.bin", "DEEP_ARCHIVE")
     operator = start_operator("--allow-restore", "--allowed-buckets", BUCKET)
     # Named: the source AMIs still exist, and hold the names their objects record.
-    standard = harness.amirestore("standard", bucket=BUCKET, objectKey=f"{AMI_A}.bin", name="web-a2")
+    standard = harness.amirestore(
+        "standard", bucket=BUCKET, objectKey=f"{AMI_A}.bin", name="web-a2"
+    )
     kubectl.apply(standard)
     deep = {"days": 1, "tier": "Bulk"}
     kubectl.apply(
-        harness.amirestore("deep", bucket=BUCKET, objectKey=f"{AMI_B}.bin", thaw=deep, name="web-b2")
+        harness.amirestore(
+            "deep", bucket=BUCKET, objectKey=f"{AMI_B}.bin", thaw=deep, name="web-b2"
+        )
     )
     for name in ("standard", "deep"):
         complete(kubectl, name)
