@@ -10,7 +10,7 @@ counted in ``amistore_s3_requests_total`` by outcome.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3.session
 import botocore.exceptions
@@ -43,20 +43,29 @@ class ObjectClient:
 
     def head(self, bucket: str, key: str) -> verify.Head | None:
         """The object ``s3://bucket/key`` (None: S3 has none). Raises ``errors.AwsError``."""
-        try:
-            response = self.client.head_object(Bucket=bucket, Key=key)
-        except botocore.exceptions.ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
-                return None
-            raise errors.to_aws_error(exc, self.endpoint) from None
-        except Exception as exc:
-            raise errors.to_aws_error(exc, self.endpoint) from None
+        response = head_object(self.client, bucket, key, self.endpoint)
+        if response is None:
+            return None
         return verify.Head(
             size=int(response.get("ContentLength", 0)),
             storage_class=response.get("StorageClass") or None,
             etag=str(response.get("ETag", "")),
             expiration=response.get("Expiration") or None,
         )
+
+
+def head_object(
+    client: S3Client, bucket: str, key: str, endpoint: errors.Endpoint
+) -> dict[str, Any] | None:
+    """S3 HeadObject's answer (None: no such object). Raises ``errors.AwsError``."""
+    try:
+        return dict(client.head_object(Bucket=bucket, Key=key))
+    except botocore.exceptions.ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
+            return None
+        raise errors.to_aws_error(exc, endpoint) from None
+    except Exception as exc:
+        raise errors.to_aws_error(exc, endpoint) from None
 
 
 def make_client(
@@ -74,13 +83,13 @@ def make_client(
     # the addressing (virtual-hosted on AWS, path-style on an endpoint such as the sandbox).
     config = ec2.client_config(read_timeout)
     client = session.client("s3", region_name=region, config=config)
-    hooks = ec2.AttemptHooks(region, None, _Observer(metrics), account, OPERATION)
+    hooks = ec2.AttemptHooks(region, None, S3Observer(metrics), account, OPERATION)
     client.meta.events.register(f"before-send.s3.{OPERATION}", hooks.before_send)
     client.meta.events.register(f"response-received.s3.{OPERATION}", hooks.response_received)
     return ObjectClient(region, client, ec2.endpoint_of(session, region, client.meta.endpoint_url))
 
 
-class _Observer:
+class S3Observer:
     """Hands ``AttemptHooks``' EC2-shaped observations to the S3 counter."""
 
     def __init__(self, metrics: S3CallObserver | None) -> None:

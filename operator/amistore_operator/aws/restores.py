@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3.session
-import botocore.exceptions
 
 from amistore_operator.aws import create, ec2, errors, goneids, objects
 from amistore_operator.core import model, restoreview
@@ -40,7 +39,6 @@ READS = ("DescribeImages", "DescribeSnapshots")
 WRITES = (CREATE, "DeregisterImage")
 HEAD = objects.OPERATION
 THAW = "RestoreObject"
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})  # as ``objects``: a HEAD has no body
 _ONGOING = re.compile(r'ongoing-request="(true|false)"')
 _EXPIRY = re.compile(r'expiry-date="([^"]+)"')
 
@@ -66,14 +64,9 @@ class RestoreClient:
 
     def head(self, bucket: str, key: str) -> restoreview.StoredObject | None:
         """S3 HeadObject (None: no such object)."""
-        try:
-            response = self.s3.head_object(Bucket=bucket, Key=key)
-        except botocore.exceptions.ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
-                return None
-            raise errors.to_aws_error(exc, self.s3_endpoint) from None
-        except Exception as exc:
-            raise errors.to_aws_error(exc, self.s3_endpoint) from None
+        response = objects.head_object(self.s3, bucket, key, self.s3_endpoint)
+        if response is None:
+            return None
         ongoing, expiry = parse_restore(response.get("Restore"))
         return restoreview.StoredObject(
             size=int(response.get("ContentLength", 0)),
@@ -233,7 +226,7 @@ def make_client(
     for operation in WRITES:
         hooks = ec2.AttemptHooks(region, on_write_attempt, metrics, account, operation)
         _hook(writes, "ec2", hooks)
-    observer = _S3Observer(s3_metrics)
+    observer = objects.S3Observer(s3_metrics)
     for operation in (HEAD, THAW):
         _hook(s3, "s3", ec2.AttemptHooks(region, None, observer, account, operation))
     return RestoreClient(
@@ -251,16 +244,3 @@ def _hook(client: Any, service: str, hooks: ec2.AttemptHooks) -> None:
     client.meta.events.register(
         f"response-received.{service}.{hooks.operation}", hooks.response_received
     )
-
-
-class _S3Observer:
-    """Hands ``AttemptHooks``' EC2-shaped observations to the S3 counter (as ``objects``)."""
-
-    def __init__(self, metrics: objects.S3CallObserver | None) -> None:
-        self._metrics = metrics
-
-    def observe_ec2_call(
-        self, region: str, operation: str, outcome: str, seconds: float, account: str = ""
-    ) -> None:
-        if self._metrics is not None:
-            self._metrics.observe_s3_call(region, operation, outcome, seconds, account)
