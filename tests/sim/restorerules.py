@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from amistore_operator.core import restore
-from amistore_operator.core import restoreview as rv
 from amistore_operator.kube import handlers
 
-from tests.sim import fakekube, fakerestore, invariants
-from tests.sim.restorescenario import TAKEN, Log
+from tests.sim import fakekube, invariants
+from tests.sim.restorescenario import Log
 
 Violations = list[str]
 ACTED = ("acted", "lost")
@@ -216,6 +215,3 @@ def check(log: Log) -> dict[str, Violations]:
         if violations:
             found[rule.__name__] = violations
     return found
-
-
-__all__ = ["TAKEN", "check", "fakerestore", "rv"]

@@ -20,12 +20,11 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import looptime
 from amistore_operator.core import restorepermission, statusevents
 from amistore_operator.kube import daemon, handlers
 from amistore_operator.reconcile import resource, restorer
 
-from tests.sim import fakekube, fakerestore, world
+from tests.sim import fakekube, fakerestore, scenario, world
 from tests.sim.fakeaws import EPOCH
 
 T = TypeVar("T")
@@ -314,11 +313,7 @@ class Run:
 
 def run(sc: Scenario) -> Log:
     """Play ``sc`` on a fresh virtual-time loop."""
-    loop = looptime.new_event_loop(start=0.0)
-    try:
-        return loop.run_until_complete(_play(sc))
-    finally:
-        loop.close()
+    return scenario.on_virtual_clock(_play(sc))
 
 
 async def _play(sc: Scenario) -> Log:

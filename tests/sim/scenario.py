@@ -22,8 +22,8 @@ import fnmatch
 import logging
 import math
 import random
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 import looptime
 from amistore_operator.core import accounts, export, images, timestamps
@@ -32,6 +32,7 @@ from amistore_operator.kube import handlers
 
 from tests.sim import fakeaws, fakeimages, fakekube, world
 
+T = TypeVar("T")
 REGION = "eu-west-1"
 OTHER_ACCOUNT = "111111111111"
 BUCKETS = ("archive-a", "archive-b")
@@ -323,9 +324,14 @@ def account_map(namespaces: tuple[str, ...]) -> accounts.AccountMap:
 
 def run(scenario: Scenario) -> Log:
     """Play ``scenario`` on a fresh virtual-time loop."""
+    return on_virtual_clock(_play(scenario))
+
+
+def on_virtual_clock(play: Coroutine[Any, Any, T]) -> T:
+    """Run ``play`` on a fresh looptime loop whose clock starts at 0 and jumps to each timer."""
     loop = looptime.new_event_loop(start=0.0)
     try:
-        return loop.run_until_complete(_play(scenario))
+        return loop.run_until_complete(play)
     finally:
         loop.close()
 

@@ -62,7 +62,7 @@ class RestoreService:
         self._run = runner
         self._gauges = gauges or (lambda namespace, name, status: None)
         self._memory = statusmemory.StatusMemory()
-        self._wakeups = wakeups.Wakeups(lambda key: self._wakeups.edited(key))
+        self._wakeups = wakeups.Wakeups(lambda key: None)  # its waits only: no timers here
         self._polled: set[str] = set()
         self._waits: dict[str, float] = {}  # the next poll's wait, by key
         self._backoff: dict[str, tuple[int, datetime.datetime]] = {}  # limit refusals, until
