@@ -8,7 +8,7 @@ from tests.sim import invariants, scenario
 
 CLEANUP_SEEDS = range(40)
 # Seeds of `make sim CLEANUP=1` that once broke a rule.
-CLEANUP_FOUND_SEEDS = [41, 64, 66, 69, 144, 198, 296, 334, 435, 505, 744]
+CLEANUP_FOUND_SEEDS = [41, 64, 66, 69, 144, 198, 296, 334, 435, 505, 744, 921, 994, 1077]
 
 
 @pytest.mark.parametrize("seed", [*CLEANUP_SEEDS, *CLEANUP_FOUND_SEEDS])

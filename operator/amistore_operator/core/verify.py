@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from amistore_operator.core import model, timestamps
@@ -55,12 +55,17 @@ def wanted(
     prev_entries: Mapping[str, Mapping[str, Any]],
     not_before: Mapping[Target, datetime.datetime],
     now: datetime.datetime,
+    *,
+    retired: Collection[str] = (),
 ) -> list[Target]:
     """The objects to HeadObject now, not yet verified and not waiting to be asked again.
 
     Those of the Completed tasks AWS lists for the resource, and of the Completed entries
-    whose task AWS lists no more because a later one into another bucket hides it (AWS
-    lists an AMI's latest task only: the entry keeps what was seen of it).
+    whose task AWS lists no more: because a later one into another bucket hides it (AWS
+    lists an AMI's latest task only: the entry keeps what was seen of it), or because the
+    AMI is ``retired``, deregistered and never asked about again (someone else may have
+    deregistered it before this resource's verification was stored: its object is still
+    in S3).
     """
     if not spec.verifies:
         return []
@@ -69,7 +74,7 @@ def wanted(
         target = target_of(prev_entries.get(ami_id) or {})
         task = tasks.get(ami_id)
         hidden = ami_id in tasks and (task is None or task.bucket != spec.bucket)
-        if target is not None and target.bucket == spec.bucket and hidden:
+        if target is not None and target.bucket == spec.bucket and (hidden or ami_id in retired):
             found[ami_id] = target
     for ami_id, task in tasks.items():
         listed = _target(ami_id, task, spec)

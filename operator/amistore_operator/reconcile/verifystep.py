@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from amistore_operator.aws import errors
-from amistore_operator.core import model, statusevents, taskentries, verify
+from amistore_operator.core import cleanup, model, statusevents, taskentries, verify
 from amistore_operator.reconcile import resource, step
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ class VerifyStep(step.Step):
             known = tuple(taskentries.from_status(inputs.prior or {}))
         prev = {str(e.get("amiId")): e for e in known}
         waiting = self._not_before.setdefault(key, {})
-        targets = verify.wanted(spec, inputs.view.tasks, prev, waiting, inputs.now)
+        retired = {ami for ami, entry in prev.items() if cleanup.state(entry) in cleanup.ENDED}
+        targets = verify.wanted(spec, inputs.view.tasks, prev, waiting, inputs.now, retired=retired)
         if not targets:
             return step.Part()
         client = self._client(spec.account, spec.region)

@@ -134,3 +134,18 @@ def test_an_entry_without_its_object_key_is_verified_as_ami_bin() -> None:
     [applied] = verify.apply([entry], found)
     assert applied["verifiedTime"] == stamp(1)
     assert verify.target_of(entry) == verify.Target(A, "bkt", f"{A}.bin", stamp(0))
+
+
+def test_an_ami_deregistered_by_someone_else_still_has_its_object_verified() -> None:
+    # Failed first in the simulation (cleanup seed 1077): another AmiStore deregistered the
+    # AMI before this one's verification was stored; the AMI is never polled again, and its
+    # entry stayed unverified, though the object is still in S3.
+    entry = {"amiId": A, "state": "Completed", "bucket": "bkt", "taskStartTime": stamp(0)}
+    gone = {**entry, "cleanupState": "Gone"}
+    target = verify.Target(A, "bkt", f"{A}.bin", stamp(0))
+    assert verify.wanted(verifying(A), {}, {A: gone}, {}, at(6), retired={A}) == [target]
+    assert verify.wanted(verifying(A), {}, {A: entry}, {}, at(6)) == []  # no fresh answer
+    verified = {**gone, "verifiedTime": stamp(2)}
+    assert verify.wanted(verifying(A), {}, {A: verified}, {}, at(6), retired={A}) == []
+    other_bucket = {**gone, "bucket": "other"}
+    assert verify.wanted(verifying(A), {}, {A: other_bucket}, {}, at(6), retired={A}) == []
