@@ -166,6 +166,24 @@ def test_tags_go_on_the_image_and_its_snapshots(ctl: Ec2SimControl, ec2: EC2Clie
     assert error_of(lambda: restore(ec2, "web*restored"))[0] == "InvalidAMIName.Malformed"
 
 
+def test_the_tag_filter_finds_an_ami_by_its_tag_value(ctl: Ec2SimControl, ec2: EC2Client) -> None:
+    stored(ctl)
+    tag = [{"ResourceType": "image", "Tags": [{"Key": "team", "Value": "web"}]}]
+    tagged = restore(ec2, "tagged", TagSpecifications=tag)
+    restore(ec2, "untagged")
+
+    def named(name: str, *values: str) -> list[str]:
+        found = ec2.describe_images(Owners=["self"], Filters=[{"Name": name, "Values": [*values]}])
+        return [i["ImageId"] for i in found["Images"]]
+
+    assert named("tag:team", "web") == [tagged]
+    assert named("tag:team", "w*") == [tagged]
+    assert named("tag:team", "*") == [tagged]  # an AMI without the tag never matches
+    assert named("tag:team", "db") == []
+    assert named("tag:owner", "*") == []
+    assert error_of(lambda: named("tag:", "web"))[0] == "InvalidParameterValue"
+
+
 def test_the_object_must_be_a_stored_ami_in_the_callers_region(
     ctl: Ec2SimControl, ec2: EC2Client
 ) -> None:

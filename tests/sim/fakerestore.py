@@ -90,7 +90,7 @@ class Call:
     """One call the operator made, and what AWS did."""
 
     t: float
-    op: str  # head | thaw | image_named | progress | create | deregister
+    op: str  # head | thaw | image_named | image_of | progress | create | deregister
     bucket: str = ""
     key: str = ""
     name: str = ""
@@ -182,7 +182,17 @@ class FakeRestoreAws:
     def image_named(self, name: str) -> rv.RestoredImage | None:
         self._down(Call(self.now(), "image_named", name=name))
         self.calls.append(Call(self.now(), "image_named", name=name))
-        image = self._registered(name)
+        return self._shown(self._registered(name))
+
+    def image_of(self, uid: str) -> rv.RestoredImage | None:
+        self._down(Call(self.now(), "image_of", uid=uid))
+        self.calls.append(Call(self.now(), "image_of", uid=uid))
+        mine = [i for i in self.images if i.uid == uid and i.deregistered_at is None]
+        shown = [s for s in map(self._shown, mine) if s is not None and s.state != "failed"]
+        return min(shown, key=lambda s: s.image_id, default=None)
+
+    def _shown(self, image: Image | None) -> rv.RestoredImage | None:
+        """What DescribeImages shows of ``image`` now (None: not yet, or no image)."""
         if image is None or self.now() < image.visible_at:
             return None
         tags = ((rv.RESTORE_UID_TAG, image.uid),) if image.uid else ()

@@ -46,7 +46,7 @@ class Action:
     """Something that happens at ``t``: a retry annotation, or a crash."""
 
     t: float
-    kind: str  # create | retry | crash
+    kind: str  # create | retry | crash | rename
     key: str = ""
     value: str = ""
 
@@ -117,6 +117,7 @@ def draw(seed: int) -> Scenario:
             t = rng.uniform(0, active)
             value = (EPOCH + datetime.timedelta(seconds=int(t))).strftime("%Y-%m-%dT%H:%M:%SZ")
             actions.append(Action(t, "retry", key, value))
+    actions += _renames(seed, specs, active)
     faults = fakerestore.Faults(down=_windows(rng, active, 0.4), lost=_windows(rng, active, 0.7))
     writes = fakekube.WriteFaults(
         refused=_windows(rng, active, 0.4), lost=_windows(rng, active, 0.3), rate=0.5
@@ -145,6 +146,17 @@ def draw(seed: int) -> Scenario:
         active=active,
         horizon=active + tail,
     )
+
+
+def _renames(seed: int, specs: Mapping[str, Any], active: float) -> list[Action]:
+    """People editing ``spec.name`` (a name taken, a typo): drawn apart, so that the rest of
+    each seed's scenario is what it was before renames were drawn."""
+    rng = random.Random(seed * 15_485_863 + 7)
+    found = []
+    for key in specs:
+        for n in range(rng.choice([0, 0, 0, 1, 2])):
+            found.append(Action(rng.uniform(0, active), "rename", key, f"renamed-{key[-1]}-{n}"))
+    return found
 
 
 def _windows(rng: random.Random, active: float, chance: float) -> list[tuple[float, float]]:
@@ -292,6 +304,9 @@ class Run:
             self.kube.create(action.key, self.sc.specs[action.key])
             self.keys.append(action.key)
             self.proc.start([action.key])
+        elif action.kind == "rename" and action.key in self.keys:
+            spec = self.kube.current(action.key).spec
+            self.kube.edit(action.key, {**spec, "name": action.value})
         elif action.kind == "retry" and action.key in self.keys:
             self.kube.annotate(action.key, handlers.RETRY_ANNOTATION, action.value)
         elif action.kind == "crash":

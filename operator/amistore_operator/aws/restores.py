@@ -93,24 +93,35 @@ class RestoreClient:
     def image_named(self, name: str) -> restoreview.RestoredImage | None:
         """The account's AMI named ``name`` (None: none registered); a deregistered one, still
         listed for a while, is none."""
+        found = [raw for raw in self._own_images("name", name) if raw.get("Name") == name]
+        # Names are unique per account and region: more than one should not happen.
+        return _first(found)
+
+    def image_of(self, uid: str) -> restoreview.RestoredImage | None:
+        """The account's AMI tagged with this AmiRestore's uid that has not failed (None:
+        none registered): one an earlier request made, whatever name it got."""
+        tag = restoreview.RESTORE_UID_TAG
+        found = [
+            raw
+            for raw in self._own_images(f"tag:{tag}", uid)
+            if raw.get("State") != "failed"
+            and any(t.get("Key") == tag and t.get("Value") == uid for t in raw.get("Tags", []))
+        ]
+        return _first(found)
+
+    def _own_images(self, field: str, value: str) -> list[ImageTypeDef]:
+        """DescribeImages, owner self, one filter; a deregistered image, still listed for a
+        while, left out."""
         try:
             response = self.client.describe_images(
                 Owners=["self"],
-                Filters=[{"Name": "name", "Values": [name]}],
+                Filters=[{"Name": field, "Values": [value]}],
                 IncludeDeprecated=True,
                 IncludeDisabled=True,
             )
         except Exception as exc:
             raise errors.to_aws_error(exc, self.endpoint) from None
-        found = [
-            raw
-            for raw in response.get("Images", [])
-            if raw.get("Name") == name and raw.get("State") != "deregistered"
-        ]
-        if not found:
-            return None
-        # Names are unique per account and region: more than one should not happen.
-        return to_restored_image(min(found, key=lambda raw: str(raw.get("ImageId", ""))))
+        return [raw for raw in response.get("Images", []) if raw.get("State") != "deregistered"]
 
     def progress(self, snapshot_ids: Sequence[str]) -> int | None:
         """The snapshots' mean Progress percent (None: none found)."""
@@ -183,6 +194,12 @@ def parse_restore(header: str | None) -> tuple[bool | None, datetime.datetime | 
         except (TypeError, ValueError):
             when = None
     return (ongoing[1] == "true" if ongoing else None), when
+
+
+def _first(found: list[ImageTypeDef]) -> restoreview.RestoredImage | None:
+    if not found:
+        return None
+    return to_restored_image(min(found, key=lambda raw: str(raw.get("ImageId", ""))))
 
 
 def to_restored_image(raw: ImageTypeDef) -> restoreview.RestoredImage:

@@ -142,6 +142,12 @@ def adoptable(image: restoreview.RestoredImage, uid: str, status: Mapping[str, A
     return image.tag(restoreview.RESTORE_UID_TAG) == uid or image.image_id == status.get("imageId")
 
 
+def own_failed(image: restoreview.RestoredImage, uid: str, image_id: object) -> bool:
+    """Whether the image is the failed one this AmiRestore made (a retry deregisters it)."""
+    mine = image.tag(restoreview.RESTORE_UID_TAG) == uid and image.image_id == image_id
+    return mine and image.state == "failed"
+
+
 def name_taken(name: str, holder: str) -> Step:
     """The name is another AMI's: Failed, saying what to do."""
     reason = (

@@ -87,6 +87,11 @@ class RestoreApi(Protocol):
         """DescribeImages, owner self, filter name (None: no such AMI registered)."""
         ...
 
+    def image_of(self, uid: str) -> RestoredImage | None:
+        """DescribeImages, owner self, filter ``tag:amistore.io/restore-uid``: the AMI an
+        AmiRestore of this uid made that has not failed (None: none registered)."""
+        ...
+
     def progress(self, snapshot_ids: Sequence[str]) -> int | None:
         """DescribeSnapshots: their mean Progress percent (None: none found)."""
         ...

@@ -3,7 +3,9 @@
 Never twice: the name to restore under is written to the status, and only once that write
 is stored does the next poll call ``CreateRestoreImageTask``; every poll with a recorded
 name looks it up first (DescribeImages, owner self), so a crash or a lost answer adopts the
-image AWS made (its uid tag). The flags and the account map are asked before any call.
+image AWS made (its uid tag), and a poll about to record a name first looks for an image
+with its uid tag, whatever its name. The flags and the account map are asked before any
+call.
 """
 
 from __future__ import annotations
@@ -172,7 +174,9 @@ class RestoreService:
             return step
         fields = restore.readable(obj)
         if not (isinstance(name, str) and name):
-            chosen = wanted.name or obj.ami_name
+            # One an earlier request made, this status not showing it (read stale, then renamed)
+            mine = await self._run(api.image_of, ref.uid)
+            chosen = mine.name if mine is not None else wanted.name or obj.ami_name
             if not chosen:
                 return restore.unnamed(wanted)
             self._waits[ref.key] = 0.0  # stored, the create follows at once
@@ -243,12 +247,7 @@ class RestoreService:
         name, image_id = stored.get("imageName"), stored.get("imageId")
         if isinstance(name, str) and name and image_id:
             image = await self._run(api.image_named, name)
-            if (
-                image is not None
-                and image.tag(rv.RESTORE_UID_TAG) == ref.uid
-                and image.image_id == image_id
-                and image.state == "failed"
-            ):
+            if image is not None and restore.own_failed(image, ref.uid, image_id):
                 await self._run(api.deregister, image.image_id)  # frees its name
         self._waits[ref.key] = 0.0
         return restore.retried(retry)

@@ -11,6 +11,7 @@ from tests.sandbox.ec2sim import errors, images, imagexml, model, paging, protoc
 from tests.sandbox.ec2sim import visibility as vis
 
 IMAGE_FILTERS = ("name", "image-id", "owner-id", "state", "is-public")
+TAG_FILTER = "tag:"  # tag:KEY, any key: the AMI's tag KEY has one of the values
 OWNER_ALIASES = ("amazon", "aws-marketplace", "aws-backup-vault")
 """Owners EC2 accepts besides account IDs and ``self``; the simulator has no such AMIs."""
 ATTRIBUTES = (
@@ -60,10 +61,11 @@ def check_owners(owners: list[str] | None) -> None:
             )
 
 
-def check_filters(req: protocol.Ec2Request, names: tuple[str, ...]) -> None:
-    """Only the filters the simulator evaluates; another is refused, not ignored."""
+def check_filters(req: protocol.Ec2Request, names: tuple[str, ...], *, tags: bool = False) -> None:
+    """Only the filters the simulator evaluates (``tag:KEY`` too, with ``tags``); another is
+    refused, not ignored."""
     for name, _ in req.filters:
-        if name not in names:
+        if name not in names and not (tags and name.startswith(TAG_FILTER) and name[4:]):
             raise errors.Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
 
 
@@ -90,10 +92,13 @@ def _wanted(seen: vis.Seen, req: protocol.Ec2Request, caller: str) -> bool:
         for e in req.executable_by
     ):
         return False
-    fields = _fields(seen)
-    return all(
-        any(wildcard(v).fullmatch(fields[name]) for v in values) for name, values in req.filters
-    )
+    fields, tagged = _fields(seen), dict(image.tags)
+    for name, values in req.filters:
+        # tag:KEY: the value of the AMI's tag KEY; an AMI without that tag never matches.
+        field = tagged.get(name[4:]) if name.startswith(TAG_FILTER) else fields[name]
+        if field is None or not any(wildcard(v).fullmatch(field) for v in values):
+            return False
+    return True
 
 
 def _view(seen: vis.Seen, now: float) -> imagexml.ImageView:
@@ -108,7 +113,7 @@ def describe_images(sim: state.SimState, req: protocol.Ec2Request, request_id: s
             "InvalidParameterCombination",
             "The parameter ImageIds cannot be used with the parameter MaxResults",
         )
-    check_filters(req, IMAGE_FILTERS)
+    check_filters(req, IMAGE_FILTERS, tags=True)
     check_owners(req.owners)
     for ami_id in req.image_ids or ():
         if not model.AMI_ID_RE.match(ami_id):

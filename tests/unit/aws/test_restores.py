@@ -201,6 +201,27 @@ def test_a_restore_found_by_name_pending_then_available(rig: Rig) -> None:
     }
 
 
+def test_an_image_is_found_by_its_uid_tag_whatever_its_name_and_not_once_failed(
+    rig: Rig,
+) -> None:
+    stored(rig.ctl)
+    rig.ctl.restore_settings(restore_duration_seconds=100)
+    assert rig.client.image_of(UID) is None
+    failed = rig.client.create(BUCKET, KEY, "first-name", TAGS)
+    rig.ctl.fail_restore(failed)
+    rig.ctl.advance(200)
+    assert rig.client.image_of(UID) is None  # a failed image is the last attempt's
+    ami_id = rig.client.create(BUCKET, KEY, "second-name", TAGS)
+    rig.client.create(BUCKET, KEY, "someone-elses", {restoreview.RESTORE_UID_TAG: "other"})
+    image = rig.client.image_of(UID)
+    assert image is not None
+    assert (image.image_id, image.name) == (ami_id, "second-name")
+    [call] = [c for c in rig.ctl.calls("DescribeImages") if c["params"].get("Filters")][-1:]
+    assert call["params"]["Filters"] == [
+        {"Name": f"tag:{restoreview.RESTORE_UID_TAG}", "Values": [UID]}
+    ]
+
+
 def test_a_gone_snapshot_is_left_out_of_the_mean(rig: Rig) -> None:
     stored(rig.ctl, volumes=[8])
     rig.ctl.restore_settings(restore_duration_seconds=100)

@@ -118,6 +118,25 @@ async def test_a_lost_answer_or_a_crash_is_adopted_by_name_never_asked_twice() -
     assert world.events.count("RestoreRequested") == 1
 
 
+async def test_an_image_of_its_uid_is_adopted_though_the_status_lost_its_name() -> None:
+    # The restore simulation's renames: a restart reads a status older than the stored
+    # name, and spec.name was edited meanwhile; the name alone would restore a second AMI.
+    world = World()
+    await world.poll({**RAW, "name": "first"})
+    await world.poll({**RAW, "name": "first"})
+    assert [c.name for c in world.creates()] == ["first"]
+    world.status = None  # what the restarted operator reads
+    world.start()
+    await world.poll({**RAW, "name": "second"})
+    assert world.status is not None
+    assert world.status["imageName"] == "first"  # the image's, not the edited spec's
+    await world.poll({**RAW, "name": "second"})
+    assert world.status["phase"] == "Restoring"
+    assert world.status["imageId"] == world.creates()[0].image_id
+    assert len(world.creates()) == 1
+    assert [c.op for c in world.aws.calls].count("image_of") == 2  # only before a name
+
+
 async def test_an_archived_object_is_thawed_once_then_restored() -> None:
     world = World("DEEP_ARCHIVE")
     await world.poll()
