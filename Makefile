@@ -33,8 +33,12 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import-linter contra
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint check-tools realkube ## Lint, then every test (unit, sandbox, deploy checks, real API server, end-to-end)
-	$(BIN)/pytest
+# The pure tests (unit, simulation) share the cores; the ones that run servers and the
+# operator, and time what they see, run one at a time after them.
+PARALLEL_TESTS := tests/unit tests/sim
+test: lint check-tools realkube ## Lint, then every test (unit, simulation on every core; then sandbox, deploy checks, real API server, end-to-end)
+	$(BIN)/pytest -n auto $(PARALLEL_TESTS)
+	$(BIN)/pytest $(addprefix --ignore=,$(PARALLEL_TESTS))
 
 realkube: ## Build the real kube-apiserver and etcd into .realkube/bin (needs Go; seconds when cached)
 	scripts/build-realkube.sh
