@@ -134,6 +134,17 @@ async def test_an_image_of_its_uid_is_adopted_though_the_status_lost_its_name() 
     assert world.status["phase"] == "Restoring"
     assert world.status["imageId"] == world.creates()[0].image_id
     assert len(world.creates()) == 1
+    world.t += 600
+    await world.poll({**RAW, "name": "second"})
+    assert world.status["phase"] == "Available"
+    calls = len(world.aws.calls)
+    for restarted in (False, False, False, True, False):  # steady, and across a restart
+        if restarted:
+            world.start()
+        world.t += 60
+        assert not (await world.poll({**RAW, "name": "second"})).changed
+    assert len(world.aws.calls) == calls
+    assert len(world.creates()) == 1
     assert [c.op for c in world.aws.calls].count("image_of") == 2  # only before a name
 
 
