@@ -43,7 +43,7 @@ TAKEN = "taken-by-another"  # a name an AMI not restored here holds
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    """Something that happens at ``t``: a retry annotation, or a crash."""
+    """Something that happens at ``t``: a create, a retry annotation, a rename, or a crash."""
 
     t: float
     kind: str  # create | retry | crash | rename
